@@ -1,0 +1,1 @@
+"""tfhub-llm: Keras 3 layers, task heads and exporters for TF-Hub BERT SavedModels."""
