@@ -1,0 +1,346 @@
+"""Text-classification data: CSV / TSV / JSONL files → validated examples → `tf.data`.
+
+This module owns reading labelled (or unlabelled) text files, checking every row before any
+training starts, and turning the result into batched `tf.data.Dataset`s. It also owns
+`DataError`, the error every reader in the package raises for bad input: its message names the
+file, the line (1-based, header included, as an editor shows it) or record, and the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import re
+from typing import Iterator, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+LABEL_TYPES = ("categorical", "multilabel", "regression")
+_DELIMITER_BY_SUFFIX = {".csv": ",", ".tsv": "\t"}
+_JSON_LINES_SUFFIXES = (".jsonl", ".json")
+_MULTILABEL_SEPARATOR = re.compile(r"[,|]")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+class DataError(ValueError):
+    """Bad input data; the message names the file, where in it, and the field."""
+
+    def __init__(self, path, where: str | None, field: str | None, problem: str):
+        self.path = os.fspath(path)
+        self.where = where
+        self.field = field
+        self.problem = problem
+        parts = [self.path]
+        if where:
+            parts.append(where)
+        if field is not None:
+            parts.append(f"field {field!r}")
+        super().__init__(": ".join(parts) + ": " + problem)
+
+
+@dataclasses.dataclass
+class TextExamples:
+    """Texts (and optional second texts) with their labels, as read from `path`.
+
+    `labels` is int32 class ids (categorical), float32 k-hot rows (multilabel), float32 values
+    (regression), or None when the file was read without a label column. `label_names[i]` is
+    the name of class id i when labels were strings or a vocabulary was given, else None.
+    """
+
+    texts: list[str]
+    texts_b: list[str] | None
+    labels: np.ndarray | None
+    label_names: list[str] | None
+    path: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: Sequence[int]) -> "TextExamples":
+        """The examples at `indices`, in that order."""
+        return TextExamples(
+            texts=[self.texts[i] for i in indices],
+            texts_b=None if self.texts_b is None else [self.texts_b[i] for i in indices],
+            labels=None if self.labels is None else self.labels[np.asarray(indices, dtype=np.int64)],
+            label_names=self.label_names,
+            path=self.path,
+        )
+
+
+def read_text_examples(
+    path,
+    text_column: str,
+    label_column: str | None = None,
+    text_b_column: str | None = None,
+    label_vocabulary: Sequence[str] | None = None,
+    label_type: str = "categorical",
+    delimiter: str | None = None,
+    num_classes: int | None = None,
+) -> TextExamples:
+    """Reads and validates a CSV, TSV or JSON Lines file of texts and labels.
+
+    The format follows the suffix (`.csv`, `.tsv`, `.jsonl` / `.json` as JSON Lines) unless
+    `delimiter` is given. TSV is read as GLUE writes it: quoting off, a UTF-8 BOM tolerated.
+
+    Labels, by `label_type`:
+      * "categorical": strings map through `label_vocabulary` (given, or the sorted set of
+        labels found); integer labels (without a vocabulary) are used as class ids and must lie
+        in `range(num_classes)` when `num_classes` is given.
+      * "multilabel": labels separated by "," or "|" (or a JSON list) → k-hot float32 rows.
+      * "regression": one finite float per row.
+    Every row is checked before returning; the first problem raises `DataError`.
+    """
+    if label_type not in LABEL_TYPES:
+        raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}")
+    if num_classes is not None and num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    path = os.fspath(path)
+    columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
+    records = _read_records(path, columns, delimiter)
+
+    texts, texts_b, raw_labels = [], [], []
+    for where, record in records:
+        texts.append(_text_field(path, where, record, text_column))
+        if text_b_column is not None:
+            texts_b.append(_text_field(path, where, record, text_b_column))
+        if label_column is not None:
+            raw_labels.append((where, _present_label(path, where, label_column, record[label_column])))
+    if not texts:
+        raise DataError(path, None, None, "has a header line but no rows" if _is_delimited(path, delimiter)
+                        else "is empty (no JSON records)")
+
+    labels, label_names = None, None
+    if label_column is not None:
+        labels, label_names = _parse_labels(
+            path, label_column, raw_labels, label_type, label_vocabulary, num_classes)
+    return TextExamples(texts=texts, texts_b=texts_b if text_b_column is not None else None,
+                        labels=labels, label_names=label_names, path=path)
+
+
+def to_dataset(examples: TextExamples, batch_size: int, shuffle: bool = True,
+               seed: int | None = None) -> tf.data.Dataset:
+    """Batches `examples` as `(x, y)`: x a string batch, or `{"text", "text_b"}` for pairs.
+
+    Without labels the dataset yields x alone. Shuffling draws a new order each epoch, the
+    sequence of orders fixed by `seed`.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    x = examples.texts if examples.texts_b is None else {
+        "text": examples.texts, "text_b": examples.texts_b}
+    elements = x if examples.labels is None else (x, examples.labels)
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    if shuffle:
+        dataset = dataset.shuffle(len(examples), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def split_examples(examples: TextExamples, validation_fraction: float,
+                   seed: int) -> tuple[TextExamples, TextExamples]:
+    """Splits into (train, validation) by a seeded permutation; each keeps file order."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    size = len(examples)
+    num_validation = int(round(size * validation_fraction))
+    if not 0 < num_validation < size:
+        raise ValueError(
+            f"validation_fraction={validation_fraction} of {size} examples from {examples.path} "
+            f"leaves {num_validation} for validation and {size - num_validation} for training; "
+            "both need at least one")
+    order = np.random.default_rng(seed).permutation(size)
+    validation = np.sort(order[:num_validation])
+    train = np.sort(order[num_validation:])
+    return examples.subset(train), examples.subset(validation)
+
+
+def _is_delimited(path: str, delimiter: str | None) -> bool:
+    return delimiter is not None or os.path.splitext(path)[1].lower() in _DELIMITER_BY_SUFFIX
+
+
+def _read_records(path: str, columns: list[str], delimiter: str | None) -> Iterator[tuple[str, dict]]:
+    """All records of the file as (location, {column: value}), columns checked to exist."""
+    suffix = os.path.splitext(path)[1].lower()
+    if delimiter is None and suffix not in _DELIMITER_BY_SUFFIX and suffix not in _JSON_LINES_SUFFIXES:
+        raise DataError(path, None, None,
+                        f"cannot tell the format from the suffix {suffix!r}: use .csv, .tsv, "
+                        ".jsonl or .json (JSON Lines), or pass delimiter=")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as file:
+            if delimiter is not None or suffix in _DELIMITER_BY_SUFFIX:
+                return list(_delimited_records(path, file, delimiter or _DELIMITER_BY_SUFFIX[suffix], columns))
+            return list(_json_lines_records(path, file, columns))
+    except UnicodeDecodeError as error:
+        raise DataError(path, f"byte {error.start}", None, f"is not valid UTF-8 ({error.reason})") from None
+    except FileNotFoundError:
+        raise DataError(path, None, None, "no such file") from None
+
+
+def _delimited_records(path, file, delimiter, columns):
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    reader = csv.reader(file, delimiter=delimiter, quoting=quoting)
+    header = _next_row(path, reader)
+    if header is None:
+        raise DataError(path, None, None, "is empty")
+    for column in columns:
+        if column not in header:
+            raise DataError(path, "line 1 (header)", column,
+                            f"no such column; the columns are {header}")
+    while True:
+        line = reader.line_num + 1
+        row = _next_row(path, reader)
+        if row is None:
+            return
+        if len(row) != len(header):
+            raise DataError(path, f"line {line}", None,
+                            f"has {len(row)} fields but the header has {len(header)}")
+        yield f"line {line}", dict(zip(header, row))
+
+
+def _next_row(path, reader) -> list[str] | None:
+    """The next non-blank row, or None at the end of the file."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as error:
+            raise DataError(path, f"line {reader.line_num}", None, f"malformed row ({error})") from None
+        if row:
+            return row
+
+
+def _json_lines_records(path, file, columns):
+    for number, line in enumerate(file, start=1):
+        if not line.strip():
+            continue
+        where = f"line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, where, None,
+                            f"not valid JSON ({error.msg} at column {error.colno}); "
+                            "files are read as JSON Lines, one object per line") from None
+        if not isinstance(record, dict):
+            raise DataError(path, where, None, f"expected a JSON object, got {type(record).__name__}")
+        for column in columns:
+            if column not in record:
+                raise DataError(path, where, column,
+                                f"missing; this record has the fields {sorted(record)}")
+        yield where, record
+
+
+def _text_field(path, where, record, column) -> str:
+    value = record[column]
+    if not isinstance(value, str):
+        raise DataError(path, where, column, f"expected a string, got {json.dumps(value)}")
+    if not value.strip():
+        raise DataError(path, where, column, "empty text")
+    return value
+
+
+def _present_label(path, where, column, value):
+    """The label value, stripped if a string; raises for empty, null or NaN labels."""
+    if isinstance(value, str):
+        value = value.strip()
+    if value is None or value == "" or (isinstance(value, str) and value.lower() == "nan") or (
+            isinstance(value, float) and math.isnan(value)):
+        raise DataError(path, where, column, f"empty or NaN label ({json.dumps(value)})")
+    if isinstance(value, bool):
+        raise DataError(path, where, column, f"expected a label, got the boolean {json.dumps(value)}")
+    return value
+
+
+def _parse_labels(path, column, raw_labels, label_type, vocabulary, num_classes):
+    if label_type == "regression":
+        values = [_regression_value(path, where, column, value) for where, value in raw_labels]
+        return np.asarray(values, dtype=np.float32), None
+    if label_type == "multilabel":
+        per_row = [(where, _multilabel_parts(path, where, column, value)) for where, value in raw_labels]
+    else:
+        per_row = [(where, [_categorical_value(path, where, column, value)]) for where, value in raw_labels]
+
+    ids_per_row, label_names, width = _label_ids(path, column, per_row, vocabulary, num_classes)
+    if label_type == "categorical":
+        return np.asarray([ids[0] for ids in ids_per_row], dtype=np.int32), label_names
+    k_hot = np.zeros((len(ids_per_row), width), dtype=np.float32)
+    for row, ids in enumerate(ids_per_row):
+        k_hot[row, ids] = 1.0
+    return k_hot, label_names
+
+
+def _label_ids(path, column, per_row, vocabulary, num_classes):
+    """Maps each row's label values to class ids; returns (ids per row, names, class count)."""
+    all_integers = all(_INTEGER.fullmatch(v) for _, values in per_row for v in values)
+    if vocabulary is None and all_integers:
+        ids_per_row = [[int(v) for v in values] for _, values in per_row]
+        for (where, _), ids in zip(per_row, ids_per_row):
+            for value in ids:
+                if value < 0 or (num_classes is not None and value >= num_classes):
+                    allowed = f"range(num_classes={num_classes})" if num_classes else "non-negative ids"
+                    raise DataError(path, where, column, f"label {value} is outside {allowed}")
+        width = num_classes or 1 + max((i for ids in ids_per_row for i in ids), default=0)
+        return ids_per_row, None, width
+
+    if vocabulary is None:
+        vocabulary = sorted({v for _, values in per_row for v in values})
+        if num_classes is not None and len(vocabulary) > num_classes:
+            raise DataError(path, None, column,
+                            f"found {len(vocabulary)} distinct labels {vocabulary} but num_classes={num_classes}")
+    else:
+        vocabulary = [str(name) for name in vocabulary]
+        if len(set(vocabulary)) != len(vocabulary):
+            raise ValueError(f"label_vocabulary has duplicates: {vocabulary}")
+        if num_classes is not None and len(vocabulary) != num_classes:
+            raise ValueError(f"label_vocabulary has {len(vocabulary)} names but num_classes={num_classes}")
+    index = {name: i for i, name in enumerate(vocabulary)}
+    ids_per_row = []
+    for where, values in per_row:
+        ids = []
+        for value in values:
+            if value not in index:
+                raise DataError(path, where, column,
+                                f"label {value!r} is not in the label set {vocabulary}")
+            ids.append(index[value])
+        ids_per_row.append(ids)
+    return ids_per_row, vocabulary, len(vocabulary)
+
+
+def _categorical_value(path, where, column, value) -> str:
+    """A class label as text: a JSON integer becomes its decimal string."""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    raise DataError(path, where, column,
+                    f"expected an integer or string label, got {json.dumps(value)}")
+
+
+def _multilabel_parts(path, where, column, value) -> list:
+    if isinstance(value, list):
+        parts = [part.strip() if isinstance(part, str) else part for part in value]
+    elif isinstance(value, str):
+        parts = [part.strip() for part in _MULTILABEL_SEPARATOR.split(value)]
+    else:
+        raise DataError(path, where, column,
+                        f"expected labels separated by ',' or '|', or a JSON list, got {json.dumps(value)}")
+    for part in parts:
+        if part == "" or part is None:
+            raise DataError(path, where, column, f"empty label in {json.dumps(value)}")
+    return [_categorical_value(path, where, column, part) for part in parts]
+
+
+def _regression_value(path, where, column, value) -> float:
+    if isinstance(value, (int, float)):
+        number = float(value)
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise DataError(path, where, column, f"expected a number, got {json.dumps(value)}") from None
+    if not math.isfinite(number):
+        raise DataError(path, where, column, f"expected a finite number, got {json.dumps(value)}")
+    return number
