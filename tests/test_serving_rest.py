@@ -1,0 +1,327 @@
+"""TF Serving REST round trips: ServingClient against DevelopmentServer on loopback, tiny SavedModels."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import base64
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfhub_llm.serving import (
+    DevelopmentServer,
+    ServerUnreachableError,
+    ServingClient,
+    ServingError,
+    predict_texts,
+)
+
+MODEL = "mymodel"
+TEXTS = ["a", "a gripping film", "dull", "ünïcödé ✓"]
+
+
+class TinyModel(tf.Module):
+    """Three signatures over string lengths; `scale` differs per version so routing is visible."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = tf.Variable(scale)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def classify(self, text):
+        length = tf.cast(tf.strings.length(text, unit="UTF8_CHAR"), tf.float32)
+        probabilities = tf.nn.softmax(tf.stack([5.0 - length, length * self.scale - 5.0], 1))
+        return {"probabilities": probabilities, "label": tf.argmax(probabilities, axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def length(self, text):
+        return {"length": tf.strings.length(text)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
+                                  tf.TensorSpec([None, 3], tf.float32, name="features")])
+    def pair(self, question, features):
+        check = tf.debugging.assert_non_negative(features, message="features must be >= 0")
+        with tf.control_dependencies([check]):
+            score = tf.reduce_sum(features, axis=1) * self.scale
+        return {"answer": tf.strings.join([question, "?"]), "score": score,
+                "echo_bytes": question}
+
+
+def build_tiny_model(path: str, scale: float) -> None:
+    """Saves a TinyModel with signatures serving_default (classify), length and pair."""
+    module = TinyModel(scale)
+    tf.saved_model.save(module, path, signatures={
+        "serving_default": module.classify, "length": module.length, "pair": module.pair})
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_dir(tmp_path_factory):
+    base = tmp_path_factory.mktemp("models") / MODEL
+    for version in (1, 2):
+        build_tiny_model(str(base / str(version)), scale=float(version))
+    (base / "3.tmp-export").mkdir()  # an export in progress: not a version
+    return base
+
+
+@pytest.fixture(scope="module")
+def server(base_dir):
+    with DevelopmentServer(str(base_dir)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def reference(base_dir):
+    """The exported versions loaded in-process, to compare REST answers against."""
+    return {version: tf.saved_model.load(str(base_dir / str(version))) for version in (1, 2)}
+
+
+def call_in_process(loaded, signature, **inputs):
+    return {name: tensor.numpy() for name, tensor in loaded.signatures[signature](
+        **{key: tf.constant(value) for key, value in inputs.items()}).items()}
+
+
+def raw_request(url, body: bytes | None = None, method=None):
+    """(status, parsed JSON) for any request, error statuses included."""
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
+# --- status and metadata ---------------------------------------------------------------------
+
+def test_status_lists_numeric_versions_only(server):
+    status = ServingClient(server.url, MODEL).model_status()
+    assert [entry["version"] for entry in status["model_version_status"]] == ["2", "1"]
+    for entry in status["model_version_status"]:
+        assert entry["state"] == "AVAILABLE"
+        assert entry["status"] == {"error_code": "OK", "error_message": ""}
+
+
+def test_status_of_one_version(server):
+    status = ServingClient(server.url, MODEL, version=1).model_status()
+    assert [entry["version"] for entry in status["model_version_status"]] == ["1"]
+
+
+def test_metadata_has_tf_serving_shape(server):
+    metadata = ServingClient(server.url, MODEL).metadata()
+    assert metadata["model_spec"] == {"name": MODEL, "signature_name": "", "version": "2"}
+    signatures = metadata["metadata"]["signature_def"]["signature_def"]
+    assert {"serving_default", "length", "pair"} <= set(signatures)
+    default = signatures["serving_default"]
+    assert default["method_name"] == "tensorflow/serving/predict"
+    assert default["inputs"]["text"]["dtype"] == "DT_STRING"
+    assert default["inputs"]["text"]["tensor_shape"]["dim"][0]["size"] == "-1"
+    assert default["inputs"]["text"]["name"].endswith(":0")
+    probabilities = default["outputs"]["probabilities"]
+    assert probabilities["dtype"] == "DT_FLOAT"
+    assert [dim["size"] for dim in probabilities["tensor_shape"]["dim"]] == ["-1", "2"]
+    assert default["outputs"]["label"]["dtype"] == "DT_INT64"
+    assert ServingClient(server.url, MODEL, version=1).metadata()["model_spec"]["version"] == "1"
+
+
+# --- predict round trips ---------------------------------------------------------------------
+
+def test_row_format_matches_in_process(server, reference):
+    predictions = ServingClient(server.url, MODEL).predict(TEXTS)
+    expected = call_in_process(reference[2], "serving_default", text=TEXTS)
+    assert len(predictions) == len(TEXTS)
+    np.testing.assert_array_equal(
+        np.array([p["probabilities"] for p in predictions], np.float32), expected["probabilities"])
+    assert [p["label"] for p in predictions] == expected["label"].tolist()
+
+
+def test_columnar_format_matches_in_process(server, reference):
+    client = ServingClient(server.url, MODEL)
+    expected = call_in_process(reference[2], "serving_default", text=TEXTS)
+    for inputs in (TEXTS, {"text": TEXTS}):
+        outputs = client.predict_columnar(inputs)
+        assert set(outputs) == {"probabilities", "label"}
+        np.testing.assert_array_equal(np.array(outputs["probabilities"], np.float32),
+                                      expected["probabilities"])
+        assert outputs["label"] == expected["label"].tolist()
+
+
+def test_single_output_signature_gives_plain_values(server, reference):
+    client = ServingClient(server.url, MODEL, signature_name="length")
+    expected = call_in_process(reference[2], "length", text=TEXTS)["length"].tolist()
+    assert client.predict(TEXTS) == expected
+    assert client.predict([{"text": text} for text in TEXTS]) == expected
+    assert client.predict_columnar(TEXTS) == expected
+
+
+def test_two_inputs_row_and_columnar_with_b64(server, reference):
+    client = ServingClient(server.url, MODEL, signature_name="pair")
+    questions = ["café".encode(), b"\xff\x00binary"]  # the second is not UTF-8
+    features = [[0.5, 1.0, 2.0], [3.0, 0.0, 0.25]]
+    expected = call_in_process(reference[2], "pair", question=questions,
+                               features=np.array(features, np.float32))
+    rows = client.predict([{"question": q, "features": f} for q, f in zip(questions, features)])
+    columns = client.predict_columnar({"question": questions, "features": features})
+    assert [row["score"] for row in rows] == columns["score"]
+    np.testing.assert_array_equal(np.array(columns["score"], np.float32), expected["score"])
+    assert [row["answer"] for row in rows] == columns["answer"]
+    assert columns["answer"][0] == expected["answer"][0].decode("utf-8")
+    assert base64.b64decode(columns["answer"][1]["b64"]) == expected["answer"][1]
+    # Outputs named *_bytes are always base64, as in TF Serving.
+    assert [base64.b64decode(item["b64"]) for item in columns["echo_bytes"]] == questions
+
+
+def test_version_routing(server, reference):
+    for version in (1, 2):
+        predictions = ServingClient(server.url, MODEL, version=version,
+                                    signature_name="pair").predict_columnar(
+            {"question": ["q"], "features": [[1.0, 2.0, 3.0]]})
+        expected = call_in_process(reference[version], "pair", question=["q"],
+                                   features=np.array([[1.0, 2.0, 3.0]], np.float32))
+        assert predictions["score"] == pytest.approx(expected["score"].tolist())
+    assert (ServingClient(server.url, MODEL, version=1).predict(["abcdef"])
+            != ServingClient(server.url, MODEL, version=2).predict(["abcdef"]))
+
+
+def test_new_version_is_picked_up_while_running(tmp_path):
+    base = tmp_path / MODEL
+    build_tiny_model(str(base / "1"), scale=1.0)
+    with DevelopmentServer(str(base)) as running:
+        client = ServingClient(running.url, MODEL, signature_name="pair")
+        request = {"question": ["q"], "features": [[1.0, 1.0, 1.0]]}
+        assert client.predict_columnar(request)["score"] == pytest.approx([3.0])
+        build_tiny_model(str(base / "7.partial"), scale=7.0)
+        assert [e["version"] for e in client.model_status()["model_version_status"]] == ["1"]
+        os.rename(base / "7.partial", base / "7")
+        assert [e["version"] for e in client.model_status()["model_version_status"]] == ["7", "1"]
+        assert client.predict_columnar(request)["score"] == pytest.approx([21.0])
+
+
+# --- bad requests ----------------------------------------------------------------------------
+
+BAD_PREDICT_BODIES = {
+    "malformed JSON": (b'{"instances": ["a"', "not valid JSON"),
+    "not an object": (b'["a"]', "JSON object"),
+    "neither instances nor inputs": (b'{"signature_name": "length"}', "exactly one of"),
+    "both instances and inputs": (b'{"instances": ["a"], "inputs": ["a"]}', "exactly one of"),
+    "unknown signature": (b'{"signature_name": "nope", "instances": ["a"]}', "'nope' not found"),
+    "empty instances": (b'{"instances": []}', "non-empty list"),
+    "instances not a list": (b'{"instances": "a"}', "non-empty list"),
+    "number for a string": (b'{"instances": [1, 2]}', "not a valid DT_STRING"),
+    "wrong input name": (b'{"instances": [{"txt": "a"}]}', "unknown ['txt']"),
+    "wrong columnar name": (b'{"inputs": {"txt": ["a"]}}', "missing ['text']"),
+    "mixed instances": (b'{"instances": [{"text": "a"}, "b"]}', "mixes"),
+    "wrong shape": (b'{"inputs": {"text": [["a"]]}}', "does not fit"),
+    "invalid base64": (b'{"instances": [{"b64": "***"}]}', "invalid base64"),
+    "string for a float": (b'{"signature_name": "pair", "inputs": {"question": ["q"], '
+                           b'"features": [["x", 1, 2]]}}', "not a valid DT_FLOAT"),
+    "ragged floats": (b'{"signature_name": "pair", "inputs": {"question": ["q", "r"], '
+                      b'"features": [[1, 2, 3], [1]]}}', "cannot make a DT_FLOAT tensor"),
+    "plain values for two inputs": (b'{"signature_name": "pair", "instances": ["q"]}',
+                                    "each instance must be an object"),
+    "signature raises": (b'{"signature_name": "pair", "inputs": {"question": ["q"], '
+                         b'"features": [[-1, 2, 3]]}}', "features must be >= 0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_PREDICT_BODIES))
+def test_bad_predict_request_gets_400_and_server_keeps_serving(server, case):
+    body, fragment = BAD_PREDICT_BODIES[case]
+    status, answer = raw_request(f"{server.url}/v1/models/{MODEL}:predict", body)
+    assert status == 400
+    assert fragment in answer["error"]
+    assert ServingClient(server.url, MODEL, signature_name="length").predict(["ok"]) == [2]
+
+
+@pytest.mark.parametrize("path, method, fragment", [
+    ("/v1/models/other:predict", "POST", "'other' is not served"),
+    (f"/v1/models/{MODEL}/versions/9:predict", "POST", "version 9"),
+    (f"/v1/models/{MODEL}/versions/9", "GET", "version 9"),
+    (f"/v1/models/{MODEL}/versions/9/metadata", "GET", "version 9"),
+    (f"/v1/models/{MODEL}:predict", "GET", "malformed request"),
+    (f"/v1/models/{MODEL}:classify", "POST", "malformed request"),
+    ("/v2/anything", "GET", "malformed request"),
+])
+def test_unknown_paths_get_404(server, path, method, fragment):
+    body = b'{"instances": ["a"]}' if method == "POST" else None
+    status, answer = raw_request(server.url + path, body, method)
+    assert status == 404
+    assert fragment in answer["error"]
+    assert ServingClient(server.url, MODEL).model_status()["model_version_status"]
+
+
+def test_client_raises_serving_error_naming_url_status_and_message(server):
+    client = ServingClient(server.url, MODEL, signature_name="nope")
+    with pytest.raises(ServingError) as caught:
+        client.predict(["a"])
+    assert caught.value.status == 400
+    assert caught.value.url == f"{server.url}/v1/models/{MODEL}:predict"
+    assert "'nope' not found" in caught.value.message
+    assert caught.value.url in str(caught.value) and "HTTP 400" in str(caught.value)
+    with pytest.raises(ServingError) as caught:
+        ServingClient(server.url, "other").model_status()
+    assert caught.value.status == 404
+
+
+def test_unreachable_server_names_the_url():
+    url = f"http://127.0.0.1:{free_loopback_port()}"
+    with pytest.raises(ServerUnreachableError) as caught:
+        ServingClient(url, MODEL, timeout=5).predict(["a"])
+    assert caught.value.status is None
+    assert f"{url}/v1/models/{MODEL}:predict" in str(caught.value)
+    assert "cannot reach" in str(caught.value)
+
+
+def test_client_rejects_a_url_without_scheme():
+    with pytest.raises(ValueError, match="http://HOST:PORT"):
+        ServingClient("127.0.0.1:8501", MODEL)
+
+
+def test_missing_base_dir_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        DevelopmentServer(str(tmp_path / "nowhere"))
+
+
+# --- command-line helpers --------------------------------------------------------------------
+
+def test_predict_texts_helper(server, reference):
+    expected = call_in_process(reference[1], "length", text=TEXTS)["length"].tolist()
+    assert predict_texts(server.url, MODEL, TEXTS, version=1, signature="length") == {
+        "predictions": expected}
+    assert predict_texts(server.url, MODEL, TEXTS, version=1, signature="length",
+                         columnar=True) == {"outputs": expected}
+
+
+def test_serve_prints_url_answers_and_stops_on_ctrl_c(base_dir, reference):
+    process = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from tfhub_llm.serving import serve; serve(sys.argv[1], port=0)",
+         str(base_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first_line = process.stdout.readline()
+        assert f"serving model '{MODEL}'" in first_line, process.stderr.read()
+        url = process.stdout.readline().split()[0].split("/v1/")[0]
+        assert url.startswith("http://127.0.0.1:")
+        expected = call_in_process(reference[2], "length", text=["four"])["length"].tolist()
+        assert predict_texts(url, MODEL, ["four"], signature="length")["predictions"] == expected
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
