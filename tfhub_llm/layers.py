@@ -1,0 +1,192 @@
+"""Keras 3 layers over TF-Hub BERT SavedModels: ``HubEncoder`` and ``HubPreprocessor``.
+
+``hub.KerasLayer`` is a tf-keras layer and cannot sit in a Keras 3 model; these layers load the
+same Reusable SavedModels (through :mod:`tfhub_llm.hub`), pass ``training`` through, and expose
+the SavedModel's variables as Keras weights that share its storage, so ``fit`` trains them and
+``model.save("m.keras")`` keeps them.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfhub_llm import hub
+
+DEFAULT_SEQ_LENGTH = 128
+
+
+def _keras_name(variable_name):
+    return variable_name.split(":")[0].replace("/", "_")
+
+
+@keras.saving.register_keras_serializable(package="tfhub_llm")
+class HubEncoder(keras.layers.Layer):
+    """A TF-Hub BERT encoder as a Keras 3 layer.
+
+    Args:
+        handle: where the encoder lives: a directory, ``file://``, ``http(s)://`` or tfhub.dev / Kaggle URL.
+        trainable: whether ``fit`` updates the encoder's variables (fine-tuning).
+        output_key: return only this output (e.g. ``"pooled_output"``) instead of the whole dict.
+        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.security`).
+        **kwargs: the usual Keras layer arguments (``name``, ...).
+
+    Called on the dict of int32 ``input_word_ids``, ``input_mask`` and ``input_type_ids``, it returns
+    ``pooled_output``, ``sequence_output``, ``encoder_outputs`` and ``default``.
+    """
+
+    def __init__(self, handle, trainable=False, output_key=None, trust=False, **kwargs):
+        super().__init__(trainable=trainable, **kwargs)
+        self.handle = str(handle)
+        self.output_key = output_key
+        self.trust = trust
+        self._module = hub.load_encoder(handle, trust=trust)
+        for variable in self._module.variables:
+            self._track_variable(
+                keras.Variable(
+                    initializer=variable,
+                    trainable=variable.trainable,
+                    dtype=variable.dtype,
+                    shape=variable.shape,
+                    name=_keras_name(variable.name),
+                )
+            )
+        self.built = True
+
+    @property
+    def has_mlm(self):
+        """Whether the encoder has an ``mlm`` sub-object (a masked-language-model head)."""
+        return hasattr(self._module, "mlm")
+
+    @property
+    def vocab_file(self):
+        """Path of the encoder's vocabulary asset, when it has one."""
+        asset = getattr(self._module, "vocab_file", None)
+        return asset.asset_path.numpy().decode() if asset is not None else None
+
+    @property
+    def module(self):
+        """The restored SavedModel object (the Reusable SavedModel itself)."""
+        return self._module
+
+    def call(self, inputs, training=None):
+        training = bool(training)
+        outputs = dict(self._module({key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}, training=training))
+        if training and self.trainable:
+            for regularization_loss in self._module.regularization_losses:
+                self.add_loss(regularization_loss())
+        return outputs[self.output_key] if self.output_key else outputs
+
+    def mlm_logits(self, inputs, masked_lm_positions, training=False):
+        """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
+        if not self.has_mlm:
+            raise ValueError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
+        mlm_inputs = {key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}
+        mlm_inputs["masked_lm_positions"] = tf.cast(masked_lm_positions, tf.int32)
+        return self._module.mlm(mlm_inputs, training=training)["mlm_logits"]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "handle": self.handle,
+            "output_key": self.output_key,
+            "trust": self.trust,
+        }
+
+
+@keras.saving.register_keras_serializable(package="tfhub_llm")
+class HubPreprocessor(keras.layers.Layer):
+    """A TF-Hub BERT preprocessor as a Keras 3 layer: strings in, the encoder's input dict out.
+
+    Args:
+        handle: where the preprocessor lives (same forms as for :class:`HubEncoder`).
+        seq_length: the packed length (default 128, as TF Hub's preprocessors use). With
+            ``pad_to_longest=True`` it is the maximum, and each batch is padded only to its longest input.
+        pad_to_longest: pad each batch to its longest input instead of ``seq_length``.
+        trust: skip the scan of the SavedModel's ops.
+
+    Called on a batch of strings, or on a list of two batches for sentence pairs.
+    """
+
+    def __init__(self, handle, seq_length=None, pad_to_longest=False, trust=False, **kwargs):
+        kwargs.pop("trainable", None)  # a preprocessor has nothing to train
+        super().__init__(trainable=False, **kwargs)
+        self.handle = str(handle)
+        self.seq_length = seq_length
+        self.pad_to_longest = pad_to_longest
+        self.trust = trust
+        self._module = hub.load_preprocessor(handle, trust=trust)
+        self.special_tokens = {
+            key: int(value) for key, value in self._module.tokenize.get_special_tokens_dict().items()
+        }
+        self.built = True
+
+    @property
+    def module(self):
+        """The restored SavedModel object."""
+        return self._module
+
+    @property
+    def vocab_size(self):
+        return self.special_tokens["vocab_size"]
+
+    @property
+    def cls_id(self):
+        return self.special_tokens["start_of_sequence_id"]
+
+    @property
+    def sep_id(self):
+        return self.special_tokens["end_of_segment_id"]
+
+    @property
+    def pad_id(self):
+        return self.special_tokens["padding_id"]
+
+    @property
+    def mask_id(self):
+        return self.special_tokens["mask_id"]
+
+    @property
+    def max_seq_length(self):
+        return self.seq_length or DEFAULT_SEQ_LENGTH
+
+    def tokenize(self, strings):
+        """Word pieces of each string: ragged int32 ``[batch, words, wordpieces]``."""
+        return self._module.tokenize(tf.convert_to_tensor(strings, tf.string))
+
+    def bert_pack_inputs(self, segments, seq_length=None):
+        """Packs 1 or 2 tokenized segments into the encoder's input dict of length ``seq_length``."""
+        seq_length = self.max_seq_length if seq_length is None else seq_length
+        return dict(self._module.bert_pack_inputs(list(segments), seq_length=seq_length))
+
+    def call(self, inputs):
+        segments = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if len(segments) not in (1, 2):
+            raise ValueError(f"HubPreprocessor takes 1 or 2 batches of strings, got {len(segments)}.")
+        tokenized = [self.tokenize(tf.reshape(segment, [-1])) for segment in segments]
+        seq_length = self.max_seq_length
+        if self.pad_to_longest:
+            seq_length = tf.minimum(seq_length, self._longest_packed_length(tokenized))
+        return self.bert_pack_inputs(tokenized, seq_length=seq_length)
+
+    @staticmethod
+    def _longest_packed_length(tokenized):
+        """Length of the longest packed input: all word pieces plus [CLS] and one [SEP] per segment."""
+        lengths = [tf.cast(segment.merge_dims(1, -1).row_lengths(), tf.int32) for segment in tokenized]
+        longest = tf.reduce_max(tf.add_n(lengths) + 1 + len(tokenized))
+        return tf.maximum(longest, 1 + len(tokenized))
+
+    def compute_output_spec(self, inputs):
+        batch = (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).shape[0]
+        length = None if self.pad_to_longest else self.max_seq_length
+        return {
+            key: keras.KerasTensor((batch, length), dtype="int32") for key in hub.ENCODER_INPUT_KEYS
+        }
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "handle": self.handle,
+            "seq_length": self.seq_length,
+            "pad_to_longest": self.pad_to_longest,
+            "trust": self.trust,
+        }
+
