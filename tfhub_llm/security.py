@@ -1,0 +1,293 @@
+"""Scanning SavedModels for dangerous ops before anything from them runs.
+
+A SavedModel is a program: calling it (or merely restoring it) runs whatever ops
+its functions contain. This module parses ``saved_model.pb`` as a protocol buffer,
+never loading or executing it, and checks the op types of every function against
+
+* an allow-list of the ops BERT encoders, preprocessors and this package's task
+  exports need (``data/allowed_ops.json``, written by ``scripts/derive_allowed_ops.py``),
+* a deny-list of ops that touch files, the network, other processes or Python
+  (``data/denied_ops.json``, with a reason per family). Two denied families are
+  accepted in exactly one place: checkpoint I/O (SaveV2, RestoreV2, ...) inside the
+  functions the SavedModel uses only to save/restore its own variables, and
+  text-file table initializers reading one of the SavedModel's own assets.
+
+Overrides: ``trust=True``, ``allow_ops=[...]``, or a trusted folder
+(``trust_directory(path)`` or the ``TFHUB_LLM_TRUSTED_DIRS`` environment
+variable, ``os.pathsep``-separated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from importlib import resources
+
+from google.protobuf import text_format
+from tensorflow.core.protobuf import saved_model_pb2
+
+TOP_LEVEL_GRAPH = "<graph>"
+TRUSTED_DIRS_ENV = "TFHUB_LLM_TRUSTED_DIRS"
+_CHECKPOINT_SCOPE = "checkpoint"
+_ASSET_SCOPE = "asset"
+_NOT_ALLOWED_REASON = "not on the allow-list of ops BERT encoders and preprocessors need"
+
+_trusted_directories: list[str] = []
+
+
+class UntrustedModelError(ValueError):
+    """A SavedModel uses ops outside the allow-list; names each op and its function."""
+
+    def __init__(self, source: str, findings: tuple[Finding, ...]):
+        self.source = source
+        self.findings = findings
+        shown = "\n".join(f"  - op {f.op!r} in function {f.function!r}: {f.reason}" for f in findings[:10])
+        more = f"\n  ... and {len(findings) - 10} more" if len(findings) > 10 else ""
+        ops = sorted({f.op for f in findings})
+        super().__init__(
+            f"Refusing to run SavedModel {source}: it uses ops that are not allowed for "
+            f"untrusted models:\n{shown}{more}\n"
+            f"If you trust this model, pass trust=True, or allow_ops={ops!r}, or trust its "
+            f"folder with tfhub_llm.security.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    """One op of one function that the policy refuses."""
+
+    function: str
+    op: str
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class _Policy:
+    allowed: frozenset[str]
+    denied_reason: dict[str, str]
+    permitted_in: dict[str, str]
+
+
+@functools.cache
+def _policy() -> _Policy:
+    data = resources.files("tfhub_llm") / "data"
+    allowed = json.loads((data / "allowed_ops.json").read_text())["ops"]
+    denied_reason, permitted_in = {}, {}
+    for family in json.loads((data / "denied_ops.json").read_text())["families"]:
+        for op in family["ops"]:
+            denied_reason[op] = family["reason"]
+            if "permitted_in" in family:
+                permitted_in[op] = family["permitted_in"]
+    overlap = set(allowed) & set(denied_reason)
+    if overlap:
+        raise RuntimeError(f"allowed_ops.json lists denied ops {sorted(overlap)}")
+    return _Policy(frozenset(allowed), denied_reason, permitted_in)
+
+
+def denied_ops() -> dict[str, str]:
+    """Every denied op type mapped to the reason it is denied."""
+    return dict(_policy().denied_reason)
+
+
+def allowed_ops() -> frozenset[str]:
+    """The op types untrusted SavedModels may use."""
+    return _policy().allowed
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _saved_model_file(path: str) -> str:
+    for name in ("saved_model.pb", "saved_model.pbtxt"):
+        candidate = os.path.join(path, name)
+        if os.path.isfile(candidate):
+            return candidate
+    raise FileNotFoundError(f"{path} is not a SavedModel: no saved_model.pb or saved_model.pbtxt in it")
+
+
+def _read_saved_model(path: str) -> saved_model_pb2.SavedModel:
+    saved_model = saved_model_pb2.SavedModel()
+    filename = _saved_model_file(path)
+    if filename.endswith(".pbtxt"):
+        with open(filename) as f:
+            text_format.Parse(f.read(), saved_model)
+    else:
+        with open(filename, "rb") as f:
+            saved_model.ParseFromString(f.read())
+    return saved_model
+
+
+def _called_functions(node, library) -> set[str]:
+    """Functions a node calls: as its op type, or through function-valued attrs."""
+    called = {node.op} if node.op in library else set()
+    for value in node.attr.values():
+        if value.func.name:
+            called.add(value.func.name)
+        called.update(f.name for f in value.list.func)
+    return called
+
+
+def _op_types(nodes, library) -> set[str]:
+    return {node.op for node in nodes if node.op not in library}
+
+
+def saved_model_op_types(path: str) -> dict[str, set[str]]:
+    """Map every function of a SavedModel (and ``"<graph>"``) to the op types it uses.
+
+    Reads ``saved_model.pb`` without loading or running it. Calls of other library
+    functions are not op types; the callees appear under their own names.
+    """
+    op_types: dict[str, set[str]] = {}
+    for meta_graph in _read_saved_model(path).meta_graphs:
+        graph = meta_graph.graph_def
+        library = {f.signature.name for f in graph.library.function}
+        op_types.setdefault(TOP_LEVEL_GRAPH, set()).update(_op_types(graph.node, library))
+        for function in graph.library.function:
+            op_types.setdefault(function.signature.name, set()).update(_op_types(function.node_def, library))
+    return op_types
+
+
+# ---------------------------------------------------------------- where checkpoint and asset ops are fine
+
+
+def _tensor_node(name: str) -> str:
+    return name.lstrip("^").split(":")[0]
+
+
+def _reachable(roots, calls) -> set[str]:
+    seen, todo = set(), list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(calls.get(name, ()))
+    return seen
+
+
+def _object_function_names(node) -> list[str]:
+    kind = node.WhichOneof("kind")
+    if kind == "bare_concrete_function":
+        return [node.bare_concrete_function.concrete_function_name]
+    if kind == "function":
+        return list(node.function.concrete_functions)
+    return []
+
+
+def _checkpoint_scope(meta_graph, top_calls, function_calls) -> tuple[set[str], set[str]]:
+    """Top-level node names and library functions used only to save/restore variables.
+
+    Roots are the saver_def's save/restore nodes and the object graph's saveable
+    objects; a function also reached from anything else is not checkpoint-only.
+    """
+    by_name = {node.name: node for node in meta_graph.graph_def.node}
+    saver = meta_graph.saver_def
+    top_nodes = _reachable(
+        [_tensor_node(n) for n in (saver.save_tensor_name, saver.restore_op_name) if n],
+        {name: [_tensor_node(i) for i in node.input] for name, node in by_name.items()},
+    ) & by_name.keys()
+    roots = set().union(*(top_calls[name] for name in top_nodes))
+    objects = meta_graph.object_graph_def.nodes
+    for obj in objects:
+        for saveable in obj.saveable_objects.values():
+            for node_id in (saveable.save_function, saveable.restore_function):
+                roots.update(_object_function_names(objects[node_id]) if node_id else ())
+    checkpoint_reach = _reachable(roots, function_calls)
+    ordinary_roots = (function_calls.keys() - checkpoint_reach).union(
+        *(top_calls[name] for name in by_name.keys() - top_nodes))
+    return top_nodes, checkpoint_reach - _reachable(ordinary_roots, function_calls)
+
+
+def _reads_bound_asset(node, function, meta_graph) -> bool:
+    """Whether a table initializer's file name is one of the SavedModel's own assets."""
+    if len(node.input) < 2:
+        return False
+    filename = _tensor_node(node.input[1])
+    if function is None:
+        return filename in {_tensor_node(a.tensor_info.name) for a in meta_graph.asset_file_def}
+    arg_names = [arg.name for arg in function.signature.input_arg]
+    if filename not in arg_names:
+        return False
+    objects = meta_graph.object_graph_def
+    bound = objects.concrete_functions[function.signature.name].bound_inputs \
+        if function.signature.name in objects.concrete_functions else []
+    position = arg_names.index(filename) - (len(arg_names) - len(bound))
+    return position >= 0 and objects.nodes[bound[position]].WhichOneof("kind") == "asset"
+
+
+def _node_findings(unit, nodes, library, policy, meta_graph, function, in_checkpoint_scope):
+    for node in nodes:
+        op = node.op
+        if op in library or op in policy.allowed:
+            continue
+        scope = policy.permitted_in.get(op)
+        if scope == _CHECKPOINT_SCOPE and in_checkpoint_scope(node):
+            continue
+        if scope == _ASSET_SCOPE and _reads_bound_asset(node, function, meta_graph):
+            continue
+        yield Finding(unit, op, policy.denied_reason.get(op, _NOT_ALLOWED_REASON))
+
+
+@functools.lru_cache(maxsize=64)
+def _scan(path: str, mtime_ns: int, size: int) -> tuple[Finding, ...]:
+    """Findings for one version of a SavedModel file (the cache key includes its stat)."""
+    policy = _policy()
+    findings: list[Finding] = []
+    for meta_graph in _read_saved_model(path).meta_graphs:
+        graph = meta_graph.graph_def
+        library = {f.signature.name: f for f in graph.library.function}
+        top_calls = {node.name: _called_functions(node, library) for node in graph.node}
+        function_calls = {
+            name: set().union(*(_called_functions(node, library) for node in f.node_def))
+            for name, f in library.items()
+        }
+        top_checkpoint_nodes, checkpoint_functions = _checkpoint_scope(meta_graph, top_calls, function_calls)
+        findings.extend(_node_findings(
+            TOP_LEVEL_GRAPH, graph.node, library, policy, meta_graph, None,
+            lambda node: node.name in top_checkpoint_nodes))
+        for name, function in library.items():
+            findings.extend(_node_findings(
+                name, function.node_def, library, policy, meta_graph, function,
+                lambda node, name=name: name in checkpoint_functions))
+    return tuple(dict.fromkeys(findings))
+
+
+# ---------------------------------------------------------------- trust
+
+
+def trust_directory(path: str | os.PathLike) -> None:
+    """Trust every SavedModel inside ``path`` (for this process): they are not scanned."""
+    real = os.path.realpath(path)
+    if real not in _trusted_directories:
+        _trusted_directories.append(real)
+
+
+def trusted_directories() -> list[str]:
+    """Folders whose SavedModels skip the scan: ``$TFHUB_LLM_TRUSTED_DIRS`` plus ``trust_directory``."""
+    from_env = [os.path.realpath(p) for p in os.environ.get(TRUSTED_DIRS_ENV, "").split(os.pathsep) if p]
+    return from_env + list(_trusted_directories)
+
+
+def is_trusted_path(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies inside a trusted folder."""
+    real = os.path.realpath(path)
+    return any(os.path.commonpath([real, folder]) == folder for folder in trusted_directories())
+
+
+def check_saved_model(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> None:
+    """Raise ``UntrustedModelError`` unless the SavedModel at ``path`` is safe to run.
+
+    Skipped when ``trust`` is true or ``path`` is in a trusted folder; ``allow_ops``
+    names extra op types to accept (even denied ones). Scan results are cached per
+    (path, saved_model.pb mtime and size), so checking the same model twice is cheap.
+    """
+    if trust or is_trusted_path(path):
+        return
+    path = os.path.realpath(path)
+    stat = os.stat(_saved_model_file(path))
+    extra = set(allow_ops)
+    findings = tuple(f for f in _scan(path, stat.st_mtime_ns, stat.st_size) if f.op not in extra)
+    if findings:
+        source = f"{handle!r} ({path})" if handle else repr(path)
+        raise UntrustedModelError(source, findings)
