@@ -1,0 +1,156 @@
+"""The package's own BERT encoder as a Keras 3 model.
+
+Embeddings (word + position + segment, LayerNorm, dropout), post-LayerNorm transformer layers with
+exact-erf GELU, a tanh pooler on the first ([CLS]) token and, when ``config.with_mlm``, a
+masked-language-model head tied to the word embeddings. Inputs and outputs follow the TF-Hub BERT
+encoder contract: a dict of int32 ``input_word_ids`` / ``input_mask`` / ``input_type_ids`` in,
+``pooled_output`` / ``sequence_output`` / ``encoder_outputs`` / ``default`` out. Any sequence
+length up to ``config.max_position_embeddings`` works.
+"""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from tfhub_llm.bert.config import BertConfig
+
+
+def _exact_gelu(x):
+    return keras.activations.gelu(x, approximate=False)
+
+
+def _initializer(config):
+    return keras.initializers.TruncatedNormal(stddev=config.initializer_range)
+
+
+class BertEmbeddings(keras.layers.Layer):
+    """Word + position + segment embeddings, then LayerNorm and dropout."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        init = _initializer(config)
+        self.word_embeddings = keras.layers.Embedding(
+            config.vocab_size, config.hidden_size, embeddings_initializer=init, name="word_embeddings")
+        self.position_embedding = keras.layers.Embedding(
+            config.max_position_embeddings, config.hidden_size, embeddings_initializer=init,
+            name="position_embedding")
+        self.type_embeddings = keras.layers.Embedding(
+            config.type_vocab_size, config.hidden_size, embeddings_initializer=init, name="type_embeddings")
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="layer_norm")
+        self.dropout = keras.layers.Dropout(config.hidden_dropout)
+
+    def call(self, word_ids, type_ids, training=None):
+        positions = ops.arange(ops.shape(word_ids)[1], dtype="int32")
+        summed = (self.word_embeddings(word_ids) + self.position_embedding(positions)[None]
+                  + self.type_embeddings(type_ids))
+        return self.dropout(self.layer_norm(summed), training=training)
+
+
+class TransformerLayer(keras.layers.Layer):
+    """One post-LayerNorm BERT block: self-attention, add & norm, GELU feed-forward, add & norm."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        init = _initializer(config)
+        self.self_attention = keras.layers.MultiHeadAttention(
+            config.num_heads, config.head_size, dropout=config.attention_dropout,
+            kernel_initializer=init, name="self_attention")
+        self.attention_dropout = keras.layers.Dropout(config.hidden_dropout)
+        self.self_attention_layer_norm = keras.layers.LayerNormalization(
+            epsilon=config.layer_norm_epsilon, name="self_attention_layer_norm")
+        self.intermediate = keras.layers.Dense(
+            config.intermediate_size, activation=_exact_gelu, kernel_initializer=init, name="intermediate")
+        self.output_dense = keras.layers.Dense(config.hidden_size, kernel_initializer=init, name="output")
+        self.output_dropout = keras.layers.Dropout(config.hidden_dropout)
+        self.output_layer_norm = keras.layers.LayerNormalization(
+            epsilon=config.layer_norm_epsilon, name="output_layer_norm")
+
+    def call(self, x, attention_mask, training=None):
+        attended = self.self_attention(x, x, attention_mask=attention_mask, training=training)
+        x = self.self_attention_layer_norm(x + self.attention_dropout(attended, training=training))
+        feed_forward = self.output_dense(self.intermediate(x))
+        return self.output_layer_norm(x + self.output_dropout(feed_forward, training=training))
+
+
+class MaskedLMHead(keras.layers.Layer):
+    """BERT's masked-LM head: dense + GELU + LayerNorm, then logits through the tied word embeddings."""
+
+    def __init__(self, config, word_embeddings, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.word_embeddings = word_embeddings
+        self.transform = keras.layers.Dense(
+            config.hidden_size, activation=_exact_gelu, kernel_initializer=_initializer(config), name="transform")
+        self.layer_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="layer_norm")
+
+    def build(self, input_shape):
+        self.transform.build(input_shape)
+        self.layer_norm.build(input_shape)
+        self.output_bias = self.add_weight(
+            shape=(self.config.vocab_size,), initializer="zeros", name="output_bias")
+
+    def call(self, sequence_output, masked_positions):
+        gathered = ops.take_along_axis(sequence_output, ops.expand_dims(masked_positions, -1), axis=1)
+        hidden = self.layer_norm(self.transform(gathered))
+        return ops.matmul(hidden, ops.transpose(self.word_embeddings.embeddings)) + self.output_bias
+
+
+@keras.saving.register_keras_serializable(package="tfhub_llm")
+class BertEncoder(keras.Model):
+    """A BERT encoder: ``call(inputs, training)`` maps the 3-key int32 dict to the TF-Hub outputs.
+
+    ``masked_lm(inputs, training)`` (only when ``config.with_mlm``) also takes
+    ``inputs["masked_lm_positions"]`` (int32 ``[batch, num_predictions]``) and adds ``mlm_logits``
+    (``[batch, num_predictions, vocab_size]``).
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.embeddings = BertEmbeddings(config, name="embeddings")
+        self.transformer_layers = [TransformerLayer(config, name=f"layer_{i}") for i in range(config.num_layers)]
+        self.pooler_transform = keras.layers.Dense(
+            config.hidden_size, activation="tanh", kernel_initializer=_initializer(config), name="pooler_transform")
+        self.mlm_head = (MaskedLMHead(config, self.embeddings.word_embeddings, name="mlm")
+                         if config.with_mlm else None)
+
+    def call(self, inputs, training=None):
+        mask = ops.cast(inputs["input_mask"], "bool")
+        attention_mask = ops.expand_dims(mask, 1)  # [batch, 1 (queries), seq (keys)]
+        x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"], training=training)
+        encoder_outputs = []
+        for layer in self.transformer_layers:
+            x = layer(x, attention_mask, training=training)
+            encoder_outputs.append(x)
+        pooled = self.pooler_transform(x[:, 0, :])
+        return {"pooled_output": pooled, "sequence_output": x, "encoder_outputs": encoder_outputs, "default": pooled}
+
+    def masked_lm(self, inputs, training=None):
+        """The encoder outputs plus ``mlm_logits`` at ``inputs["masked_lm_positions"]``."""
+        if self.mlm_head is None:
+            raise ValueError("this BertEncoder was built without an MLM head (BertConfig.with_mlm=False)")
+        outputs = self.call(inputs, training=training)
+        positions = ops.cast(inputs["masked_lm_positions"], "int32")
+        return {**outputs, "mlm_logits": self.mlm_head(outputs["sequence_output"], positions)}
+
+    def get_config(self):
+        return {**super().get_config(), "config": dataclasses.asdict(self.config)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        return cls(BertConfig(**config.pop("config")), **config)
+
+
+def build_bert_encoder(config, seed=None):
+    """Creates a :class:`BertEncoder` with all its variables (random init; ``seed`` makes it repeatable)."""
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    encoder = BertEncoder(config, name="bert_encoder")
+    dummy = {key: ops.zeros((1, 2), "int32") for key in ("input_word_ids", "input_mask", "input_type_ids")}
+    if config.with_mlm:
+        encoder.masked_lm({**dummy, "masked_lm_positions": ops.zeros((1, 1), "int32")})
+    else:
+        encoder(dummy)
+    return encoder
