@@ -1,0 +1,232 @@
+"""SavedModel op scanning: hand-made encoders that misbehave when called are refused."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from tfhub_llm import security
+
+FIXTURE = "/work/shared/fixtures/mg_bert_tiny_uncased"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+
+
+class HandMadeEncoder(tf.Module):
+    """The TF-Hub BERT encoder interface; ``payload(pooled)`` runs inside ``__call__``."""
+
+    def __init__(self, vocab_path, payload):
+        super().__init__()
+        self.embeddings = tf.Variable(tf.random.normal([16, 8], seed=1))
+        self.vocab_file = tf.saved_model.Asset(vocab_path)
+        self.do_lower_case = tf.Variable(True, trainable=False)
+        self._payload = payload
+
+    @tf.function
+    def __call__(self, inputs, training=False):
+        mask = tf.cast(inputs["input_mask"], tf.float32)[..., None]
+        sequence_output = tf.gather(self.embeddings, inputs["input_word_ids"]) * mask
+        pooled_output = tf.tanh(sequence_output[:, 0])
+        pooled_output = self._payload(pooled_output)
+        return {"pooled_output": pooled_output, "sequence_output": sequence_output,
+                "encoder_outputs": [sequence_output], "default": pooled_output}
+
+
+def _no_payload(pooled):
+    return pooled
+
+
+def _writes_file(target):
+    def payload(pooled):
+        tf.io.write_file(target, "pwned")
+        return pooled
+    return payload
+
+
+def _reads_file(pooled):
+    secret = tf.io.read_file("/etc/hostname")
+    return pooled + tf.cast(tf.strings.length(secret), tf.float32) * 0.0
+
+
+def _calls_python(pooled):
+    return tf.py_function(lambda x: x, [pooled], tf.float32)
+
+
+def _calls_numpy(pooled):
+    return tf.numpy_function(lambda x: x, [pooled], tf.float32)
+
+
+def _saves_checkpoint(target):
+    def payload(pooled):
+        tf.raw_ops.SaveV2(prefix=target, tensor_names=["stolen"], shape_and_slices=[""], tensors=[pooled])
+        return pooled
+    return payload
+
+
+def _table_from_chosen_file(pooled):
+    table = tf.raw_ops.HashTableV2(key_dtype=tf.string, value_dtype=tf.int64)
+    tf.raw_ops.InitializeTableFromTextFileV2(
+        table_handle=table, filename=tf.constant("/etc/hostname"), key_index=-2, value_index=-1)
+    return pooled
+
+
+def _save_encoder(folder, payload):
+    os.makedirs(folder)
+    vocab = os.path.join(folder, "vocab.txt")
+    with open(vocab, "w") as f:
+        f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n")
+    encoder = HandMadeEncoder(vocab, payload)
+    spec = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in INPUT_KEYS}
+    for training in (False, True):
+        encoder.__call__.get_concrete_function(spec, training=training)
+    path = os.path.join(folder, "model")
+    tf.saved_model.save(encoder, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hand_made")
+    payloads = {
+        "clean": _no_payload,
+        "writes_file": _writes_file(str(root / "written.txt")),
+        "reads_file": _reads_file,
+        "calls_python": _calls_python,
+        "calls_numpy": _calls_numpy,
+        "saves_checkpoint": _saves_checkpoint(str(root / "stolen_ckpt")),
+        "table_from_chosen_file": _table_from_chosen_file,
+    }
+    return {name: _save_encoder(str(root / name), payload) for name, payload in payloads.items()}
+
+
+@pytest.fixture(autouse=True)
+def no_trusted_dirs(monkeypatch):
+    monkeypatch.delenv(security.TRUSTED_DIRS_ENV, raising=False)
+    monkeypatch.setattr(security, "_trusted_directories", [])
+
+
+@pytest.mark.parametrize("part", ["encoder", "preprocessor"])
+def test_model_garden_fixture_passes(part):
+    security.check_saved_model(os.path.join(FIXTURE, part))
+
+
+def test_clean_hand_made_encoder_passes(models):
+    security.check_saved_model(models["clean"])
+
+
+@pytest.mark.parametrize("name, op", [
+    ("writes_file", "WriteFile"),
+    ("reads_file", "ReadFile"),
+    ("calls_python", "EagerPyFunc"),
+    ("calls_numpy", "PyFunc"),
+    ("saves_checkpoint", "SaveV2"),
+    ("table_from_chosen_file", "InitializeTableFromTextFileV2"),
+])
+def test_misbehaving_encoder_is_refused_naming_op_and_function(models, name, op):
+    with pytest.raises(security.UntrustedModelError) as caught:
+        security.check_saved_model(models[name], handle=f"https://hub.example/{name}/1")
+    error = caught.value
+    assert {f.op for f in error.findings} == {op}
+    functions = {f.function for f in error.findings if f.op == op}
+    assert functions and all("__call__" in f for f in functions)
+    message = str(error)
+    assert op in message and next(iter(functions)) in message
+    assert f"https://hub.example/{name}/1" in message and "trust=True" in message
+
+
+def test_refused_write_model_really_writes_when_run(models, tmp_path):
+    target = os.path.join(os.path.dirname(os.path.dirname(models["writes_file"])), "written.txt")
+    loaded = tf.saved_model.load(models["writes_file"])
+    ones = tf.ones([1, 3], tf.int32)
+    loaded({key: ones for key in INPUT_KEYS}, training=False)
+    assert os.path.exists(target)
+
+
+def test_trust_overrides(models):
+    security.check_saved_model(models["writes_file"], trust=True)
+
+
+def test_allow_ops_overrides_only_the_named_ops(models):
+    security.check_saved_model(models["writes_file"], allow_ops=["WriteFile"])
+    with pytest.raises(security.UntrustedModelError):
+        security.check_saved_model(models["writes_file"], allow_ops=["ReadFile"])
+
+
+def test_trusted_directory_skips_scan(models):
+    folder = os.path.dirname(models["reads_file"])
+    security.trust_directory(folder)
+    security.check_saved_model(models["reads_file"])
+    with pytest.raises(security.UntrustedModelError):
+        security.check_saved_model(models["calls_python"])
+
+
+def test_trusted_directories_from_environment(models, monkeypatch):
+    folder = os.path.dirname(models["calls_python"])
+    monkeypatch.setenv(security.TRUSTED_DIRS_ENV, os.pathsep.join(["/nonexistent", folder]))
+    security.check_saved_model(models["calls_python"])
+
+
+def test_trusted_directory_is_not_a_string_prefix(tmp_path):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models-evil").mkdir()
+    security.trust_directory(tmp_path / "models")
+    assert security.is_trusted_path(tmp_path / "models" / "x")
+    assert not security.is_trusted_path(tmp_path / "models-evil")
+
+
+def test_checkpoint_ops_are_fine_in_save_restore_functions_only(models):
+    op_types = security.saved_model_op_types(models["clean"])
+    assert any("SaveV2" in ops for ops in op_types.values())
+    assert any("RestoreV2" in ops for ops in op_types.values())
+    assert security.TOP_LEVEL_GRAPH in op_types
+    security.check_saved_model(models["clean"])
+
+
+def test_op_types_of_fixture_encoder():
+    op_types = security.saved_model_op_types(os.path.join(FIXTURE, "encoder"))
+    assert "StatefulPartitionedCall" in op_types[security.TOP_LEVEL_GRAPH]
+    assert any("Einsum" in ops for ops in op_types.values())
+    assert not any(name in ops for ops in op_types.values() for name in op_types)
+
+
+def test_scan_is_cached_until_the_file_changes(models, monkeypatch):
+    path = models["writes_file"]
+    with pytest.raises(security.UntrustedModelError):
+        security.check_saved_model(path)
+
+    def fail(_):
+        raise AssertionError("rescanned")
+    monkeypatch.setattr(security, "_read_saved_model", fail)
+    with pytest.raises(security.UntrustedModelError):
+        security.check_saved_model(path)
+    pb = os.path.join(path, "saved_model.pb")
+    stat = os.stat(pb)
+    os.utime(pb, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(AssertionError, match="rescanned"):
+        security.check_saved_model(path)
+
+
+def test_missing_saved_model_names_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        security.check_saved_model(tmp_path)
+
+
+def test_policy_files_are_consistent():
+    denied = security.denied_ops()
+    assert not security.allowed_ops() & denied.keys()
+    for op in ("ReadFile", "WriteFile", "MatchingFiles", "PyFunc", "EagerPyFunc", "TFRecordDataset", "PrintV2"):
+        assert op in denied
+    for op in ("Einsum", "WordpieceTokenizeWithOffsets", "FastWordpieceTokenizeWithOffsets", "Substr", "TopKV2"):
+        assert op in security.allowed_ops()
+
+
+@pytest.mark.slow
+def test_allow_list_is_up_to_date():
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "derive_allowed_ops.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
