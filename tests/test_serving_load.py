@@ -1,4 +1,4 @@
-"""DevelopmentServer under bounded concurrent load on loopback: 8 clients x 200 requests, some bad."""
+"""DevelopmentServer under bounded load on loopback: 8 clients x 200 requests, some malformed."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""TF Serving REST round trips: ServingClient against DevelopmentServer on loopback, tiny SavedModels."""
+"""TF Serving REST: ServingClient against DevelopmentServer on loopback, with tiny SavedModels."""
 
 import os
 
@@ -209,6 +209,21 @@ def test_new_version_is_picked_up_while_running(tmp_path):
         os.rename(base / "7.partial", base / "7")
         assert [e["version"] for e in client.model_status()["model_version_status"]] == ["7", "1"]
         assert client.predict_columnar(request)["score"] == pytest.approx([21.0])
+
+
+def test_unloadable_version_is_reported_and_others_still_served(tmp_path):
+    base = tmp_path / MODEL
+    build_tiny_model(str(base / "1"), scale=1.0)
+    (base / "2").mkdir()  # numeric, but no SavedModel in it
+    with DevelopmentServer(str(base)) as running:
+        statuses = ServingClient(running.url, MODEL).model_status()["model_version_status"]
+        assert [(e["version"], e["state"]) for e in statuses] == [("2", "END"), ("1", "AVAILABLE")]
+        assert str(base / "2") in statuses[0]["status"]["error_message"]
+        with pytest.raises(ServingError, match="cannot load version 2") as caught:
+            ServingClient(running.url, MODEL).predict(["a"])
+        assert caught.value.status == 500
+        assert ServingClient(running.url, MODEL, version=1, signature_name="length").predict(
+            ["abc"]) == [3]
 
 
 # --- bad requests ----------------------------------------------------------------------------

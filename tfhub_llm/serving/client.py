@@ -8,7 +8,8 @@ production server and to `tfhub_llm.serving.server.DevelopmentServer`:
     GET  /v1/models/NAME[/versions/N]/metadata  signature definitions
 
 Python `bytes` values are sent as `{"b64": ...}`; numpy arrays and scalars are sent as lists and
-numbers. A server's `{"error": ...}` answer raises `ServingError` naming the URL, status and message.
+numbers. A server's `{"error": ...}` answer raises `ServingError` naming the URL, status and
+message.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ DEFAULT_SIGNATURE = "serving_default"
 
 
 class ServingError(RuntimeError):
-    """A request to a model server failed; `status` is the HTTP status, or None if none came back."""
+    """A request to a model server failed; `status` is the HTTP status (None if no answer)."""
 
     def __init__(self, url: str, status: int | None, message: str):
         self.url = url

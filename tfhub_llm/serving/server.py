@@ -8,10 +8,11 @@ and tests exercise `ServingClient` end to end without a TF Serving install:
     GET  /v1/models/NAME[/versions/N]/metadata  SignatureDefs, as TF Serving renders them
     POST /v1/models/NAME[/versions/N]:predict   row ("instances") or columnar ("inputs") format
 
-Like TF Serving, the directory is looked at again on every request, so a version that appears
-later is served; unlike TF Serving's default policy (latest only), every version stays reachable
-by number. Each version is loaded once, with `tf.saved_model.load`. Bad requests get status 400
-(404 for unknown model or version paths) and `{"error": "..."}`; the server keeps serving.
+The directory is listed again on every request (TF Serving polls it every second), so a version
+that appears later is served; unlike TF Serving's default policy (latest only), every version
+stays reachable by number. Each version is loaded once, with `tf.saved_model.load`. Bad requests
+get status 400 (404 for unknown model or version paths) and `{"error": "..."}`; a version that
+cannot be loaded gets 500; the server keeps serving.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import re
 import socket
 import sys
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -49,6 +51,10 @@ class RequestError(Exception):
         self.message = message
 
 
+class ModelLoadError(RuntimeError):
+    """A version directory that tf.saved_model.load cannot load (answered with status 500)."""
+
+
 # --- versions on disk ------------------------------------------------------------------------
 
 class LoadedVersion:
@@ -63,7 +69,7 @@ class LoadedVersion:
 
 
 def _read_signature_defs(path: str):
-    """The "serve" MetaGraph's SignatureDef map from `path/saved_model.pb`, as TF Serving sees it."""
+    """The SignatureDef map of `path/saved_model.pb`'s "serve" MetaGraph, as TF Serving sees it."""
     saved_model = saved_model_pb2.SavedModel()
     with open(os.path.join(path, "saved_model.pb"), "rb") as file:
         saved_model.ParseFromString(file.read())
@@ -74,7 +80,7 @@ def _read_signature_defs(path: str):
 
 
 class VersionedModel:
-    """A model name and base directory; finds numeric versions and loads each once, thread-safely."""
+    """A model name and base directory: finds numeric versions, loads each once, thread-safely."""
 
     def __init__(self, base_dir: str, name: str | None = None):
         self.base_dir = os.path.abspath(base_dir)
@@ -91,7 +97,7 @@ class VersionedModel:
                       reverse=True)
 
     def resolve(self, model_name: str, version: int | None) -> list[int]:
-        """The requested version (or all versions when None), 404 if the model or version is unknown."""
+        """The requested version (all versions when None); 404 for an unknown model or version."""
         if model_name != self.name:
             raise RequestError(404, f"model '{model_name}' is not served here; "
                                     f"this server serves '{self.name}' from {self.base_dir}")
@@ -117,8 +123,8 @@ class VersionedModel:
                 try:
                     self._loaded[version] = LoadedVersion(version, path)
                 except Exception as error:  # noqa: BLE001  (any load failure is reported as such)
-                    raise RequestError(500, f"cannot load version {version} of model "
-                                            f"'{self.name}' from {path}: {error}") from error
+                    raise ModelLoadError(f"cannot load version {version} of model "
+                                         f"'{self.name}' from {path}: {error}") from error
             return self._loaded[version]
 
 
@@ -147,14 +153,16 @@ def _check_leaves(value, dtype: tf.DType, where: str):
     elif dtype.is_integer:
         if isinstance(value, int) and not isinstance(value, bool):
             if not dtype.min <= value <= dtype.max:
-                raise RequestError(400, f"{where}: {value} is out of range for {_dtype_name(dtype)}")
+                raise RequestError(
+                    400, f"{where}: {value} is out of range for {_dtype_name(dtype)}")
             return value
     elif dtype.is_floating:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return value
     else:
         raise RequestError(400, f"{where}: inputs of type {_dtype_name(dtype)} are not supported")
-    raise RequestError(400, f"{where}: {json.dumps(value)} is not a valid {_dtype_name(dtype)} value")
+    raise RequestError(
+        400, f"{where}: {json.dumps(value)} is not a valid {_dtype_name(dtype)} value")
 
 
 def _to_tensor(value, spec: tf.TensorSpec, where: str) -> tf.Tensor:
@@ -280,8 +288,8 @@ def model_status(model: VersionedModel, versions: list[int]) -> dict:
         try:
             model.load(version)
             state, code, message = "AVAILABLE", "OK", ""
-        except RequestError as error:
-            state, code, message = "END", "UNKNOWN", error.message
+        except ModelLoadError as error:
+            state, code, message = "END", "UNKNOWN", str(error)
         statuses.append({"version": str(version), "state": state,
                          "status": {"error_code": code, "error_message": message}})
     return {"model_version_status": statuses}
@@ -316,6 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 200, self._route(method)
         except RequestError as error:
             status, body = error.status, {"error": error.message}
+        except ModelLoadError as error:
+            status, body = 500, {"error": str(error)}
         except Exception as error:  # noqa: BLE001  (a bug must not stop the server)
             status, body = 500, {"error": f"internal error: {type(error).__name__}: {error}"}
         payload = json.dumps(body).encode("utf-8")
@@ -337,7 +347,7 @@ class _Handler(BaseHTTPRequestHandler):
                                     "/v1/models/NAME[/versions/N]:predict)")
         model = self.server.model
         version = None if match["version"] is None else int(match["version"])
-        versions = model.resolve(match["model"], version)
+        versions = model.resolve(urllib.parse.unquote(match["model"]), version)
         if action == "":
             return model_status(model, versions)
         loaded = model.load(versions[0])
