@@ -1,0 +1,148 @@
+"""``TextClassifier``: raw text (or text pairs) → class probabilities over any TF-Hub BERT encoder."""
+
+import keras
+
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.tasks.optimization import BinaryAUC, BinaryF1, bert_adamw
+
+MULTI_CLASS, MULTI_LABEL, REGRESSION = "multi_class", "multi_label", "regression"
+
+
+def encoder_layer(encoder, trainable=True):
+    """A :class:`HubEncoder` from a handle, or the layer itself."""
+    return encoder if isinstance(encoder, HubEncoder) else HubEncoder(encoder, trainable=trainable)
+
+
+def preprocessor_layer(preprocessor, seq_length=None):
+    """A :class:`HubPreprocessor` padding each batch to its longest input, from a handle or the layer itself."""
+    if isinstance(preprocessor, HubPreprocessor):
+        return preprocessor
+    return HubPreprocessor(preprocessor, seq_length=seq_length, pad_to_longest=True)
+
+
+@keras.saving.register_keras_serializable(package="tfhub_llm")
+class TextClassifier(keras.Model):
+    """A BERT text classifier trained from raw strings with ``fit``.
+
+    Args:
+        encoder: a :class:`HubEncoder` or an encoder handle (loaded trainable, for fine-tuning).
+        preprocessor: a :class:`HubPreprocessor` or a preprocessor handle.
+        num_classes: the number of classes; ``1`` makes a regression model (mean squared error).
+        multi_label: independent sigmoid outputs trained on k-hot labels instead of a softmax.
+        text_pair: take ``{"text": ..., "text_b": ...}`` (sentence pairs) instead of one batch of strings.
+        label_names: optional class names, kept in the config and in serving exports.
+        dropout: dropout rate before the output layer.
+        seq_length: the maximum packed length when ``preprocessor`` is a handle (default 128).
+
+    Example:
+        >>> model = TextClassifier(ENCODER, PREPROCESSOR, num_classes=2)
+        >>> model.fit(texts, labels, epochs=2, batch_size=32)
+        >>> model.predict(["a gripping, beautiful film"])  # probabilities
+    """
+
+    def __init__(
+        self,
+        encoder,
+        preprocessor,
+        num_classes,
+        multi_label=False,
+        text_pair=False,
+        label_names=None,
+        dropout=0.1,
+        seq_length=None,
+        **kwargs,
+    ):
+        encoder = encoder_layer(encoder)
+        preprocessor = preprocessor_layer(preprocessor, seq_length)
+        if num_classes < 1:
+            raise ValueError(f"num_classes must be at least 1, got {num_classes}.")
+        if label_names is not None and len(label_names) != num_classes:
+            raise ValueError(f"label_names has {len(label_names)} names for {num_classes} classes.")
+        if text_pair:
+            inputs = {name: keras.Input(shape=(), dtype="string", name=name) for name in ("text", "text_b")}
+            segments = [inputs["text"], inputs["text_b"]]
+        else:
+            inputs = keras.Input(shape=(), dtype="string", name="text")
+            segments = inputs
+        pooled = encoder(preprocessor(segments))["pooled_output"]
+        problem_type = REGRESSION if num_classes == 1 else MULTI_LABEL if multi_label else MULTI_CLASS
+        activation = {MULTI_CLASS: "softmax", MULTI_LABEL: "sigmoid", REGRESSION: "linear"}[problem_type]
+        outputs = keras.layers.Dense(num_classes, activation=activation, dtype="float32", name="probabilities")(
+            keras.layers.Dropout(dropout, name="head_dropout")(pooled)
+        )
+        super().__init__(inputs, outputs, **kwargs)
+        self.encoder = encoder
+        self.preprocessor = preprocessor
+        self.num_classes = num_classes
+        self.multi_label = multi_label
+        self.text_pair = text_pair
+        self.label_names = list(label_names) if label_names is not None else None
+        self.dropout = dropout
+        self.seq_length = seq_length
+        self.problem_type = problem_type
+        self.compile()
+
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        metrics="auto",
+        *,
+        learning_rate=3e-5,
+        train_steps=None,
+        warmup_fraction=0.1,
+        weight_decay=0.01,
+        **kwargs,
+    ):
+        """Compiles as BERT fine-tuning does by default; any argument may be replaced.
+
+        With ``optimizer="auto"``: AdamW at ``learning_rate`` with ``weight_decay``, warmed up
+        linearly over ``warmup_fraction`` of ``train_steps`` and decayed linearly to 0 (constant
+        when ``train_steps`` is not given).
+        """
+        if optimizer == "auto":
+            optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
+        if loss == "auto":
+            loss = {
+                MULTI_CLASS: "sparse_categorical_crossentropy",
+                MULTI_LABEL: "binary_crossentropy",
+                REGRESSION: "mean_squared_error",
+            }[self.problem_type]
+        if metrics == "auto":
+            metrics = self._default_metrics()
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compile_from_config(self, config):
+        """Recompiles a loaded model with its saved optimizer, loss and metrics."""
+        super().compile_from_config(config)
+
+    def _default_metrics(self):
+        if self.problem_type == REGRESSION:
+            return [keras.metrics.MeanAbsoluteError(name="mae")]
+        if self.problem_type == MULTI_LABEL:
+            return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=True)]
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        if self.num_classes == 2:
+            metrics += [BinaryF1(), BinaryAUC()]
+        return metrics
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
+            "num_classes": self.num_classes,
+            "multi_label": self.multi_label,
+            "text_pair": self.text_pair,
+            "label_names": self.label_names,
+            "dropout": self.dropout,
+            "seq_length": self.seq_length,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "preprocessor"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
