@@ -2,26 +2,14 @@
 
 import keras
 
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.optimization import BinaryAUC, BinaryF1, bert_adamw
 
 MULTI_CLASS, MULTI_LABEL, REGRESSION = "multi_class", "multi_label", "regression"
 
 
-def encoder_layer(encoder, trainable=True):
-    """A :class:`HubEncoder` from a handle, or the layer itself."""
-    return encoder if isinstance(encoder, HubEncoder) else HubEncoder(encoder, trainable=trainable)
-
-
-def preprocessor_layer(preprocessor, seq_length=None):
-    """A :class:`HubPreprocessor` padding each batch to its longest input, from a handle or the layer itself."""
-    if isinstance(preprocessor, HubPreprocessor):
-        return preprocessor
-    return HubPreprocessor(preprocessor, seq_length=seq_length, pad_to_longest=True)
-
-
 @keras.saving.register_keras_serializable(package="tfhub_llm")
-class TextClassifier(keras.Model):
+class TextClassifier(BertTask):
     """A BERT text classifier trained from raw strings with ``fit``.
 
     Args:
@@ -112,10 +100,6 @@ class TextClassifier(keras.Model):
             metrics = self._default_metrics()
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
-    def compile_from_config(self, config):
-        """Recompiles a loaded model with its saved optimizer, loss and metrics."""
-        super().compile_from_config(config)
-
     def _default_metrics(self):
         if self.problem_type == REGRESSION:
             return [keras.metrics.MeanAbsoluteError(name="mae")]
@@ -126,12 +110,8 @@ class TextClassifier(keras.Model):
             metrics += [BinaryF1(), BinaryAUC()]
         return metrics
 
-    def get_config(self):
+    def task_config(self):
         return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "preprocessor": keras.saving.serialize_keras_object(self.preprocessor),
             "num_classes": self.num_classes,
             "multi_label": self.multi_label,
             "text_pair": self.text_pair,
@@ -139,10 +119,3 @@ class TextClassifier(keras.Model):
             "dropout": self.dropout,
             "seq_length": self.seq_length,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("encoder", "preprocessor"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
