@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import json
 import math
 import os
 import re
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -161,28 +162,38 @@ def _is_delimited(path: str, delimiter: str | None) -> bool:
     return delimiter is not None or os.path.splitext(path)[1].lower() in _DELIMITER_BY_SUFFIX
 
 
-def _read_records(path: str, columns: list[str], delimiter: str | None) -> Iterator[tuple[str, dict]]:
+def _read_records(path: str, columns: list[str], delimiter: str | None) -> list[tuple[str, dict]]:
     """All records of the file as (location, {column: value}), columns checked to exist."""
     suffix = os.path.splitext(path)[1].lower()
     if delimiter is None and suffix not in _DELIMITER_BY_SUFFIX and suffix not in _JSON_LINES_SUFFIXES:
         raise DataError(path, None, None,
                         f"cannot tell the format from the suffix {suffix!r}: use .csv, .tsv, "
                         ".jsonl or .json (JSON Lines), or pass delimiter=")
+    file = io.StringIO(_read_utf8(path), newline="")
+    if delimiter is not None or suffix in _DELIMITER_BY_SUFFIX:
+        return list(_delimited_records(path, file, delimiter or _DELIMITER_BY_SUFFIX[suffix], columns))
+    return list(_json_lines_records(path, file, columns))
+
+
+def _read_utf8(path: str) -> str:
+    """The file's text without a leading BOM; invalid UTF-8 is reported by line and byte."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as file:
-            if delimiter is not None or suffix in _DELIMITER_BY_SUFFIX:
-                return list(_delimited_records(path, file, delimiter or _DELIMITER_BY_SUFFIX[suffix], columns))
-            return list(_json_lines_records(path, file, columns))
-    except UnicodeDecodeError as error:
-        raise DataError(path, f"byte {error.start}", None, f"is not valid UTF-8 ({error.reason})") from None
+        with open(path, "rb") as file:
+            content = file.read()
     except FileNotFoundError:
         raise DataError(path, None, None, "no such file") from None
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = content[:error.start].count(b"\n") + 1
+        raise DataError(path, f"line {line}", None,
+                        f"is not valid UTF-8 ({error.reason} at byte {error.start})") from None
 
 
 def _delimited_records(path, file, delimiter, columns):
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
     reader = csv.reader(file, delimiter=delimiter, quoting=quoting)
-    header = _next_row(path, reader)
+    _, header = _next_row(path, reader)
     if header is None:
         raise DataError(path, None, None, "is empty")
     for column in columns:
@@ -190,8 +201,7 @@ def _delimited_records(path, file, delimiter, columns):
             raise DataError(path, "line 1 (header)", column,
                             f"no such column; the columns are {header}")
     while True:
-        line = reader.line_num + 1
-        row = _next_row(path, reader)
+        line, row = _next_row(path, reader)
         if row is None:
             return
         if len(row) != len(header):
@@ -200,17 +210,18 @@ def _delimited_records(path, file, delimiter, columns):
         yield f"line {line}", dict(zip(header, row))
 
 
-def _next_row(path, reader) -> list[str] | None:
-    """The next non-blank row, or None at the end of the file."""
+def _next_row(path, reader) -> tuple[int, list[str] | None]:
+    """(first line, fields) of the next non-blank row; fields are None at the end of the file."""
     while True:
+        line = reader.line_num + 1
         try:
             row = next(reader)
         except StopIteration:
-            return None
+            return line, None
         except csv.Error as error:
-            raise DataError(path, f"line {reader.line_num}", None, f"malformed row ({error})") from None
+            raise DataError(path, f"line {line}", None, f"malformed row ({error})") from None
         if row:
-            return row
+            return line, row
 
 
 def _json_lines_records(path, file, columns):
