@@ -4,11 +4,13 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import shutil
 import subprocess
 import sys
 
 import pytest
 import tensorflow as tf
+from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm import security
 
@@ -185,6 +187,34 @@ def test_checkpoint_ops_are_fine_in_save_restore_functions_only(models):
     assert any("RestoreV2" in ops for ops in op_types.values())
     assert security.TOP_LEVEL_GRAPH in op_types
     security.check_saved_model(models["clean"])
+
+
+def _with_extra_node(source, dest, function_part, op):
+    """Copy a SavedModel, adding a node of type ``op`` to the function named like ``function_part``."""
+    shutil.copytree(source, dest)
+    saved_model = saved_model_pb2.SavedModel()
+    pb = os.path.join(dest, "saved_model.pb")
+    with open(pb, "rb") as f:
+        saved_model.ParseFromString(f.read())
+    (function,) = [f for f in saved_model.meta_graphs[0].graph_def.library.function
+                   if function_part in f.signature.name]
+    function.node_def.add(name="injected", op=op)
+    with open(pb, "wb") as f:
+        f.write(saved_model.SerializeToString())
+    return function.signature.name
+
+
+@pytest.mark.parametrize("function_part, op", [
+    ("_traced_restore", "SaveV2"),
+    ("_traced_restore", "WriteFile"),
+    ("_traced_save", "WriteFile"),
+    ("_traced_save", "RestoreV2"),
+])
+def test_save_and_restore_functions_get_only_their_own_checkpoint_ops(models, tmp_path, function_part, op):
+    function = _with_extra_node(models["clean"], tmp_path / "model", function_part, op)
+    with pytest.raises(security.UntrustedModelError) as caught:
+        security.check_saved_model(tmp_path / "model")
+    assert caught.value.findings == (security.Finding(function, op, security.denied_ops()[op]),)
 
 
 def test_op_types_of_fixture_encoder():

@@ -7,10 +7,11 @@ never loading or executing it, and checks the op types of every function against
 * an allow-list of the ops BERT encoders, preprocessors and this package's task
   exports need (``data/allowed_ops.json``, written by ``scripts/derive_allowed_ops.py``),
 * a deny-list of ops that touch files, the network, other processes or Python
-  (``data/denied_ops.json``, with a reason per family). Two denied families are
-  accepted in exactly one place: checkpoint I/O (SaveV2, RestoreV2, ...) inside the
-  functions the SavedModel uses only to save/restore its own variables, and
-  text-file table initializers reading one of the SavedModel's own assets.
+  (``data/denied_ops.json``, with a reason per family). Three denied families are
+  accepted in exactly one place each: checkpoint writes (SaveV2, ...) in functions
+  used only to save the SavedModel's own variables, checkpoint reads (RestoreV2, ...)
+  in functions used only to restore them, and text-file table initializers reading
+  one of the SavedModel's own assets.
 
 Overrides: ``trust=True``, ``allow_ops=[...]``, or a trusted folder
 (``trust_directory(path)`` or the ``TFHUB_LLM_TRUSTED_DIRS`` environment
@@ -30,7 +31,8 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 TOP_LEVEL_GRAPH = "<graph>"
 TRUSTED_DIRS_ENV = "TFHUB_LLM_TRUSTED_DIRS"
-_CHECKPOINT_SCOPE = "checkpoint"
+_SAVE_SCOPE = "checkpoint_save"
+_RESTORE_SCOPE = "checkpoint_restore"
 _ASSET_SCOPE = "asset"
 _NOT_ALLOWED_REASON = "not on the allow-list of ops BERT encoders and preprocessors need"
 
@@ -175,28 +177,33 @@ def _object_function_names(node) -> list[str]:
     return []
 
 
-def _checkpoint_scope(meta_graph, top_calls, function_calls) -> tuple[set[str], set[str]]:
-    """Top-level node names and library functions used only to save/restore variables.
+def _checkpoint_scopes(meta_graph, top_calls, function_calls) -> dict[str, tuple[set[str], set[str]]]:
+    """For "checkpoint_save" and "checkpoint_restore": top-level nodes and functions used only for it.
 
-    Roots are the saver_def's save/restore nodes and the object graph's saveable
-    objects; a function also reached from anything else is not checkpoint-only.
+    Roots are the saver_def's save tensor / restore op and the object graph's
+    saveable objects' save / restore functions; a function also reached from
+    anything else (a signature, ``__call__``, an initializer, ...) is in no scope.
     """
     by_name = {node.name: node for node in meta_graph.graph_def.node}
+    inputs = {name: [_tensor_node(i) for i in node.input] for name, node in by_name.items()}
     saver = meta_graph.saver_def
-    top_nodes = _reachable(
-        [_tensor_node(n) for n in (saver.save_tensor_name, saver.restore_op_name) if n],
-        {name: [_tensor_node(i) for i in node.input] for name, node in by_name.items()},
-    ) & by_name.keys()
-    roots = set().union(*(top_calls[name] for name in top_nodes))
     objects = meta_graph.object_graph_def.nodes
-    for obj in objects:
-        for saveable in obj.saveable_objects.values():
-            for node_id in (saveable.save_function, saveable.restore_function):
+    scopes = {}
+    for scope, saver_root, field in ((_SAVE_SCOPE, saver.save_tensor_name, "save_function"),
+                                     (_RESTORE_SCOPE, saver.restore_op_name, "restore_function")):
+        top_nodes = _reachable([_tensor_node(saver_root)] if saver_root else [], inputs) & by_name.keys()
+        roots = set().union(*(top_calls[name] for name in top_nodes))
+        for obj in objects:
+            for saveable in obj.saveable_objects.values():
+                node_id = getattr(saveable, field)
                 roots.update(_object_function_names(objects[node_id]) if node_id else ())
-    checkpoint_reach = _reachable(roots, function_calls)
-    ordinary_roots = (function_calls.keys() - checkpoint_reach).union(
-        *(top_calls[name] for name in by_name.keys() - top_nodes))
-    return top_nodes, checkpoint_reach - _reachable(ordinary_roots, function_calls)
+        scopes[scope] = (top_nodes, _reachable(roots, function_calls))
+    checkpoint_top = set().union(*(top for top, _ in scopes.values()))
+    checkpoint_functions = set().union(*(functions for _, functions in scopes.values()))
+    ordinary_roots = (function_calls.keys() - checkpoint_functions).union(
+        *(top_calls[name] for name in by_name.keys() - checkpoint_top))
+    ordinary = _reachable(ordinary_roots, function_calls)
+    return {scope: (top, functions - ordinary) for scope, (top, functions) in scopes.items()}
 
 
 def _reads_bound_asset(node, function, meta_graph) -> bool:
@@ -216,15 +223,15 @@ def _reads_bound_asset(node, function, meta_graph) -> bool:
     return position >= 0 and objects.nodes[bound[position]].WhichOneof("kind") == "asset"
 
 
-def _node_findings(unit, nodes, library, policy, meta_graph, function, in_checkpoint_scope):
+def _node_findings(unit, nodes, library, policy, meta_graph, function, in_scope):
     for node in nodes:
         op = node.op
         if op in library or op in policy.allowed:
             continue
         scope = policy.permitted_in.get(op)
-        if scope == _CHECKPOINT_SCOPE and in_checkpoint_scope(node):
-            continue
         if scope == _ASSET_SCOPE and _reads_bound_asset(node, function, meta_graph):
+            continue
+        if scope in (_SAVE_SCOPE, _RESTORE_SCOPE) and in_scope(scope, node):
             continue
         yield Finding(unit, op, policy.denied_reason.get(op, _NOT_ALLOWED_REASON))
 
@@ -242,14 +249,14 @@ def _scan(path: str, mtime_ns: int, size: int) -> tuple[Finding, ...]:
             name: set().union(*(_called_functions(node, library) for node in f.node_def))
             for name, f in library.items()
         }
-        top_checkpoint_nodes, checkpoint_functions = _checkpoint_scope(meta_graph, top_calls, function_calls)
+        scopes = _checkpoint_scopes(meta_graph, top_calls, function_calls)
         findings.extend(_node_findings(
             TOP_LEVEL_GRAPH, graph.node, library, policy, meta_graph, None,
-            lambda node: node.name in top_checkpoint_nodes))
+            lambda scope, node: node.name in scopes[scope][0]))
         for name, function in library.items():
             findings.extend(_node_findings(
                 name, function.node_def, library, policy, meta_graph, function,
-                lambda node, name=name: name in checkpoint_functions))
+                lambda scope, node, name=name: name in scopes[scope][1]))
     return tuple(dict.fromkeys(findings))
 
 
