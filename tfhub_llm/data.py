@@ -91,9 +91,12 @@ def read_text_examples(
       * "categorical": strings map through `label_vocabulary` (given, or the sorted set of
         labels found); integer labels (without a vocabulary) are used as class ids and must lie
         in `range(num_classes)` when `num_classes` is given.
-      * "multilabel": labels separated by "," or "|" (or a JSON list) → k-hot float32 rows.
+      * "multilabel": labels separated by "," or "|" (or a JSON list, where [] means no label)
+        → k-hot float32 rows, `num_classes` wide for integer labels (else the largest id + 1).
       * "regression": one finite float per row.
-    Every row is checked before returning; the first problem raises `DataError`.
+    `num_classes`, when given, also caps the number of distinct string labels. Empty texts and
+    empty or NaN labels are errors. Every row is checked before returning; the first problem
+    raises `DataError` naming the file, the line and the field.
     """
     if label_type not in LABEL_TYPES:
         raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}")

@@ -100,7 +100,7 @@ def make_qa_features(examples: Sequence, tokenizer: OffsetTokenizer, max_seq_len
 
 def _tokenize_checked(tokenizer, texts: list[str]):
     """Tokenizes `texts`, checking the offsets are character spans inside each text."""
-    results = tokenizer.tokenize_with_offsets(texts) if texts else []
+    results = tokenizer.tokenize_with_offsets(texts)
     if len(results) != len(texts):
         raise ValueError(f"{type(tokenizer).__name__}.tokenize_with_offsets returned "
                          f"{len(results)} results for {len(texts)} texts")
