@@ -4,14 +4,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import functools
 import hashlib
-import http.server
 import io
 import shutil
 import subprocess
 import tarfile
-import threading
 
 import pytest
 import tensorflow as tf
@@ -213,14 +210,9 @@ def test_extract_of_non_archive_names_the_file(tmp_path):
 # ---------------------------------------------------------------- resolver over loopback http
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def hub_server(saved_model, tmp_path_factory):
-    """A hub directory served on 127.0.0.1: good, tampered, malicious and checksum-less versions."""
+def hub_root(saved_model, tmp_path_factory):
+    """A hub directory: good, checksum-less, tampered and malicious versions."""
     root = tmp_path_factory.mktemp("hub")
     archive.write_saved_model_archive(saved_model, root / "good" / "1")
     archive.write_saved_model_archive(saved_model, root / "nosha" / "1")
@@ -234,13 +226,12 @@ def hub_server(saved_model, tmp_path_factory):
         (root / case).mkdir()
         tarball = _malicious_tarball(root / case / "1", MALICIOUS[case][0])
         (root / case / "1.sha256").write_text(f"{archive.file_sha256(tarball)}  1\n")
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    return root
+
+
+@pytest.fixture
+def hub_server(hub_root, serve_directory):
+    return serve_directory(hub_root)
 
 
 @pytest.fixture
