@@ -39,11 +39,13 @@ class HubEncoder(keras.layers.Layer):
         self.output_key = output_key
         self.trust = trust
         self._module = hub.load_encoder(handle, trust=trust)
+        # Variables that __call__ does not read (an MLM head's) stay out of fit's gradients.
+        used_by_call = {id(v) for f in self._module.__call__.concrete_functions for v in f.trainable_variables}
         for variable in self._module.variables:
             self._track_variable(
                 keras.Variable(
                     initializer=variable,
-                    trainable=variable.trainable,
+                    trainable=variable.trainable and id(variable) in used_by_call,
                     dtype=variable.dtype,
                     shape=variable.shape,
                     name=_keras_name(variable.name),

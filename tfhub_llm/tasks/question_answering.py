@@ -1,0 +1,172 @@
+"""``SpanQuestionAnswerer``: extractive QA (SQuAD v1.1 / v2.0) over any TF-Hub BERT encoder.
+
+The model maps the encoder's input dict to start / end logits over ``sequence_output``. Windows
+over long contexts and the way back from logits to answer text live in
+:mod:`tfhub_llm.tasks.qa_features`; this module ties them to a preprocessor that has
+``tokenize_with_offsets``, so every answer is an exact substring of its context.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from tfhub_llm.hub import ENCODER_INPUT_KEYS
+from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
+from tfhub_llm.tasks.optimization import bert_adamw
+from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
+from tfhub_llm.tasks.squad import SquadExample
+
+LOGIT_KEYS = ("start_logits", "end_logits")
+PADDING_LOGIT = -10000.0
+
+
+class PreprocessorOffsets:
+    """Adapts a :class:`HubPreprocessor` to ``qa_features``' tokenizer protocol (character offsets)."""
+
+    def __init__(self, preprocessor):
+        if not hasattr(preprocessor.module, "tokenize_with_offsets"):
+            raise ValueError(
+                f"The preprocessor {preprocessor.handle!r} has no tokenize_with_offsets, which question "
+                "answering needs to map answers back to the context; use a preprocessor that has it "
+                "(those built by tfhub_llm.convert_hf_bert and savedmodels/ do)."
+            )
+        self.preprocessor = preprocessor
+        self.cls_id, self.sep_id, self.pad_id = preprocessor.cls_id, preprocessor.sep_id, preprocessor.pad_id
+
+    def tokenize_with_offsets(self, texts):
+        ids, starts, ends = self.preprocessor.module.tokenize_with_offsets(tf.constant(texts, tf.string))
+        flat = [ragged.merge_dims(1, -1).to_list() for ragged in (ids, starts, ends)]
+        return [
+            (np.asarray(i), *_characters_at_bytes(text, np.asarray(s), np.asarray(e)))
+            for text, i, s, e in zip(texts, *flat)
+        ]
+
+
+def _characters_at_bytes(text, byte_starts, byte_ends):
+    """Converts UTF-8 byte offsets into ``text`` to character offsets."""
+    char_byte_starts = np.cumsum([0] + [len(char.encode("utf-8")) for char in text])
+    return (
+        np.searchsorted(char_byte_starts, byte_starts, side="right") - 1,
+        np.searchsorted(char_byte_starts, byte_ends, side="left"),
+    )
+
+
+@keras.saving.register_keras_serializable(package="tfhub_llm")
+class SpanQuestionAnswerer(BertTask):
+    """Extractive question answering: start / end logits over the encoder's ``sequence_output``.
+
+    Args:
+        encoder: a :class:`HubEncoder` or an encoder handle (loaded trainable).
+        preprocessor: a :class:`HubPreprocessor` or handle whose SavedModel has ``tokenize_with_offsets``.
+        max_seq_length, doc_stride, max_query_length: the windows over each context (as BERT's SQuAD recipe).
+        n_best_size, max_answer_length: how answers are searched among the logits.
+        version_2_with_negative: SQuAD v2.0: questions may have no answer in the context.
+        null_score_diff_threshold: v2.0: answer "" when the null score beats the best span by more than this.
+
+    Example:
+        >>> model = SpanQuestionAnswerer(ENCODER, PREPROCESSOR)
+        >>> model.fit_examples(read_squad("train-v1.1.json"), epochs=2)
+        >>> model.predict_answers(["Who wrote it?"], ["It was written by Ada."])
+        [{'answer': 'Ada', 'score': ..., 'start': 18, 'end': 21}]
+    """
+
+    def __init__(
+        self,
+        encoder,
+        preprocessor,
+        max_seq_length=384,
+        doc_stride=128,
+        max_query_length=64,
+        n_best_size=20,
+        max_answer_length=30,
+        version_2_with_negative=False,
+        null_score_diff_threshold=0.0,
+        **kwargs,
+    ):
+        encoder = encoder_layer(encoder)
+        preprocessor = preprocessor_layer(preprocessor, max_seq_length)
+        inputs = {key: keras.Input(shape=(None,), dtype="int32", name=key) for key in ENCODER_INPUT_KEYS}
+        sequence = encoder(inputs)["sequence_output"]
+        logits = keras.layers.Dense(2, dtype="float32", name="span_logits")(sequence)
+        padding = (1.0 - ops.cast(inputs["input_mask"], "float32")) * PADDING_LOGIT
+        outputs = {
+            "start_logits": keras.layers.Identity(name="start_logits")(logits[..., 0] + padding),
+            "end_logits": keras.layers.Identity(name="end_logits")(logits[..., 1] + padding),
+        }
+        super().__init__(inputs, outputs, **kwargs)
+        self.encoder = encoder
+        self.preprocessor = preprocessor
+        self.max_seq_length = max_seq_length
+        self.doc_stride = doc_stride
+        self.max_query_length = max_query_length
+        self.n_best_size = n_best_size
+        self.max_answer_length = max_answer_length
+        self.version_2_with_negative = version_2_with_negative
+        self.null_score_diff_threshold = null_score_diff_threshold
+        self.compile()
+
+    def compile(self, optimizer="auto", loss="auto", *, learning_rate=5e-5, train_steps=None,
+                warmup_fraction=0.1, weight_decay=0.01, **kwargs):
+        """BERT's SQuAD recipe by default: AdamW, warmup then linear decay, mean of start and end losses."""
+        if optimizer == "auto":
+            optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
+        if loss == "auto":
+            loss = {key: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for key in LOGIT_KEYS}
+            kwargs.setdefault("loss_weights", {key: 0.5 for key in LOGIT_KEYS})
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def task_config(self):
+        return {
+            "max_seq_length": self.max_seq_length,
+            "doc_stride": self.doc_stride,
+            "max_query_length": self.max_query_length,
+            "n_best_size": self.n_best_size,
+            "max_answer_length": self.max_answer_length,
+            "version_2_with_negative": self.version_2_with_negative,
+            "null_score_diff_threshold": self.null_score_diff_threshold,
+        }
+
+    def make_features(self, examples):
+        """SQuAD examples → windowed features (numpy), with answer positions for training."""
+        return make_qa_features(
+            examples, PreprocessorOffsets(self.preprocessor), self.max_seq_length, self.doc_stride, self.max_query_length
+        )
+
+    def features_dataset(self, features, batch_size=32, shuffle=True, seed=None):
+        """A ``tf.data`` pipeline of ``(encoder inputs, {"start_logits": ..., "end_logits": ...})``."""
+        targets = {"start_logits": features.start_positions, "end_logits": features.end_positions}
+        dataset = tf.data.Dataset.from_tensor_slices((features.encoder_inputs(), targets))
+        if shuffle:
+            dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def fit_examples(self, examples, batch_size=32, epochs=1, seed=None, **fit_kwargs):
+        """Trains on SQuAD examples: features, a shuffled dataset, then ``fit``."""
+        dataset = self.features_dataset(self.make_features(examples), batch_size, shuffle=True, seed=seed)
+        return self.fit(dataset, epochs=epochs, **fit_kwargs)
+
+    def predict_examples(self, examples, batch_size=32):
+        """One ``{"answer", "score", "start", "end"}`` per example, the best span over all its windows."""
+        features = self.make_features(examples)
+        logits = self.predict(features.encoder_inputs(), batch_size=batch_size, verbose=0)
+        return postprocess_qa(
+            features,
+            logits["start_logits"],
+            logits["end_logits"],
+            [example.context for example in examples],
+            n_best_size=self.n_best_size,
+            max_answer_length=self.max_answer_length,
+            version_2_with_negative=self.version_2_with_negative,
+            null_score_diff_threshold=self.null_score_diff_threshold,
+        )
+
+    def predict_answers(self, questions, contexts, batch_size=32):
+        """Answers each question from its context; ``start`` / ``end`` are character offsets into it."""
+        if len(questions) != len(contexts):
+            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts.")
+        examples = [
+            SquadExample(qas_id=str(index), question=question, context=context, answers=[], is_impossible=False)
+            for index, (question, context) in enumerate(zip(questions, contexts))
+        ]
+        return self.predict_examples(examples, batch_size)
