@@ -17,6 +17,10 @@ FIXTURE_ENCODER = str(FIXTURE / "encoder")
 FIXTURE_PREPROCESSOR = str(FIXTURE / "preprocessor")
 DATA = SHARED / "data"
 SAVEDMODELS = REPO / "savedmodels"
+TINY_ENCODER = str(SAVEDMODELS / "bert_tiny_random_uncased" / "encoder")
+TINY_PREPROCESSOR = str(SAVEDMODELS / "bert_tiny_random_uncased" / "preprocessor")
+MINILM_ENCODER = str(SAVEDMODELS / "minilm_l6_h384_uncased" / "encoder")
+MINILM_PREPROCESSOR = str(SAVEDMODELS / "minilm_l6_h384_uncased" / "preprocessor")
 
 
 @pytest.fixture

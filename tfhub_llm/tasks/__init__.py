@@ -1,0 +1,1 @@
+"""Task models (classification, question answering), their data features, metrics and optimizers."""
