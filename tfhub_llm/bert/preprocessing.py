@@ -113,7 +113,7 @@ class BertPreprocessor(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def __call__(self, sentences):
         """Tokenizes and packs single sentences at ``default_seq_length``."""
-        return self.bert_pack_inputs([self.tokenize(sentences)], seq_length=self.default_seq_length)
+        return self._pack([self._tokenizer.tokenize(sentences)], self.default_seq_length)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def tokenize_with_offsets(self, sentences):
@@ -124,6 +124,9 @@ class BertPreprocessor(tf.Module):
     def bert_pack_inputs(self, segments, seq_length=DEFAULT_SEQ_LENGTH):
         """Packs 1 or 2 ragged segments (``[batch, tokens]`` or ``[batch, words, wordpieces]``) into
         ``[CLS] a [SEP] (b [SEP])``, trimmed round-robin and padded to ``seq_length``."""
+        return self._pack(segments, seq_length)
+
+    def _pack(self, segments, seq_length):
         segments = [tf.cast(s.merge_dims(1, -1) if s.shape.rank > 2 else s, tf.int32) for s in segments]
         special_tokens = len(segments) + 1
         trimmed = round_robin_trim(segments, tf.cast(seq_length, tf.int64) - special_tokens)
