@@ -260,3 +260,11 @@ def test_allow_list_is_up_to_date():
     result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "derive_allowed_ops.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_layers_refuse_an_untrusted_encoder_before_calling_it(models, tmp_path):
+    from tfhub_llm.layers import HubEncoder
+
+    with pytest.raises(security.UntrustedModelError, match="WriteFile"):
+        HubEncoder(models["writes_file"])
+    assert HubEncoder(models["writes_file"], trust=True).weights

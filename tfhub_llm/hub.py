@@ -2,7 +2,8 @@
 
 A handle is a local directory, a ``file://`` URL, an ``http(s)://`` URL serving TF Hub's compressed
 format, or a tfhub.dev / Kaggle Models URL. Resolution and caching (``TFHUB_CACHE_DIR``) are
-tensorflow_hub's own; this module adds errors that name the handle and say what to do, and checks
+tensorflow_hub's own (with :mod:`tfhub_llm.hub_resolver` verifying archives); this module adds
+a scan of the graph (:mod:`tfhub_llm.security`), errors that name the handle and say what to do, and checks
 that what was loaded has the encoder or preprocessor interface before anyone calls it.
 """
 
@@ -13,6 +14,10 @@ import urllib.parse
 import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the TF Text ops that preprocessors use)
+
+from tfhub_llm import hub_resolver, security
+
+hub_resolver.install_resolver()
 
 ENCODER_INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 ENCODER_OUTPUT_KEYS = ("pooled_output", "sequence_output")
@@ -61,6 +66,7 @@ def _reason(error):
 def load(handle, *, trust=False, allow_ops=()):
     """Resolves ``handle``, scans its graph unless trusted, and loads it with ``hub.load``."""
     path = resolve(handle)
+    security.check_saved_model(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle))
     return hub.load(path)
 
 
@@ -89,6 +95,14 @@ def load_preprocessor(handle, **load_options):
             f"Handle {handle!r} is not a TF-Hub BERT preprocessor: missing sub-objects {missing}."
         )
     return module
+
+
+def module_variables(module):
+    """The SavedModel's variables: its ``variables`` attribute, or every variable it tracks."""
+    if hasattr(module, "variables"):
+        return list(module.variables)
+    descendants = tf.train.TrackableView(module).descendants()
+    return [item for item in descendants if isinstance(item, tf.Variable)]
 
 
 def _missing_encoder_parts(module):

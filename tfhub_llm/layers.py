@@ -41,7 +41,7 @@ class HubEncoder(keras.layers.Layer):
         self._module = hub.load_encoder(handle, trust=trust)
         # Variables that __call__ does not read (an MLM head's) stay out of fit's gradients.
         used_by_call = {id(v) for f in self._module.__call__.concrete_functions for v in f.trainable_variables}
-        for variable in self._module.variables:
+        for variable in hub.module_variables(self._module):
             self._track_variable(
                 keras.Variable(
                     initializer=variable,
@@ -73,7 +73,7 @@ class HubEncoder(keras.layers.Layer):
         training = bool(training)
         outputs = dict(self._module({key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}, training=training))
         if training and self.trainable:
-            for regularization_loss in self._module.regularization_losses:
+            for regularization_loss in getattr(self._module, "regularization_losses", ()):
                 self.add_loss(regularization_loss())
         return outputs[self.output_key] if self.output_key else outputs
 
