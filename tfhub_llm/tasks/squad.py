@@ -33,6 +33,19 @@ class SquadExample:
     is_impossible: bool = False
 
 
+def load_squad_json(path) -> dict:
+    """Parses a SQuAD JSON file; errors name the file and the line."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except json.JSONDecodeError as error:
+        raise DataError(path, f"line {error.lineno}", None,
+                        f"not valid JSON ({error.msg} at column {error.colno})") from None
+    except FileNotFoundError:
+        raise DataError(path, None, None, "no such file") from None
+
+
 def read_squad(source) -> list[SquadExample]:
     """Reads SQuAD JSON (a path, or the already parsed dict with "data") into examples.
 
@@ -42,15 +55,7 @@ def read_squad(source) -> list[SquadExample]:
     if isinstance(source, dict):
         path, dataset = "<SQuAD dict>", source
     else:
-        path = os.fspath(source)
-        try:
-            with open(path, encoding="utf-8") as file:
-                dataset = json.load(file)
-        except json.JSONDecodeError as error:
-            raise DataError(path, f"line {error.lineno}", None,
-                            f"not valid JSON ({error.msg} at column {error.colno})") from None
-        except FileNotFoundError:
-            raise DataError(path, None, None, "no such file") from None
+        path, dataset = os.fspath(source), load_squad_json(source)
     articles = dataset.get("data") if isinstance(dataset, dict) else None
     if not isinstance(articles, list):
         raise DataError(path, None, "data", 'expected a JSON object with a "data" list of articles')

@@ -1,0 +1,273 @@
+"""Fine-tuning runs from data files to a saved model: what ``tfhub-llm finetune`` and the demo call.
+
+A run reads and checks all its data before training, trains with ``fit`` and standard Keras
+callbacks (``BackupAndRestore`` so an interrupted run resumes, ``ModelCheckpoint`` of the best
+epoch, optional ``EarlyStopping``), evaluates on held-out data and writes into ``out_dir``:
+``model.keras``, ``history.json`` and ``metrics.json``.
+"""
+
+import dataclasses
+import json
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from tfhub_llm.data import read_text_examples, split_examples, to_dataset
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
+
+MODEL_FILE = "model.keras"
+BACKUP_DIR = "backup"
+
+
+class RunDirectoryError(ValueError):
+    """An output directory holding an interrupted run that the caller did not ask to resume."""
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    """What a fine-tuning run produced."""
+
+    model: keras.Model
+    history: dict
+    metrics: dict
+    out_dir: str
+    train_seconds: float
+
+    @property
+    def model_path(self):
+        return os.path.join(self.out_dir, MODEL_FILE)
+
+
+def finetune_classifier(
+    encoder,
+    preprocessor,
+    train_file,
+    out_dir,
+    *,
+    text_column,
+    label_column,
+    text_b_column=None,
+    num_classes=None,
+    multi_label=False,
+    validation_file=None,
+    validation_fraction=0.1,
+    max_train_examples=None,
+    max_validation_examples=None,
+    epochs=2,
+    batch_size=32,
+    learning_rate=3e-5,
+    seq_length=128,
+    seed=0,
+    patience=None,
+    resume=False,
+    verbose=1,
+    callbacks=(),
+):
+    """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``."""
+    label_type = "multilabel" if multi_label else "regression" if num_classes == 1 else "categorical"
+    read = dict(text_column=text_column, label_column=label_column, text_b_column=text_b_column, label_type=label_type)
+    examples = read_text_examples(train_file, num_classes=num_classes, **read)
+    if validation_file:
+        train = examples
+        validation = read_text_examples(
+            validation_file, num_classes=num_classes, label_vocabulary=examples.label_names, **read
+        )
+    else:
+        train, validation = split_examples(examples, validation_fraction, seed)
+    train = _sample(train, max_train_examples, seed)
+    validation = _sample(validation, max_validation_examples, seed)
+    num_classes = num_classes or (len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1)
+    _prepare_out_dir(out_dir, resume)
+
+    keras.utils.set_random_seed(seed)
+    model = TextClassifier(
+        encoder,
+        preprocessor,
+        num_classes,
+        multi_label=multi_label,
+        text_pair=text_b_column is not None,
+        label_names=examples.label_names,
+        seq_length=seq_length,
+    )
+    model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(train) / batch_size))
+    train_data = to_dataset(train, batch_size, shuffle=True, seed=seed)
+    validation_data = to_dataset(validation, batch_size, shuffle=False)
+    return _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+
+
+def finetune_question_answering(
+    encoder,
+    preprocessor,
+    train_file,
+    out_dir,
+    *,
+    validation_file=None,
+    validation_articles=1,
+    max_train_examples=None,
+    max_validation_examples=None,
+    epochs=2,
+    batch_size=16,
+    learning_rate=5e-5,
+    max_seq_length=384,
+    doc_stride=128,
+    max_query_length=64,
+    seed=0,
+    patience=None,
+    resume=False,
+    verbose=1,
+    callbacks=(),
+):
+    """Fine-tunes a :class:`SpanQuestionAnswerer` on SQuAD JSON; validates on held-out articles.
+
+    Without ``validation_file`` the last ``validation_articles`` articles of ``train_file`` are held
+    out, so no validation question shares a context with a training question.
+    """
+    train_set, validation_set = _squad_split(train_file, validation_file, validation_articles)
+    train = _sample(read_squad(train_set), max_train_examples, seed)
+    validation_examples = _sample(read_squad(validation_set), max_validation_examples, seed)
+    _prepare_out_dir(out_dir, resume)
+
+    keras.utils.set_random_seed(seed)
+    model = SpanQuestionAnswerer(
+        encoder,
+        preprocessor,
+        max_seq_length=max_seq_length,
+        doc_stride=doc_stride,
+        max_query_length=max_query_length,
+        version_2_with_negative=any(example.is_impossible for example in train),
+    )
+    features = model.make_features(train)
+    model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(features) / batch_size))
+    train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
+    validation_data = model.features_dataset(model.make_features(validation_examples), batch_size, shuffle=False)
+    result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result.metrics.update(evaluate_question_answering(model, validation_set, validation_examples))
+    _write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
+    return result
+
+
+def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
+    """Keras metrics of a classifier (a model or a ``.keras`` path) on a labelled file."""
+    model = _load(model)
+    label_type = "multilabel" if model.multi_label else "regression" if model.num_classes == 1 else "categorical"
+    examples = read_text_examples(
+        data_file,
+        text_column=text_column,
+        label_column=label_column,
+        text_b_column=text_b_column,
+        label_type=label_type,
+        label_vocabulary=model.label_names,
+        num_classes=model.num_classes,
+    )
+    metrics = model.evaluate(to_dataset(examples, batch_size, shuffle=False), verbose=0, return_dict=True)
+    return {key: float(value) for key, value in metrics.items()}
+
+
+def evaluate_question_answering(model, squad, examples=None):
+    """SQuAD EM / F1 of a QA model (a model or a ``.keras`` path) and of the first-sentence baseline."""
+    model = _load(model)
+    dataset = squad if isinstance(squad, dict) else load_squad_json(squad)
+    examples = examples if examples is not None else read_squad(dataset)
+    answers = model.predict_examples(examples)
+    predictions = {example.qas_id: answer["answer"] for example, answer in zip(examples, answers)}
+    scores = squad_evaluate(_restricted(dataset, predictions), predictions)
+    baseline = squad_evaluate(_restricted(dataset, predictions), first_sentence_baseline(examples))
+    return {**scores, "baseline_exact_match": baseline["exact_match"], "baseline_f1": baseline["f1"]}
+
+
+def _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks):
+    best_path = os.path.join(out_dir, "best.keras")
+    standard = [
+        keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
+        keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+    ]
+    if patience:
+        standard.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
+    started = time.perf_counter()
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=epochs,
+        shuffle=False,  # the datasets shuffle themselves
+        verbose=verbose,
+        callbacks=standard + list(callbacks),
+    ).history
+    train_seconds = time.perf_counter() - started
+    metrics = model.evaluate(validation_data, verbose=0, return_dict=True)
+    metrics = {f"validation_{key}": float(value) for key, value in metrics.items()}
+    _save_atomically(model, os.path.join(out_dir, MODEL_FILE))
+    history = {key: [float(value) for value in values] for key, values in history.items()}
+    _write_json(os.path.join(out_dir, "history.json"), history)
+    _write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    return FinetuneResult(model, history, metrics, out_dir, train_seconds)
+
+
+def _prepare_out_dir(out_dir, resume):
+    backup = os.path.join(out_dir, BACKUP_DIR)
+    if os.path.isdir(backup) and not resume:
+        raise RunDirectoryError(
+            f"{out_dir} holds an interrupted run ({backup}): pass resume=True (--resume) to continue it, "
+            "or choose another output directory."
+        )
+    os.makedirs(out_dir, exist_ok=True)
+
+
+def _sample(examples, limit, seed):
+    if not limit or len(examples) <= limit:
+        return examples
+    chosen = np.sort(np.random.default_rng(seed).choice(len(examples), limit, replace=False))
+    if hasattr(examples, "subset"):
+        return examples.subset(chosen)
+    return [examples[index] for index in chosen]
+
+
+def _squad_split(train_file, validation_file, validation_articles):
+    dataset = load_squad_json(train_file)
+    if validation_file:
+        return dataset, load_squad_json(validation_file)
+    articles = dataset["data"]
+    if not 0 < validation_articles < len(articles):
+        raise ValueError(
+            f"{train_file} has {len(articles)} articles; cannot hold out {validation_articles} for validation."
+        )
+    return (
+        {**dataset, "data": articles[:-validation_articles]},
+        {**dataset, "data": articles[-validation_articles:]},
+    )
+
+
+def _restricted(dataset, predictions):
+    """The SQuAD dataset cut down to the questions that were predicted (sampled runs)."""
+    articles = []
+    for article in dataset["data"]:
+        paragraphs = []
+        for paragraph in article["paragraphs"]:
+            questions = [qa for qa in paragraph["qas"] if qa["id"] in predictions]
+            if questions:
+                paragraphs.append({**paragraph, "qas": questions})
+        if paragraphs:
+            articles.append({**article, "paragraphs": paragraphs})
+    return {**dataset, "data": articles}
+
+
+def _load(model):
+    return keras.models.load_model(model) if isinstance(model, (str, os.PathLike)) else model
+
+
+def _save_atomically(model, path):
+    temporary = path + ".partial.keras"
+    model.save(temporary)
+    os.replace(temporary, path)
+
+
+def _write_json(path, value):
+    temporary = path + ".partial"
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(value, file, indent=2)
+    os.replace(temporary, path)
+
