@@ -1,1 +1,52 @@
 """tfhub-llm: Keras 3 layers, task heads and exporters for TF-Hub BERT SavedModels."""
+
+from tfhub_llm.archive import safe_extract, verify_sha256, write_saved_model_archive
+from tfhub_llm.bert import BertConfig, convert_hf_bert
+from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
+from tfhub_llm.describe import describe
+from tfhub_llm.finetune import (
+    evaluate_classifier,
+    evaluate_question_answering,
+    finetune_classifier,
+    finetune_question_answering,
+)
+from tfhub_llm.hub import HandleError
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.security import UntrustedModelError, check_saved_model, trust_directory
+from tfhub_llm.serving import DevelopmentServer, ServingClient, ServingError
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+from tfhub_llm.tasks.squad import SquadExample, first_sentence_baseline, read_squad, squad_evaluate
+
+__all__ = [
+    "BertConfig",
+    "DataError",
+    "DevelopmentServer",
+    "HandleError",
+    "HubEncoder",
+    "HubPreprocessor",
+    "ServingClient",
+    "ServingError",
+    "SpanQuestionAnswerer",
+    "SquadExample",
+    "TextClassifier",
+    "TextExamples",
+    "UntrustedModelError",
+    "check_saved_model",
+    "convert_hf_bert",
+    "describe",
+    "evaluate_classifier",
+    "evaluate_question_answering",
+    "finetune_classifier",
+    "finetune_question_answering",
+    "first_sentence_baseline",
+    "read_squad",
+    "read_text_examples",
+    "safe_extract",
+    "split_examples",
+    "squad_evaluate",
+    "to_dataset",
+    "trust_directory",
+    "verify_sha256",
+    "write_saved_model_archive",
+]

@@ -73,7 +73,7 @@ def load(handle, *, trust=False, allow_ops=()):
 def load_encoder(handle, **load_options):
     """Loads a TF-Hub BERT encoder, refusing a SavedModel without the encoder interface."""
     module = load(handle, **load_options)
-    missing = _missing_encoder_parts(module)
+    missing = missing_encoder_parts(module)
     if missing:
         raise HandleError(
             f"Handle {handle!r} is not a TF-Hub BERT encoder: {missing}. An encoder takes a dict of int32 "
@@ -105,7 +105,7 @@ def module_variables(module):
     return [item for item in descendants if isinstance(item, tf.Variable)]
 
 
-def _missing_encoder_parts(module):
+def missing_encoder_parts(module):
     """Describes what keeps ``module`` from being a BERT encoder, or returns '' when nothing does."""
     call = getattr(module, "__call__", None)
     functions = getattr(call, "concrete_functions", None)

@@ -1,0 +1,323 @@
+"""The ``tfhub-llm`` command: thin subcommands over the library.
+
+Exit codes: 0 success, 1 a check found problems (``check-serving``, ``scan``), 2 bad usage or bad
+input (a missing file, a malformed data row, an unloadable handle): reported in one line, without
+a traceback. Libraries are imported inside each command so that ``--help`` answers at once.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def main(argv=None):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return args.run(args) or EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # noqa: BLE001  (known input errors are reported without a traceback)
+        if not _is_input_error(error):
+            raise
+        print(f"tfhub-llm {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _is_input_error(error):
+    from tfhub_llm.serving import ServingError
+
+    return isinstance(error, (ValueError, OSError, ServingError))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="tfhub-llm", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    inspect = commands.add_parser("inspect", help="print a SavedModel's TF-Hub interface")
+    inspect.add_argument("handle")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _add_trust(inspect)
+    inspect.set_defaults(run=run_inspect)
+
+    scan = commands.add_parser("scan", help="check a SavedModel's ops against the allow-list (exit 1 if refused)")
+    scan.add_argument("path")
+    scan.add_argument("--allow-op", action="append", default=[], metavar="OP", help="also allow this op type")
+    scan.set_defaults(run=run_scan)
+
+    convert = commands.add_parser("convert", help="Hugging Face BERT directory -> TF-Hub encoder + preprocessor")
+    convert.add_argument("src", help="directory with config.json, model.safetensors, vocab.txt")
+    convert.add_argument("out", help="writes OUT/encoder and OUT/preprocessor")
+    convert.add_argument("--overwrite", action="store_true")
+    convert.set_defaults(run=run_convert)
+
+    finetune = commands.add_parser("finetune", help="fine-tune a task model from data files")
+    tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
+    classify = tasks.add_parser("classify", help="text (or pair) classification from CSV / TSV / JSONL")
+    _add_model_handles(classify)
+    classify.add_argument("--train", required=True, metavar="FILE")
+    classify.add_argument("--validation", metavar="FILE", help="default: 10%% of --train held out")
+    _add_columns(classify)
+    classify.add_argument("--num-classes", type=int, help="default: the labels found; 1 = regression")
+    classify.add_argument("--multi-label", action="store_true", help="k-hot labels ('a|b'), sigmoid outputs")
+    classify.add_argument("--seq-length", type=int, default=128, help="maximum packed length")
+    _add_training(classify, batch_size=32, learning_rate=3e-5)
+    classify.set_defaults(run=run_finetune_classify)
+    qa = tasks.add_parser("qa", help="extractive question answering from SQuAD JSON")
+    _add_model_handles(qa)
+    qa.add_argument("--train", required=True, metavar="SQUAD.json")
+    qa.add_argument("--validation", metavar="SQUAD.json", help="default: the last article of --train held out")
+    qa.add_argument("--max-seq-length", type=int, default=384)
+    qa.add_argument("--doc-stride", type=int, default=128)
+    qa.add_argument("--max-query-length", type=int, default=64)
+    _add_training(qa, batch_size=16, learning_rate=5e-5)
+    qa.set_defaults(run=run_finetune_qa)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate a fine-tuned model.keras on labelled data")
+    evaluate.add_argument("task", choices=["classify", "qa"])
+    evaluate.add_argument("model", help="a model.keras written by finetune")
+    evaluate.add_argument("--data", required=True, metavar="FILE")
+    _add_columns(evaluate, required=False)
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.set_defaults(run=run_evaluate)
+
+    export = commands.add_parser("export", help="export a fine-tuned model")
+    targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
+    serving = targets.add_parser("serving", help="TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N")
+    serving.add_argument("model", help="a model.keras written by finetune")
+    serving.add_argument("base_dir")
+    serving.add_argument("--version", type=int, help="default: one more than the highest")
+    serving.set_defaults(run=run_export_serving)
+    hub = targets.add_parser("hub", help="the fine-tuned encoder (and preprocessor) as TF-Hub SavedModels")
+    hub.add_argument("model", help="a model.keras written by finetune")
+    hub.add_argument("out_dir")
+    hub.set_defaults(run=run_export_hub)
+
+    check = commands.add_parser("check-serving", help="load an export as TF Serving does; list missing ops")
+    check.add_argument("export_dir", help="BASE_DIR/N")
+    check.add_argument("--tf-serving-version", default="2.19", help="the model server release to check against")
+    check.set_defaults(run=run_check_serving)
+
+    publish = commands.add_parser("publish", help="publish a SavedModel as HUB_DIR/NAME/VERSION (+ sha256, card)")
+    publish.add_argument("saved_model_dir")
+    publish.add_argument("hub_dir")
+    publish.add_argument("--name", required=True)
+    publish.add_argument("--version", required=True, type=int)
+    publish.add_argument("--kaggle", metavar="OWNER/MODEL/tensorFlow2/VARIATION", help="also upload to Kaggle")
+    publish.set_defaults(run=run_publish)
+
+    serve = commands.add_parser("serve", help="development server with TF Serving's REST API over BASE_DIR")
+    serve.add_argument("base_dir")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--model-name", help="default: BASE_DIR's last folder")
+    serve.set_defaults(run=run_serve)
+
+    predict = commands.add_parser("predict", help="send texts to a TF Serving REST endpoint")
+    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8501")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("--version", type=int)
+    predict.add_argument("--signature")
+    predict.add_argument("--columnar", action="store_true", help='send {"inputs": ...} instead of {"instances": ...}')
+    predict.add_argument("--timeout", type=float, default=30)
+    predict.set_defaults(run=run_predict)
+    return parser
+
+
+def _add_trust(parser):
+    parser.add_argument("--trust", action="store_true", help="skip the scan of the SavedModel's ops")
+
+
+def _add_model_handles(parser):
+    parser.add_argument("--encoder", required=True, metavar="HANDLE")
+    parser.add_argument("--preprocessor", required=True, metavar="HANDLE")
+
+
+def _add_columns(parser, required=True):
+    parser.add_argument("--text-column", required=required, metavar="C", default="text" if not required else None)
+    parser.add_argument("--text-b-column", metavar="C", help="second text of a pair")
+    parser.add_argument("--label-column", required=required, metavar="C", default="label" if not required else None)
+
+
+def _add_training(parser, batch_size, learning_rate):
+    parser.add_argument("--out", required=True, metavar="DIR")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--learning-rate", type=float, default=learning_rate)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-train-examples", type=int, help="train on a seeded sample of this size")
+    parser.add_argument("--max-validation-examples", type=int)
+    parser.add_argument("--patience", type=int, help="stop early after this many epochs without improvement")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+
+
+def _training_options(args):
+    return dict(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        max_train_examples=args.max_train_examples,
+        max_validation_examples=args.max_validation_examples,
+        patience=args.patience,
+        resume=args.resume,
+    )
+
+
+def _print_json(value):
+    print(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def run_inspect(args):
+    from tfhub_llm.describe import describe, format_description
+
+    description = describe(args.handle, trust=args.trust)
+    if args.json:
+        _print_json(description)
+    else:
+        print(format_description(description))
+
+
+def run_scan(args):
+    from tfhub_llm.security import UntrustedModelError, check_saved_model
+
+    try:
+        check_saved_model(args.path, allow_ops=args.allow_op)
+    except UntrustedModelError as error:
+        print(error)
+        return EXIT_CHECK_FAILED
+    print(f"{args.path}: every op is on the allow-list")
+
+
+def run_convert(args):
+    from tfhub_llm.bert.convert import convert_hf_bert
+
+    convert_hf_bert(args.src, args.out, overwrite=args.overwrite)
+
+
+def run_finetune_classify(args):
+    from tfhub_llm.finetune import finetune_classifier
+
+    result = finetune_classifier(
+        args.encoder,
+        args.preprocessor,
+        args.train,
+        args.out,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        text_b_column=args.text_b_column,
+        num_classes=args.num_classes,
+        multi_label=args.multi_label,
+        validation_file=args.validation,
+        seq_length=args.seq_length,
+        **_training_options(args),
+    )
+    _report_run(result)
+
+
+def run_finetune_qa(args):
+    from tfhub_llm.finetune import finetune_question_answering
+
+    result = finetune_question_answering(
+        args.encoder,
+        args.preprocessor,
+        args.train,
+        args.out,
+        validation_file=args.validation,
+        max_seq_length=args.max_seq_length,
+        doc_stride=args.doc_stride,
+        max_query_length=args.max_query_length,
+        **_training_options(args),
+    )
+    _report_run(result)
+
+
+def _report_run(result):
+    print(f"trained in {result.train_seconds:.0f} s; model saved to {result.model_path}")
+    _print_json(result.metrics)
+
+
+def run_evaluate(args):
+    from tfhub_llm import finetune
+
+    if args.task == "qa":
+        _print_json(finetune.evaluate_question_answering(args.model, args.data))
+    else:
+        _print_json(
+            finetune.evaluate_classifier(
+                args.model,
+                args.data,
+                text_column=args.text_column,
+                label_column=args.label_column,
+                text_b_column=args.text_b_column,
+                batch_size=args.batch_size,
+            )
+        )
+
+
+def _load_model(path):
+    import keras
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such model file")
+    return keras.models.load_model(path)
+
+
+def run_export_serving(args):
+    from tfhub_llm.export.serving import export_for_serving
+
+    print(export_for_serving(_load_model(args.model), args.base_dir, version=args.version))
+
+
+def run_export_hub(args):
+    from tfhub_llm.export.hub import export_to_hub
+
+    print(export_to_hub(_load_model(args.model), args.out_dir))
+
+
+def run_check_serving(args):
+    from tfhub_llm.export.check import check_serving
+
+    report = check_serving(args.export_dir, tf_serving_version=args.tf_serving_version)
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def run_publish(args):
+    from tfhub_llm.export.hub import publish
+
+    print(publish(args.saved_model_dir, args.hub_dir, args.name, args.version, kaggle=args.kaggle))
+
+
+def run_serve(args):
+    from tfhub_llm.serving import serve
+
+    serve(args.base_dir, args.host, args.port, args.model_name)
+
+
+def run_predict(args):
+    from tfhub_llm.serving import predict_texts
+
+    _print_json(
+        predict_texts(
+            args.server,
+            args.model,
+            args.texts,
+            version=args.version,
+            signature=args.signature,
+            columnar=args.columnar,
+            timeout=args.timeout,
+        )
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
