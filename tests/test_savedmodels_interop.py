@@ -128,6 +128,7 @@ np.savez(out, trainable_weights=len(encoder.trainable_weights), **result)
 """
 
 
+@pytest.mark.slow  # a fresh TensorFlow process: about 30-50 s on 2 cores
 def test_keras_layer_under_tf_keras_gives_the_same_outputs(tiny_pair, tmp_path):
     out = tmp_path / "tf_keras.npz"
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
