@@ -1,8 +1,9 @@
 """The BERT text preprocessor as a ``tf.Module``: strings → WordPiece ids → packed model inputs.
 
 Built only from TF Text's BertTokenizer op family (CaseFoldUTF8, NormalizeUTF8,
-RegexSplitWithOffsets, WordpieceTokenizeWithOffsets) and core TensorFlow, so the exported graph
-loads in TF Serving 2.12+ (whose TF Text is 2.12.1). Round-robin truncation is done with ragged
+RegexSplitWithOffsets, WordpieceTokenizeWithOffsets), the Fast* ops behind ``tokenize_with_offsets``
+(FastBertNormalize, FastWordpieceTokenizeWithOffsets, both in TF Text 2.12.1) and core TensorFlow,
+so the exported graph loads in TF Serving 2.12+ (whose TF Text is 2.12.1). Round-robin truncation is done with ragged
 core ops rather than ``text.RoundRobinTrimmer``, whose ``RoundRobinTrim`` op is newer than that.
 """
 
@@ -107,6 +108,11 @@ class BertPreprocessor(tf.Module):
             default_value=index[UNKNOWN_TOKEN])
         self._tokenizer = text.BertTokenizer(
             table, token_out_type=tf.int32, unknown_token=UNKNOWN_TOKEN, lower_case=self.do_lower_case)
+        # BertTokenizer reports offsets into the lower-cased, accent-stripped text; the fast
+        # tokenizer (same ids) reports them into the input, which answer spans need.
+        self._offsets_tokenizer = text.FastBertTokenizer(
+            tokens, token_out_type=tf.int32, unknown_token=UNKNOWN_TOKEN, support_detokenization=False,
+            lower_case_nfd_strip_accents=self.do_lower_case)
         self._special_ids = {key: index[token] for key, token in SPECIAL_TOKENS.items()}
         self.tokenize = WordpieceTokenize(self._tokenizer, self._special_ids, len(tokens))
 
@@ -117,8 +123,9 @@ class BertPreprocessor(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def tokenize_with_offsets(self, sentences):
-        """Ragged ``[batch, words, wordpieces]`` int32 ids and int64 byte start / end offsets."""
-        return self._tokenizer.tokenize_with_offsets(sentences)
+        """Ragged ``[batch, tokens, 1]`` int32 ids and int64 byte start / end offsets into ``sentences``."""
+        return tuple(
+            tf.expand_dims(part, -1) for part in self._offsets_tokenizer.tokenize_with_offsets(sentences))
 
     @tf.function
     def bert_pack_inputs(self, segments, seq_length=DEFAULT_SEQ_LENGTH):
