@@ -16,7 +16,7 @@ import tempfile
 
 import tensorflow as tf
 
-ENCODER_INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
+from tfhub_llm.hub import ENCODER_INPUT_KEYS
 
 
 @contextlib.contextmanager
