@@ -22,7 +22,8 @@ savedmodels: $(STAMP)
 	$(PY) savedmodels/build.py
 
 demo: savedmodels
-	$(PY) -m tfhub_llm.demo --out runs/demo
+	rm -rf runs/demo
+	$(PY) scripts/demo.py --out runs/demo
 
 test: savedmodels
 	$(PY) -m pytest -n 2 --durations=15

@@ -37,6 +37,7 @@ class FinetuneResult:
     metrics: dict
     out_dir: str
     train_seconds: float
+    validation_examples: object = None  # what the metrics were computed on
 
     @property
     def model_path(self):
@@ -97,7 +98,9 @@ def finetune_classifier(
     model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(train) / batch_size))
     train_data = to_dataset(train, batch_size, shuffle=True, seed=seed)
     validation_data = to_dataset(validation, batch_size, shuffle=False)
-    return _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result.validation_examples = validation
+    return result
 
 
 def finetune_question_answering(
@@ -146,6 +149,7 @@ def finetune_question_answering(
     train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
     validation_data = model.features_dataset(model.make_features(validation_examples), batch_size, shuffle=False)
     result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result.validation_examples = validation_examples
     result.metrics.update(evaluate_question_answering(model, validation_set, validation_examples))
     _write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
     return result
