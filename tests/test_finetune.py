@@ -1,0 +1,106 @@
+"""Fine-tuning runs: outputs, data errors before training, interrupted runs and BackupAndRestore."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import DATA, TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm.data import DataError
+from tfhub_llm.finetune import (
+    RunDirectoryError,
+    evaluate_classifier,
+    finetune_classifier,
+    finetune_question_answering,
+)
+from tfhub_llm.layers import HubEncoder
+from tfhub_llm.tasks.classifier import TextClassifier
+
+SST2 = DATA / "sst2" / "train.tsv"
+TINY_RUN = dict(max_train_examples=48, max_validation_examples=16, epochs=2, batch_size=16, verbose=0)
+
+
+class InterruptAtEpoch(keras.callbacks.Callback):
+    """Simulates a crash at the start of an epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt(f"interrupted at epoch {epoch}")
+
+
+def classify(out_dir, **options):
+    return finetune_classifier(
+        TINY_ENCODER, TINY_PREPROCESSOR, SST2, str(out_dir), text_column="text", label_column="label",
+        **{**TINY_RUN, **options},
+    )
+
+
+def test_classifier_run_writes_model_history_and_metrics(tmp_path):
+    result = classify(tmp_path / "run")
+    assert sorted(os.listdir(tmp_path / "run")) == ["best.keras", "history.json", "metrics.json", "model.keras"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert set(metrics) == {"validation_loss", "validation_accuracy", "validation_f1", "validation_auc"}
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())["loss"]) == 2
+    assert len(result.validation_examples) == 16
+    evaluated = evaluate_classifier(result.model_path, SST2, text_column="text", label_column="label")
+    assert 0.0 <= evaluated["accuracy"] <= 1.0
+
+
+def test_data_errors_stop_the_run_before_training(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("text\tlabel\ngood film\t1\nbad film\t7\n")
+    with pytest.raises(DataError, match=r"bad\.tsv: line 3: field 'label'"):
+        finetune_classifier(TINY_ENCODER, TINY_PREPROCESSOR, bad, str(tmp_path / "run"), text_column="text",
+                            label_column="label", num_classes=2, **TINY_RUN)
+    assert not (tmp_path / "run").exists()
+
+
+def test_interrupted_run_needs_resume_and_then_completes(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        classify(tmp_path / "run", callbacks=[InterruptAtEpoch(1)])
+    assert (tmp_path / "run" / "backup").is_dir() and not (tmp_path / "run" / "model.keras").exists()
+    with pytest.raises(RunDirectoryError, match="interrupted run.*--resume"):
+        classify(tmp_path / "run")
+    result = classify(tmp_path / "run", resume=True)
+    assert len(result.history["loss"]) == 1  # only the epoch that was missing
+    assert (tmp_path / "run" / "model.keras").exists() and not (tmp_path / "run" / "backup").exists()
+
+
+def test_backup_and_restore_resumes_to_the_same_weights(tmp_path):
+    texts = tf.constant(["a great film", "dull and slow", "wonderful acting", "a waste of time"] * 4)
+    labels = np.array([1, 0, 1, 0] * 4)
+
+    def train(callbacks):
+        keras.utils.set_random_seed(3)
+        model = TextClassifier(HubEncoder(TINY_ENCODER, trainable=False), TINY_PREPROCESSOR, 2, dropout=0.0)
+        model.compile(learning_rate=1e-2)
+        backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+        model.fit(texts, labels, epochs=4, batch_size=8, shuffle=False, verbose=0, callbacks=[backup, *callbacks])
+        return model
+
+    uninterrupted = [weight.numpy() for weight in train([]).trainable_weights]
+    with pytest.raises(KeyboardInterrupt):
+        train([InterruptAtEpoch(2)])
+    resumed = [weight.numpy() for weight in train([]).trainable_weights]
+    for expected, actual in zip(uninterrupted, resumed):
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
+
+
+def test_question_answering_run_reports_squad_metrics_and_baseline(tmp_path):
+    result = finetune_question_answering(
+        TINY_ENCODER, TINY_PREPROCESSOR, DATA / "squad" / "train-v2.0-first10articles.json", str(tmp_path / "qa"),
+        max_train_examples=24, max_validation_examples=8, epochs=1, batch_size=8, max_seq_length=96,
+        doc_stride=48, max_query_length=16, verbose=0,
+    )
+    metrics = json.loads((tmp_path / "qa" / "metrics.json").read_text())
+    assert {"exact_match", "f1", "baseline_exact_match", "baseline_f1", "validation_loss"} <= set(metrics)
+    assert metrics["total"] == 8
+    held_out_titles = {example.qas_id for example in result.validation_examples}
+    assert len(held_out_titles) == 8
