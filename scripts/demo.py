@@ -27,7 +27,7 @@ import tensorflow_hub as hub  # noqa: E402
 
 import tfhub_llm  # noqa: E402
 from tfhub_llm.export.check import check_serving  # noqa: E402
-from tfhub_llm.export.hub import export_to_hub, publish  # noqa: E402
+from tfhub_llm.export.hub import ModelCard, export_to_hub, publish  # noqa: E402
 from tfhub_llm.export.serving import export_for_serving  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -88,13 +88,18 @@ def main():
     step("3/5", "publishing the fine-tuned encoder to a local hub and loading it back over http")
     with timed(timings, "publish + hub.load"):
         exported = export_to_hub(result.model, out / "hub_export")
-        archive = publish(
+        published = publish(
             os.path.join(exported, "encoder"), out / "hub", "minilm-sst2-encoder", 1,
-            model_card={"training data": f"{args.train_examples} SST-2 phrases",
-                        "evaluation": f"held-out accuracy {export_accuracy:.1%}"},
+            model_card=ModelCard(
+                summary="all-MiniLM-L6-v2 (BERT, 6 layers, 384 wide) fine-tuned for sentiment by the tfhub-llm demo.",
+                training_data=[f"{args.train_examples} phrases of GLUE SST-2 train"],
+                evaluation={f"accuracy on {len(heldout)} held-out SST-2 phrases": f"{export_accuracy:.1%}"},
+                limitations="A demo run on a small sample: short English phrases, movie-review domain.",
+                base_model=args.encoder,
+            ),
         )
         hub_difference = reload_over_http(out, result.model)
-    artifacts["hub archive"] = str(archive)
+    artifacts["hub archive"] = str(published.archive)
     print(f"    hub.load over http matches the fine-tuned encoder (max |difference| {hub_difference:.2e})")
 
     step("4/5", "serving over TF Serving's REST API and classifying through the client")
