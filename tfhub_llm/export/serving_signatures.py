@@ -33,9 +33,13 @@ class _TaskServing(tf.Module):
     def input_signature(self):
         return [tf.TensorSpec([None], tf.string, name=name) for name in self.input_names]
 
+    def _trace(self, serve):
+        """The concrete function of ``serve`` over the input signature (traced once; saving reuses it)."""
+        return tf.function(serve, input_signature=self.input_signature()).get_concrete_function()
+
     def signatures(self):
         """``{"serving_default": concrete function}`` for ``tf.saved_model.save``."""
-        return {"serving_default": self.serve.get_concrete_function()}
+        return {"serving_default": self.serve}
 
 
 @contextlib.contextmanager
@@ -83,9 +87,8 @@ class ClassifierServing(_TaskServing):
                 outputs["label_name"] = label_name
             return outputs
 
-        self.serve = tf.function(serve, input_signature=self.input_signature())
         with _padding_to_longest(model.preprocessor):
-            self.serve.get_concrete_function()
+            self.serve = self._trace(serve)
 
 
 class QuestionAnsweringServing(_TaskServing):
@@ -112,8 +115,7 @@ class QuestionAnsweringServing(_TaskServing):
             logits = model(windows["encoder_inputs"], training=False)
             return _best_answers(contexts, windows, logits["start_logits"], logits["end_logits"], self._settings)
 
-        self.serve = tf.function(serve, input_signature=self.input_signature())
-        self.serve.get_concrete_function()
+        self.serve = self._trace(serve)
 
 
 def _tokens_with_char_offsets(preprocessor, texts):

@@ -1,0 +1,237 @@
+"""export_for_serving: TF Serving layout, atomic versions, raw-text signatures, warmup records, QA in the graph."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tfhub_llm.export import serving  # noqa: E402
+from tfhub_llm.export import export_for_serving, session_predict  # noqa: E402
+from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnsweringServing  # noqa: E402
+from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
+from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402
+from tfhub_llm.tasks.squad import SquadExample  # noqa: E402
+
+LABELS = ["negative", "neutral", "positive"]
+TEXTS = ["fine", "a much longer sentence, which keeps going well past the first one's few words", "Café crème!"]
+QUESTIONS = ["Who wrote the first program?", "Where is the café?", "what?", "Is there an answer?"]
+CONTEXTS = [
+    "Ada Lovelace wrote what is often called the first computer program, for the Analytical Engine "
+    "that Charles Babbage designed but never built. Her notes were published in 1843. " * 2,
+    "The café is near the river, two streets from the station.",
+    "",
+    "Short.",
+]
+LAYOUT = {"saved_model.pb", "variables", "assets", "assets.extra"}
+
+
+def _randomize_head(model, seed):
+    """Gives the output layer large random weights so probabilities differ from row to row."""
+    rng = np.random.default_rng(seed)
+    for weight in model.get_layer("probabilities").weights:
+        weight.assign(rng.normal(0, 3, weight.shape).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=3, label_names=LABELS)
+    _randomize_head(model, 0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def exported(classifier, tmp_path_factory):
+    return export_for_serving(classifier, tmp_path_factory.mktemp("served") / "classifier")
+
+
+def test_versions_count_up_side_by_side_with_nothing_else(classifier, tmp_path):
+    first = export_for_serving(classifier, tmp_path / "model")
+    second = export_for_serving(classifier, tmp_path / "model")
+    assert (first, second) == (str(tmp_path / "model" / "1"), str(tmp_path / "model" / "2"))
+    assert sorted(os.listdir(tmp_path / "model")) == ["1", "2"]
+    for version in (first, second):
+        assert LAYOUT <= set(os.listdir(version))
+        assert os.listdir(os.path.join(version, "assets.extra")) == ["tf_serving_warmup_requests"]
+
+
+def test_an_existing_version_is_never_overwritten(exported, classifier):
+    pb_path = os.path.join(exported, "saved_model.pb")
+    before = os.stat(pb_path).st_mtime_ns
+    with pytest.raises(FileExistsError, match="never overwritten.*version 2"):
+        export_for_serving(classifier, os.path.dirname(exported), version=1)
+    assert os.stat(pb_path).st_mtime_ns == before
+    assert os.listdir(os.path.dirname(exported)) == ["1"]
+
+
+def test_explicit_version_and_bad_versions(classifier, tmp_path):
+    assert export_for_serving(classifier, tmp_path, version=7).endswith(os.sep + "7")
+    for bad in (0, -1, "8", 2.0, True):
+        with pytest.raises(ValueError, match="positive integer"):
+            export_for_serving(classifier, tmp_path, version=bad)
+    assert os.listdir(tmp_path) == ["7"]
+
+
+def test_a_crash_during_export_leaves_no_version_and_no_temp_dir(classifier, tmp_path, monkeypatch):
+    def crash(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(serving, "write_warmup_requests", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_for_serving(classifier, tmp_path / "model")
+    assert os.listdir(tmp_path / "model") == []
+
+
+def test_tf1_session_gives_the_probabilities_of_predict(exported, classifier):
+    expected = classifier.predict(tf.constant(TEXTS), verbose=0)
+    outputs = session_predict(exported, {"text": TEXTS})
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
+    np.testing.assert_array_equal(outputs["label"], expected.argmax(axis=1))
+    assert [name.decode() for name in outputs["label_name"]] == [LABELS[i] for i in expected.argmax(axis=1)]
+    assert outputs["label"].dtype == np.int64 and outputs["probabilities"].dtype == np.float32
+
+
+def test_warmup_records_parse_into_predict_requests(exported):
+    logs = serving.read_warmup_requests(os.path.join(exported, serving.WARMUP_FILE))
+    defaults = serving.DEFAULT_WARMUP_INPUTS[("text",)]["text"]
+    assert len(logs) == len(defaults) + 1
+    for log in logs:
+        assert log.predict_log.request.model_spec.signature_name == "serving_default"
+        assert list(log.predict_log.request.inputs) == ["text"]
+    rows = [tf.make_ndarray(log.predict_log.request.inputs["text"]).tolist() for log in logs]
+    assert rows == [[text.encode()] for text in defaults] + [[text.encode() for text in defaults]]
+
+
+def test_custom_warmup_inputs_and_their_errors(classifier, tmp_path):
+    path = export_for_serving(classifier, tmp_path / "ok", warmup_inputs={"text": ["one", "two"]})
+    assert len(serving.read_warmup_requests(os.path.join(path, serving.WARMUP_FILE))) == 3
+    for bad, message in [({"txt": ["a"]}, "exactly the inputs"), ({"text": []}, "same number"),
+                         ({"text": ["a", 3]}, r"\['text'\]\[1\] is int"), (["a"], "exactly the inputs")]:
+        with pytest.raises(ValueError, match=message):
+            export_for_serving(classifier, tmp_path / "bad", warmup_inputs=bad)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_corrupt_warmup_record_is_named(tmp_path):
+    path = tmp_path / "warmup"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(b"\xff not a proto")
+    with pytest.raises(ValueError, match="record 0 is not a PredictionLog"):
+        serving.read_warmup_requests(path)
+
+
+def test_requests_are_padded_only_to_their_longest_input(monkeypatch, tmp_path):
+    """Even over a preprocessor padding to 128, the export pads each request to its longest input."""
+    seen_lengths = []
+    call = HubEncoder.call
+
+    def recording_call(self, inputs, training=None):
+        seen_lengths.append(inputs["input_word_ids"].shape[1])
+        return call(self, inputs, training)
+
+    monkeypatch.setattr(HubEncoder, "call", recording_call)
+    preprocessor = HubPreprocessor(TINY_PREPROCESSOR, seq_length=128, pad_to_longest=False)
+    model = TextClassifier(TINY_ENCODER, preprocessor, num_classes=2)
+    _randomize_head(model, 4)
+    seen_lengths.clear()
+    path = export_for_serving(model, tmp_path)
+    assert seen_lengths == [None]  # traced once, with the length of each request's longest input
+    assert preprocessor.pad_to_longest is False
+    alone = session_predict(path, {"text": TEXTS[:1]})["probabilities"]
+    batched = session_predict(path, {"text": TEXTS})["probabilities"]
+    np.testing.assert_allclose(alone[0], batched[0], atol=1e-5)
+    np.testing.assert_allclose(batched, model.predict(tf.constant(TEXTS), verbose=0), atol=1e-5)
+
+
+def test_pair_classifier_takes_text_and_text_b(tmp_path):
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=2, text_pair=True)
+    _randomize_head(model, 1)
+    path = export_for_serving(model, tmp_path)
+    pairs = {"text": ["The cat sat.", "Profits rose."], "text_b": ["A cat was sitting.", "It rained all day long."]}
+    expected = model.predict({key: tf.constant(value) for key, value in pairs.items()}, verbose=0)
+    outputs = session_predict(path, pairs)
+    np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
+    assert "label_name" not in outputs
+
+
+def test_multi_label_gives_k_hot_labels_and_their_names():
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=3, multi_label=True, label_names=LABELS)
+    _randomize_head(model, 2)
+    outputs = ClassifierServing(model).serve(tf.constant(TEXTS))
+    probabilities = outputs["probabilities"].numpy()
+    k_hot = (probabilities > 0.5).astype(np.int64)
+    assert 0 < k_hot.sum() < k_hot.size
+    np.testing.assert_array_equal(outputs["label"], k_hot)
+    expected_names = np.where(k_hot > 0, np.array(LABELS, dtype=object), "").tolist()
+    assert [[name.decode() for name in row] for row in outputs["label_name"].numpy()] == expected_names
+
+
+def test_regression_gives_a_value():
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=1)
+    outputs = ClassifierServing(model).serve(tf.constant(TEXTS))
+    assert sorted(outputs) == ["value"]
+    np.testing.assert_allclose(outputs["value"], model.predict(tf.constant(TEXTS), verbose=0)[:, 0], atol=1e-5)
+
+
+def test_other_models_are_refused(tmp_path):
+    import keras
+
+    with pytest.raises(TypeError, match="TextClassifier or a SpanQuestionAnswerer, not Sequential"):
+        export_for_serving(keras.Sequential([keras.layers.Dense(1)]), tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def question_answerer():
+    model = SpanQuestionAnswerer(TINY_ENCODER, TINY_PREPROCESSOR, max_seq_length=32, doc_stride=8,
+                                 max_query_length=8)
+    rng = np.random.default_rng(3)
+    for weight in model.get_layer("span_logits").weights:
+        weight.assign(rng.normal(0, 2, weight.shape).astype("float32"))
+    return model
+
+
+def _assert_same_answers(outputs, expected):
+    for index, want in enumerate(expected):
+        got = {key: outputs[key][index] for key in ("answer", "score", "start", "end")}
+        assert (got["answer"].decode(), int(got["start"]), int(got["end"])) == (
+            want["answer"], want["start"], want["end"]), (index, want)
+        assert got["score"] == pytest.approx(want["score"], abs=1e-5)
+
+
+def test_qa_export_answers_as_predict_answers_over_several_windows(question_answerer, tmp_path):
+    path = export_for_serving(question_answerer, tmp_path)
+    features = question_answerer.make_features([SquadExample(str(i), q, c, [], False)
+                                                for i, (q, c) in enumerate(zip(QUESTIONS, CONTEXTS))])
+    assert np.bincount(features.example_index)[0] > 2  # the first context spans several windows
+    outputs = session_predict(path, {"question": QUESTIONS, "context": CONTEXTS})
+    expected = question_answerer.predict_answers(QUESTIONS, CONTEXTS)
+    _assert_same_answers(outputs, expected)
+    assert {answer["start"] for answer in expected} != {-1}
+    for answer, context in zip(outputs["answer"], CONTEXTS):
+        assert answer.decode() in context
+
+
+@pytest.mark.parametrize("threshold", [-1e9, 0.0, 1e9])
+def test_qa_v2_null_answers_match_predict_answers(question_answerer, monkeypatch, threshold):
+    monkeypatch.setattr(question_answerer, "version_2_with_negative", True)
+    monkeypatch.setattr(question_answerer, "null_score_diff_threshold", threshold)
+    outputs = QuestionAnsweringServing(question_answerer).serve(tf.constant(QUESTIONS), tf.constant(CONTEXTS))
+    expected = question_answerer.predict_answers(QUESTIONS, CONTEXTS)
+    _assert_same_answers({key: value.numpy() for key, value in outputs.items()}, expected)
+    nulls = [answer["start"] == -1 for answer in expected]
+    if threshold < 0:
+        assert all(nulls)
+    elif threshold > 0:
+        assert nulls == [context == "" for context in CONTEXTS]
+
+
+def test_qa_export_needs_tokenize_with_offsets():
+    model = SpanQuestionAnswerer(FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, max_seq_length=32, doc_stride=8,
+                                 max_query_length=8)
+    with pytest.raises(ValueError, match="has no tokenize_with_offsets"):
+        QuestionAnsweringServing(model)
