@@ -24,6 +24,7 @@ from tfhub_llm import archive  # noqa: E402
 from tfhub_llm.export import hub as export_hub  # noqa: E402
 from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
 from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402
 
 TEXTS = tf.constant(["a great film", "dull and slow", "wonderful acting", "a waste of time"] * 2)
 LABELS = np.array([1, 0, 1, 0] * 2)
@@ -154,6 +155,15 @@ def test_export_of_a_model_loaded_from_a_keras_file_holds_its_trained_weights(fi
     _assert_close(restored(encoder_inputs)["pooled_output"], fine_tuned.encoder(encoder_inputs)["pooled_output"])
 
 
+def test_export_of_a_question_answerer_writes_its_encoder_and_preprocessor(encoder_inputs, tmp_path):
+    model = SpanQuestionAnswerer(TINY_ENCODER, TINY_PREPROCESSOR)
+    model.encoder.module.variables[0].assign_add(tf.ones_like(model.encoder.module.variables[0]))
+    export_hub.export_to_hub(model, tmp_path / "qa")
+    assert sorted(os.listdir(tmp_path / "qa")) == ["encoder", "preprocessor"]
+    restored = tf.saved_model.load(str(tmp_path / "qa" / "encoder"))
+    _assert_close(restored(encoder_inputs)["sequence_output"], model.encoder(encoder_inputs)["sequence_output"])
+
+
 def test_an_encoder_without_signatures_gets_a_serving_default(encoder_inputs, tmp_path):
     bare = tmp_path / "bare"
     tf.saved_model.save(tf.saved_model.load(TINY_ENCODER), str(bare), signatures={})
@@ -267,13 +277,14 @@ def test_kaggle_metadata_without_and_with_a_kaggle_handle(hub_dir, exported, tmp
     assert instance["modelSlug"] == "tiny-encoder" and instance["instanceSlug"] == "default"
     assert instance["framework"] == "tensorFlow2" and instance["fineTunable"] is True
     assert instance["trainingData"] == ["SST-2 (8 phrases)"] and instance["overview"] == CARD.summary
+    assert 'hub.load("http://HOST/tiny-encoder/1")' in instance["usage"]
     interface = export_hub.describe_interface(exported / "encoder")
     card_text = export_hub.render_model_card("tiny_SST2.v1", 1, interface, CARD, kaggle=KAGGLE)
-    model, instance = export_hub.kaggle_metadata("tiny_SST2.v1", interface, CARD, card_text, kaggle=KAGGLE)
+    model, instance = export_hub.kaggle_metadata("tiny_SST2.v1", 1, interface, CARD, card_text, kaggle=KAGGLE)
     assert (model["ownerSlug"], model["slug"]) == ("someone", "tiny-sst2")
     assert (instance["ownerSlug"], instance["modelSlug"], instance["instanceSlug"]) == ("someone", "tiny-sst2", "default")
     assert f'kagglehub.model_download("{KAGGLE}")' in card_text
-    model, _ = export_hub.kaggle_metadata("tiny_SST2.v1", interface, CARD, card_text)
+    model, _ = export_hub.kaggle_metadata("tiny_SST2.v1", 1, interface, CARD, card_text)
     assert model["slug"] == "tiny-sst2-v1"
 
 

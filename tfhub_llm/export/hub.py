@@ -235,7 +235,7 @@ def kaggle_handle_parts(handle: str) -> dict:
 
 def render_model_card(name, version, interface, card: ModelCard, kaggle=None) -> str:
     """The model card (Markdown) of ``NAME/VERSION``: summary, usage, interface, data, evaluation, limitations."""
-    url = f"{card.hub_url.rstrip('/') if card.hub_url else 'http://HOST'}/{name}/{version}"
+    url = _handle_url(card, name, version)
     sections = [
         f"# {name} (version {version})",
         card.summary or f"A TF-Hub {interface['kind']} published with tfhub-llm.",
@@ -251,6 +251,10 @@ def render_model_card(name, version, interface, card: ModelCard, kaggle=None) ->
         ])),
     ]
     return "\n\n".join(sections) + "\n"
+
+
+def _handle_url(card, name, version):
+    return f"{card.hub_url.rstrip('/') if card.hub_url else 'http://HOST'}/{name}/{version}"
 
 
 _DEFAULT_LIMITATIONS = (
@@ -312,7 +316,7 @@ def _evaluation_text(evaluation):
     return "| metric | value |\n| --- | --- |\n" + "\n".join(f"| {metric} | {value} |" for metric, value in evaluation.items())
 
 
-def kaggle_metadata(name, interface, card: ModelCard, card_text: str, kaggle=None) -> tuple[dict, dict]:
+def kaggle_metadata(name, version, interface, card: ModelCard, card_text: str, kaggle=None) -> tuple[dict, dict]:
     """``model-metadata.json`` and ``model-instance-metadata.json`` for the Kaggle CLI/API.
 
     Without a Kaggle handle the slugs come from ``name`` and ``ownerSlug`` is left empty for the user to fill.
@@ -336,7 +340,7 @@ def kaggle_metadata(name, interface, card: ModelCard, card_text: str, kaggle=Non
         "instanceSlug": parts["variation"],
         "framework": parts["framework"],
         "overview": card.summary,
-        "usage": _usage(f"{card.hub_url.rstrip('/') or 'http://HOST'}/{name}", interface["kind"], kaggle),
+        "usage": _usage(_handle_url(card, name, version), interface["kind"], kaggle),
         "licenseName": card.license_name,
         "fineTunable": interface["trainable_variables"] > 0,
         "trainingData": list(card.training_data),
@@ -400,7 +404,7 @@ def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | 
                                          "publish a new version number instead")
     interface = describe_interface(saved_model_dir)
     card_text = render_model_card(name, version, interface, card, kaggle)
-    model_metadata, instance_metadata = kaggle_metadata(name, interface, card, card_text, kaggle)
+    model_metadata, instance_metadata = kaggle_metadata(name, version, interface, card, card_text, kaggle)
     digest = archive.write_saved_model_archive(saved_model_dir, archive_path)
     card_path = model_dir / f"{version}.md"
     archive._write_text_atomically(str(card_path), card_text)
