@@ -4,6 +4,9 @@ from tfhub_llm.archive import safe_extract, verify_sha256, write_saved_model_arc
 from tfhub_llm.bert import BertConfig, convert_hf_bert
 from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
 from tfhub_llm.describe import describe
+from tfhub_llm.export.check import check_serving
+from tfhub_llm.export.hub import ModelCard, export_to_hub, publish
+from tfhub_llm.export.serving import export_for_serving
 from tfhub_llm.finetune import (
     evaluate_classifier,
     evaluate_question_answering,
@@ -25,6 +28,7 @@ __all__ = [
     "HandleError",
     "HubEncoder",
     "HubPreprocessor",
+    "ModelCard",
     "ServingClient",
     "ServingError",
     "SpanQuestionAnswerer",
@@ -33,13 +37,17 @@ __all__ = [
     "TextExamples",
     "UntrustedModelError",
     "check_saved_model",
+    "check_serving",
     "convert_hf_bert",
     "describe",
     "evaluate_classifier",
     "evaluate_question_answering",
+    "export_for_serving",
+    "export_to_hub",
     "finetune_classifier",
     "finetune_question_answering",
     "first_sentence_baseline",
+    "publish",
     "read_squad",
     "read_text_examples",
     "safe_extract",

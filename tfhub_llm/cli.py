@@ -98,6 +98,7 @@ def build_parser():
     hub = targets.add_parser("hub", help="the fine-tuned encoder (and preprocessor) as TF-Hub SavedModels")
     hub.add_argument("model", help="a model.keras written by finetune")
     hub.add_argument("out_dir")
+    hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")
     hub.set_defaults(run=run_export_hub)
 
     check = commands.add_parser("check-serving", help="load an export as TF Serving does; list missing ops")
@@ -111,6 +112,13 @@ def build_parser():
     publish.add_argument("--name", required=True)
     publish.add_argument("--version", required=True, type=int)
     publish.add_argument("--kaggle", metavar="OWNER/MODEL/tensorFlow2/VARIATION", help="also upload to Kaggle")
+    publish.add_argument("--summary", default="", help="model card: what the model is")
+    publish.add_argument("--training-data", action="append", default=[], metavar="TEXT")
+    publish.add_argument("--eval", action="append", default=[], type=_metric, metavar="METRIC=VALUE")
+    publish.add_argument("--limitations", default="")
+    publish.add_argument("--base-model", default="", metavar="HANDLE")
+    publish.add_argument("--hub-url", default="", help="where HUB_DIR is served, for the card's usage lines")
+    publish.add_argument("--license", default="Apache 2.0")
     publish.set_defaults(run=run_publish)
 
     serve = commands.add_parser("serve", help="development server with TF Serving's REST API over BASE_DIR")
@@ -280,7 +288,7 @@ def run_export_serving(args):
 def run_export_hub(args):
     from tfhub_llm.export.hub import export_to_hub
 
-    print(export_to_hub(_load_model(args.model), args.out_dir))
+    print(export_to_hub(_load_model(args.model), args.out_dir, preprocessor=not args.no_preprocessor))
 
 
 def run_check_serving(args):
@@ -291,10 +299,26 @@ def run_check_serving(args):
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
-def run_publish(args):
-    from tfhub_llm.export.hub import publish
+def _metric(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected METRIC=VALUE, got {text!r}")
+    return tuple(text.split("=", 1))
 
-    print(publish(args.saved_model_dir, args.hub_dir, args.name, args.version, kaggle=args.kaggle))
+
+def run_publish(args):
+    from tfhub_llm.export.hub import ModelCard, publish
+
+    card = ModelCard(
+        summary=args.summary,
+        training_data=args.training_data,
+        evaluation=dict(args.eval),
+        limitations=args.limitations,
+        base_model=args.base_model,
+        hub_url=args.hub_url,
+        license_name=args.license,
+    )
+    published = publish(args.saved_model_dir, args.hub_dir, args.name, args.version, model_card=card, kaggle=args.kaggle)
+    print(f"{published.archive}\nsha256 {published.sha256}\nmodel card {published.model_card}")
 
 
 def run_serve(args):
