@@ -88,6 +88,11 @@ class WordpieceTokenize(tf.Module):
 class BertPreprocessor(tf.Module):
     """Strings to the 3-key int32 dict a TF-Hub BERT encoder takes, with TF-Hub's sub-functions.
 
+    Any string is accepted: empty or blank ones pack to ``[CLS] [SEP]``, long ones are cut to the
+    sequence length, and bytes that are not valid UTF-8 are read as U+FFFD (TF Text's replacement),
+    so the word holding them becomes ``[UNK]`` while the rest of the text is tokenized as usual
+    (``tests/test_bad_input.py``). Offsets from ``tokenize_with_offsets`` stay byte offsets into the input.
+
     Args:
         vocab_file: the WordPiece vocab, one token per line (becomes a SavedModel asset).
         do_lower_case: lower-case and strip accents before WordPiece (uncased models).
