@@ -12,6 +12,8 @@ import tensorflow as tf
 from tfhub_llm import hub
 
 DEFAULT_SEQ_LENGTH = 128
+DEFAULT_MICRO_BATCHES = 4
+MIN_ROWS_PER_MICRO_BATCH = 4
 
 
 def _keras_name(variable_name):
@@ -27,17 +29,26 @@ class HubEncoder(keras.layers.Layer):
         trainable: whether ``fit`` updates the encoder's variables (fine-tuning).
         output_key: return only this output (e.g. ``"pooled_output"``) instead of the whole dict.
         trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.security`).
+        micro_batches: split each batch of at least ``micro_batches * 4`` rows into this many
+            micro-batches of similar lengths, each cut to its own longest input, so short inputs
+            are not computed at the batch's longest length; ``1`` calls the encoder on the whole batch.
         **kwargs: the usual Keras layer arguments (``name``, ...).
 
     Called on the dict of int32 ``input_word_ids``, ``input_mask`` and ``input_type_ids``, it returns
-    ``pooled_output``, ``sequence_output``, ``encoder_outputs`` and ``default``.
+    ``pooled_output``, ``sequence_output``, ``encoder_outputs`` and ``default``. With micro-batches,
+    positions past a micro-batch's longest input are zeros in ``sequence_output`` and
+    ``encoder_outputs`` (they are padding, masked out of every unpadded position's result).
     """
 
-    def __init__(self, handle, trainable=False, output_key=None, trust=False, **kwargs):
+    def __init__(self, handle, trainable=False, output_key=None, trust=False,
+                 micro_batches=DEFAULT_MICRO_BATCHES, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
+        if micro_batches < 1:
+            raise ValueError(f"micro_batches must be at least 1, got {micro_batches}.")
         self.handle = str(handle)
         self.output_key = output_key
         self.trust = trust
+        self.micro_batches = micro_batches
         self._module = hub.load_encoder(handle, trust=trust)
         # Variables that __call__ does not read (an MLM head's) stay out of fit's gradients.
         used_by_call = {id(v) for f in self._module.__call__.concrete_functions for v in f.trainable_variables}
@@ -71,11 +82,41 @@ class HubEncoder(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         training = bool(training)
-        outputs = dict(self._module({key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}, training=training))
+        encoder_inputs = {key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}
+        if self.micro_batches > 1:
+            batch_size = tf.shape(encoder_inputs["input_mask"])[0]
+            outputs = tf.cond(
+                batch_size >= self.micro_batches * MIN_ROWS_PER_MICRO_BATCH,
+                lambda: self._call_by_length(encoder_inputs, training),
+                lambda: dict(self._module(encoder_inputs, training=training)),
+            )
+        else:
+            outputs = dict(self._module(encoder_inputs, training=training))
         if training and self.trainable:
             for regularization_loss in getattr(self._module, "regularization_losses", ()):
                 self.add_loss(regularization_loss())
         return outputs[self.output_key] if self.output_key else outputs
+
+    def _call_by_length(self, inputs, training):
+        """The encoder on length-sorted micro-batches, each cut to its longest input, in the input order."""
+        mask = tf.cast(inputs["input_mask"], tf.int32)
+        batch_size, width = tf.shape(mask)[0], tf.shape(mask)[1]
+        lengths = tf.reduce_max(mask * tf.range(1, width + 1)[tf.newaxis], axis=1)  # last unmasked position + 1
+        order = tf.argsort(lengths, stable=True)
+        pieces = []
+        for index in range(self.micro_batches):
+            rows = order[batch_size * index // self.micro_batches:batch_size * (index + 1) // self.micro_batches]
+            cut = tf.maximum(tf.reduce_max(tf.gather(lengths, rows)), 1)
+            piece = {key: tf.gather(value, rows)[:, :cut] for key, value in inputs.items()}
+            pieces.append(dict(self._module(piece, training=training)))
+        restore = tf.math.invert_permutation(order)
+
+        def merge(*parts):
+            if parts[0].shape.rank == 3:  # [rows, cut, width]: pad back to the batch's length
+                parts = [tf.pad(part, [[0, 0], [0, width - tf.shape(part)[1]], [0, 0]]) for part in parts]
+            return tf.gather(tf.concat(parts, axis=0), restore)
+
+        return tf.nest.map_structure(merge, *pieces)
 
     def mlm_logits(self, inputs, masked_lm_positions, training=False):
         """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
@@ -91,6 +132,7 @@ class HubEncoder(keras.layers.Layer):
             "handle": self.handle,
             "output_key": self.output_key,
             "trust": self.trust,
+            "micro_batches": self.micro_batches,
         }
 
 
