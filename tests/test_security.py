@@ -268,3 +268,13 @@ def test_layers_refuse_an_untrusted_encoder_before_calling_it(models, tmp_path):
     with pytest.raises(security.UntrustedModelError, match="WriteFile"):
         HubEncoder(models["writes_file"])
     assert HubEncoder(models["writes_file"], trust=True).weights
+
+
+def test_resaved_preprocessor_reads_its_asset_through_wrapper_functions(tmp_path):
+    import tensorflow_hub as hub
+
+    from conftest import TINY_PREPROCESSOR
+
+    resaved = str(tmp_path / "resaved")
+    tf.saved_model.save(hub.load(TINY_PREPROCESSOR), resaved)  # wraps the table initializer in more functions
+    security.check_saved_model(resaved)

@@ -20,6 +20,7 @@ variable, ``os.pathsep``-separated).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import json
@@ -206,30 +207,68 @@ def _checkpoint_scopes(meta_graph, top_calls, function_calls) -> dict[str, tuple
     return {scope: (top, functions - ordinary) for scope, (top, functions) in scopes.items()}
 
 
-def _reads_bound_asset(node, function, meta_graph) -> bool:
+def _reads_bound_asset(node, function, graph) -> bool:
     """Whether a table initializer's file name is one of the SavedModel's own assets."""
     if len(node.input) < 2:
         return False
     filename = _tensor_node(node.input[1])
     if function is None:
-        return filename in {_tensor_node(a.tensor_info.name) for a in meta_graph.asset_file_def}
-    arg_names = [arg.name for arg in function.signature.input_arg]
-    if filename not in arg_names:
+        return filename in {_tensor_node(a.tensor_info.name) for a in graph.meta_graph.asset_file_def}
+    return _argument_is_asset(function.signature.name, filename, graph, frozenset())
+
+
+def _argument_is_asset(function_name, argument, graph, visited) -> bool:
+    """Whether a function's argument is bound to an asset, directly or through every call that passes it.
+
+    A re-saved SavedModel wraps the initializer in further functions, so the asset is bound to
+    the outer one and handed down as an argument.
+    """
+    arg_names = [arg.name for arg in graph.library[function_name].signature.input_arg]
+    if argument not in arg_names or function_name in visited:
         return False
-    objects = meta_graph.object_graph_def
-    bound = objects.concrete_functions[function.signature.name].bound_inputs \
-        if function.signature.name in objects.concrete_functions else []
-    position = arg_names.index(filename) - (len(arg_names) - len(bound))
-    return position >= 0 and objects.nodes[bound[position]].WhichOneof("kind") == "asset"
+    index = arg_names.index(argument)
+    objects = graph.meta_graph.object_graph_def
+    if function_name in objects.concrete_functions:
+        bound = objects.concrete_functions[function_name].bound_inputs
+        position = index - (len(arg_names) - len(bound))
+        if position >= 0:
+            return objects.nodes[bound[position]].WhichOneof("kind") == "asset"
+    call_sites = graph.callers.get(function_name, [])
+    return bool(call_sites) and all(
+        caller is not None
+        and index < len(call.input)
+        and _argument_is_asset(caller, _tensor_node(call.input[index]), graph, visited | {function_name})
+        for caller, call in call_sites
+    )
 
 
-def _node_findings(unit, nodes, library, policy, meta_graph, function, in_scope):
+@dataclasses.dataclass
+class _Graph:
+    """One MetaGraph with its function library and, for each function, the nodes that call it."""
+
+    meta_graph: object
+    library: dict
+    callers: dict
+
+
+def _graph(meta_graph) -> _Graph:
+    library = {f.signature.name: f for f in meta_graph.graph_def.library.function}
+    callers = collections.defaultdict(list)
+    units = [(None, meta_graph.graph_def.node)] + [(name, f.node_def) for name, f in library.items()]
+    for caller, nodes in units:
+        for node in nodes:
+            for called in _called_functions(node, library):
+                callers[called].append((caller, node))
+    return _Graph(meta_graph, library, dict(callers))
+
+
+def _node_findings(unit, nodes, graph, policy, function, in_scope):
     for node in nodes:
         op = node.op
-        if op in library or op in policy.allowed:
+        if op in graph.library or op in policy.allowed:
             continue
         scope = policy.permitted_in.get(op)
-        if scope == _ASSET_SCOPE and _reads_bound_asset(node, function, meta_graph):
+        if scope == _ASSET_SCOPE and _reads_bound_asset(node, function, graph):
             continue
         if scope in (_SAVE_SCOPE, _RESTORE_SCOPE) and in_scope(scope, node):
             continue
@@ -242,20 +281,20 @@ def _scan(path: str, mtime_ns: int, size: int) -> tuple[Finding, ...]:
     policy = _policy()
     findings: list[Finding] = []
     for meta_graph in _read_saved_model(path).meta_graphs:
-        graph = meta_graph.graph_def
-        library = {f.signature.name: f for f in graph.library.function}
-        top_calls = {node.name: _called_functions(node, library) for node in graph.node}
+        graph = _graph(meta_graph)
+        library = graph.library
+        top_calls = {node.name: _called_functions(node, library) for node in meta_graph.graph_def.node}
         function_calls = {
             name: set().union(*(_called_functions(node, library) for node in f.node_def))
             for name, f in library.items()
         }
         scopes = _checkpoint_scopes(meta_graph, top_calls, function_calls)
         findings.extend(_node_findings(
-            TOP_LEVEL_GRAPH, graph.node, library, policy, meta_graph, None,
+            TOP_LEVEL_GRAPH, meta_graph.graph_def.node, graph, policy, None,
             lambda scope, node: node.name in scopes[scope][0]))
         for name, function in library.items():
             findings.extend(_node_findings(
-                name, function.node_def, library, policy, meta_graph, function,
+                name, function.node_def, graph, policy, function,
                 lambda scope, node, name=name: name in scopes[scope][1]))
     return tuple(dict.fromkeys(findings))
 
