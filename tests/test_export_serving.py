@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -178,8 +179,6 @@ def test_regression_gives_a_value():
 
 
 def test_other_models_are_refused(tmp_path):
-    import keras
-
     with pytest.raises(TypeError, match="TextClassifier or a SpanQuestionAnswerer, not Sequential"):
         export_for_serving(keras.Sequential([keras.layers.Dense(1)]), tmp_path)
     assert os.listdir(tmp_path) == []
@@ -212,8 +211,8 @@ def test_qa_export_answers_as_predict_answers_over_several_windows(question_answ
     expected = question_answerer.predict_answers(QUESTIONS, CONTEXTS)
     _assert_same_answers(outputs, expected)
     assert {answer["start"] for answer in expected} != {-1}
-    for answer, context in zip(outputs["answer"], CONTEXTS):
-        assert answer.decode() in context
+    for answer, start, end, context in zip(outputs["answer"], outputs["start"], outputs["end"], CONTEXTS):
+        assert answer.decode() == (context[start:end] if start >= 0 else "")
 
 
 @pytest.mark.parametrize("threshold", [-1e9, 0.0, 1e9])
@@ -230,8 +229,25 @@ def test_qa_v2_null_answers_match_predict_answers(question_answerer, monkeypatch
         assert nulls == [context == "" for context in CONTEXTS]
 
 
+def test_qa_signature_answers_empty_requests_and_refuses_uneven_ones(question_answerer):
+    serve = QuestionAnsweringServing(question_answerer).serve
+    empty = tf.constant([], tf.string)
+    assert {key: value.shape for key, value in serve(empty, empty).items()} == {
+        "answer": [0], "score": [0], "start": [0], "end": [0]}
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same number of rows"):
+        serve(tf.constant(QUESTIONS), tf.constant(CONTEXTS[:2]))
+
+
 def test_qa_export_needs_tokenize_with_offsets():
     model = SpanQuestionAnswerer(FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, max_seq_length=32, doc_stride=8,
                                  max_query_length=8)
     with pytest.raises(ValueError, match="has no tokenize_with_offsets"):
         QuestionAnsweringServing(model)
+
+
+def test_a_model_loaded_from_a_keras_file_exports_its_trained_weights(classifier, tmp_path):
+    classifier.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    path = export_for_serving(loaded, tmp_path / "served")
+    expected = classifier.predict(tf.constant(TEXTS), verbose=0)
+    np.testing.assert_allclose(session_predict(path, {"text": TEXTS})["probabilities"], expected, atol=1e-5)

@@ -111,6 +111,8 @@ class QuestionAnsweringServing(_TaskServing):
         special_ids = (model.preprocessor.cls_id, model.preprocessor.sep_id, model.preprocessor.pad_id)
 
         def serve(questions, contexts):
+            tf.debugging.assert_equal(tf.size(questions), tf.size(contexts),
+                                      message="question and context need the same number of rows")
             windows = _qa_windows(self.preprocessor, questions, contexts, special_ids, self._settings)
             logits = model(windows["encoder_inputs"], training=False)
             return _best_answers(contexts, windows, logits["start_logits"], logits["end_logits"], self._settings)
@@ -195,7 +197,7 @@ def _is_max_context(window, window_start, window_tokens, example, num_tokens, wi
     """
     positions = tf.ragged.range(window_start, window_start + window_tokens)
     token_example = tf.gather(example, positions.value_rowids())
-    max_windows = tf.reduce_max(window) + 1
+    max_windows = tf.maximum(tf.reduce_max(window) + 1, 0)  # 0 for an empty request
     candidates = tf.range(max_windows)[None, :]
     starts = candidates * tf.gather(step, token_example)[:, None]
     lengths = tf.minimum(tf.gather(num_tokens, token_example)[:, None] - starts,
@@ -233,7 +235,8 @@ def _best_answers(contexts, windows, start_logits, end_logits, settings):
     def by_example(values, default):
         flat = tf.reshape(values, [tf.shape(values)[0], -1])
         per_row = tf.RaggedTensor.from_value_rowids(flat, example, nrows=num_examples)
-        return per_row.merge_dims(1, 2).to_tensor(default_value=default)
+        padded = per_row.merge_dims(1, 2).to_tensor(default_value=default)
+        return tf.pad(padded, [[0, 0], [0, 1]], constant_values=default)  # a column even for empty requests
 
     scores = by_example(scores, -float("inf"))
     order = tf.argsort(scores, axis=1, direction="DESCENDING", stable=True)
@@ -269,7 +272,7 @@ def _first_occurrences(char_starts, char_ends):
         tf.strings.as_string(tf.broadcast_to(tf.range(shape[0])[:, None], shape)),
         tf.strings.as_string(char_starts), tf.strings.as_string(char_ends)], separator=":")
     flat_keys = tf.reshape(span_keys, [-1])
-    _, unique_index = tf.unique(flat_keys)
+    unique_keys, unique_index = tf.unique(flat_keys)
     positions = tf.range(tf.size(flat_keys))
-    first_position = tf.math.unsorted_segment_min(positions, unique_index, tf.reduce_max(unique_index) + 1)
+    first_position = tf.math.unsorted_segment_min(positions, unique_index, tf.size(unique_keys))
     return tf.reshape(tf.gather(first_position, unique_index) == positions, shape)
