@@ -131,8 +131,9 @@ def finetune_question_answering(
     out, so no validation question shares a context with a training question.
     """
     train_set, validation_set = _squad_split(train_file, validation_file, validation_articles)
-    train = _sample(read_squad(train_set), max_train_examples, seed)
-    validation_examples = _sample(read_squad(validation_set), max_validation_examples, seed)
+    train = _sample(read_squad(train_set, path=train_file), max_train_examples, seed)
+    validation_examples = _sample(read_squad(validation_set, path=validation_file or train_file),
+                                  max_validation_examples, seed)
     _prepare_out_dir(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
@@ -176,7 +177,7 @@ def evaluate_question_answering(model, squad, examples=None):
     """SQuAD EM / F1 of a QA model (a model or a ``.keras`` path) and of the first-sentence baseline."""
     model = _load(model)
     dataset = squad if isinstance(squad, dict) else load_squad_json(squad)
-    examples = examples if examples is not None else read_squad(dataset)
+    examples = examples if examples is not None else read_squad(dataset, path=None if dataset is squad else squad)
     answers = model.predict_examples(examples)
     predictions = {example.qas_id: answer["answer"] for example, answer in zip(examples, answers)}
     scores = squad_evaluate(_restricted(dataset, predictions), predictions)
@@ -232,6 +233,7 @@ def _sample(examples, limit, seed):
 
 def _squad_split(train_file, validation_file, validation_articles):
     dataset = load_squad_json(train_file)
+    read_squad(dataset, path=train_file)  # errors name places in the whole file, not in one side of the split
     if validation_file:
         return dataset, load_squad_json(validation_file)
     articles = dataset["data"]

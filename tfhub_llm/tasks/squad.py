@@ -46,14 +46,15 @@ def load_squad_json(path) -> dict:
         raise DataError(path, None, None, "no such file") from None
 
 
-def read_squad(source) -> list[SquadExample]:
+def read_squad(source, path=None) -> list[SquadExample]:
     """Reads SQuAD JSON (a path, or the already parsed dict with "data") into examples.
 
     A question without answers that is not marked `is_impossible` is read as unlabelled (for
-    prediction). Errors name the file, the article and paragraph, the question id and the field.
+    prediction). Errors name the file, the article and paragraph, the question id and the field;
+    `path` names the file an already parsed dict came from.
     """
     if isinstance(source, dict):
-        path, dataset = "<SQuAD dict>", source
+        path, dataset = os.fspath(path) if path is not None else "<SQuAD dict>", source
     else:
         path, dataset = os.fspath(source), load_squad_json(source)
     articles = dataset.get("data") if isinstance(dataset, dict) else None

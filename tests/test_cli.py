@@ -1,0 +1,186 @@
+"""The ``tfhub-llm`` command: help of every subcommand, ``inspect``, ``scan``, and its bad-input paths.
+
+Bad input (a malformed data file, a missing handle) must end with exit code 2 and one line on
+stderr naming the file, the line or record, and the field (or the handle): no traceback, and no
+model written. The subprocess runs start together in one module fixture, since each pays for
+importing TensorFlow.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import argparse  # noqa: E402
+import concurrent.futures  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import pytest  # noqa: E402
+
+from conftest import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from test_security import _save_encoder, _writes_file  # noqa: E402
+from tfhub_llm import cli, security  # noqa: E402
+
+PARALLEL_RUNS = 4
+TIMEOUT_SECONDS = 300
+# What TensorFlow's C++ side prints to stderr while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says
+# (absl logging before absl::InitializeLog, tensorflow/tensorflow#100442); not the CLI's to control.
+NATIVE_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} )")
+
+TSV = "text\tlabel\na gripping film\tpositive\na dull film\tnegative\nfine acting\tpositive\n"
+SQUAD_CONTEXT = "Ada Lovelace wrote the first program."
+
+
+def _squad(answer_start):
+    """Two articles; the second (held out for validation) has an answer at ``answer_start``."""
+    def article(title, questions):
+        return {"title": title, "paragraphs": [{"context": SQUAD_CONTEXT, "qas": questions}]}
+    return json.dumps({"version": "v2.0", "data": [
+        article("Ada", [{"id": "q1", "question": "Who wrote it?", "answers": [{"text": "Ada", "answer_start": 0}]}]),
+        article("Lovelace", [{"id": "q2", "question": "What did she write?",
+                              "answers": [{"text": "the first program", "answer_start": answer_start}]}]),
+    ]})
+
+
+COLUMNS = ["--text-column", "text", "--label-column", "label"]
+# name: (files to write, arguments after the subcommand, what the one error line must name)
+BAD_INPUTS = {
+    "missing_column": (
+        {"train.tsv": TSV}, ["classify", "--train", "@train.tsv", "--text-column", "sentence", "--label-column", "label"],
+        ["train.tsv", "line 1", "'sentence'", "no such column"]),
+    "label_outside_label_set": (
+        {"train.tsv": TSV, "dev.tsv": "text\tlabel\nok\tpositive\nmeh\tneutral\n"},
+        ["classify", "--train", "@train.tsv", "--validation", "@dev.tsv", *COLUMNS],
+        ["dev.tsv", "line 3", "'label'", "'neutral'", "not in the label set"]),
+    "nan_label": (
+        {"train.jsonl": '{"text": "a gripping film", "label": 1}\n{"text": "a dull film", "label": NaN}\n'},
+        ["classify", "--train", "@train.jsonl", *COLUMNS],
+        ["train.jsonl", "line 2", "'label'", "NaN"]),
+    "empty_file": (
+        {"train.csv": ""}, ["classify", "--train", "@train.csv", *COLUMNS],
+        ["train.csv", "is empty"]),
+    "squad_answer_start_misses_the_answer": (
+        {"train.json": _squad(answer_start=5)}, ["qa", "--train", "@train.json"],
+        ["train.json", "article 1 ('Lovelace')", "question id 'q2'", "answer 0", "'answer_start'",
+         "the first program"]),
+}
+
+
+def _command(*args):
+    return [sys.executable, "-m", "tfhub_llm.cli", *map(str, args)]
+
+
+def _run(command):
+    environment = {key: value for key, value in os.environ.items() if key != security.TRUSTED_DIRS_ENV}
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
+                          env=environment)
+
+
+def _finetune_command(folder, task_arguments, encoder=TINY_ENCODER):
+    """``finetune TASK`` on the tiny model, each ``@file`` argument replaced by that file's path in ``folder``."""
+    task, *options = [folder / argument[1:] if argument.startswith("@") else argument for argument in task_arguments]
+    return _command("finetune", task, "--encoder", encoder, "--preprocessor", TINY_PREPROCESSOR, *options,
+                    "--out", folder / "out", "--epochs", 1)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Every subprocess run of this module, started together: {name: (CompletedProcess, work folder)}."""
+    root = tmp_path_factory.mktemp("cli")
+    commands, folders = {}, {}
+    for name, (files, task_arguments, _) in BAD_INPUTS.items():
+        folder = folders[name] = root / name
+        folder.mkdir()
+        for file_name, content in files.items():
+            (folder / file_name).write_text(content, encoding="utf-8")
+        commands[name] = _finetune_command(folder, task_arguments)
+    folder = folders["missing_handle"] = root / "missing_handle"
+    folder.mkdir()
+    (folder / "train.tsv").write_text(TSV)
+    commands["missing_handle"] = _finetune_command(
+        folder, ["classify", "--train", "@train.tsv", "--validation", "@train.tsv", *COLUMNS],
+        encoder=root / "no_such_encoder")
+    commands["inspect"] = _command("inspect", FIXTURE_ENCODER)
+    commands["entry_point_help"] = [os.path.join(os.path.dirname(sys.executable), "tfhub-llm"), "finetune", "qa",
+                                    "--help"]
+    commands["scan_clean"] = _command("scan", FIXTURE_ENCODER)
+    writes_file = _save_encoder(str(root / "writes_file"), _writes_file(str(root / "written.txt")))
+    commands["scan_writes_file"] = _command("scan", writes_file)
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        results = dict(zip(commands, pool.map(_run, commands.values())))
+    return {name: (result, folders.get(name)) for name, result in results.items()}
+
+
+def _error_lines(result):
+    """stderr without TensorFlow's native import-time log lines."""
+    return [line for line in result.stderr.splitlines() if not NATIVE_LOG_LINE.match(line)]
+
+
+def _assert_one_line_error(result, command, expected_parts):
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert result.returncode == cli.EXIT_BAD_INPUT, result.stderr[-3000:]
+    lines = _error_lines(result)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"tfhub-llm {command}: error: "), lines[0]
+    for part in expected_parts:
+        assert part in lines[0], (part, lines[0])
+
+
+@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_malformed_data_exits_2_with_one_line_and_writes_nothing(runs, name):
+    result, folder = runs[name]
+    _assert_one_line_error(result, "finetune", BAD_INPUTS[name][2])
+    assert not (folder / "out").exists(), "the run wrote into --out before its data was checked"
+
+
+@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
+def test_missing_handle_exits_2_naming_it(runs):
+    result, folder = runs["missing_handle"]
+    _assert_one_line_error(result, "finetune", ["no_such_encoder", "does not exist"])
+    assert not (folder / "out").exists() or not any((folder / "out").iterdir())
+
+
+@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
+def test_inspect_describes_the_model_garden_encoder(runs):
+    result, _ = runs["inspect"]
+    assert result.returncode == cli.EXIT_OK, result.stderr[-3000:]
+    assert "BERT encoder" in result.stdout
+
+
+@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
+def test_scan_passes_a_clean_model_and_refuses_one_that_writes_files(runs):
+    clean, _ = runs["scan_clean"]
+    assert clean.returncode == cli.EXIT_OK, clean.stderr[-3000:]
+    assert "allow-list" in clean.stdout
+    refused, _ = runs["scan_writes_file"]
+    assert refused.returncode == cli.EXIT_CHECK_FAILED, refused.stderr[-3000:]
+    assert "WriteFile" in refused.stdout and "__call__" in refused.stdout
+    assert "Traceback" not in refused.stderr
+
+
+def _subcommand_paths(parser, prefix=()):
+    """Every command path of the parser: (), ("inspect",), ("finetune",), ("finetune", "classify"), ..."""
+    yield prefix
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, subparser in action.choices.items():
+                yield from _subcommand_paths(subparser, (*prefix, name))
+
+
+def test_help_of_every_subcommand_exits_0(capsys):
+    paths = list(_subcommand_paths(cli.build_parser()))
+    assert ("export", "serving") in paths and ("finetune", "qa") in paths and len(paths) >= 15
+    for path in paths:
+        with pytest.raises(SystemExit) as exited:
+            cli.main([*path, "--help"])
+        assert exited.value.code == 0, path
+        assert f"usage: {' '.join(('tfhub-llm', *path))}" in capsys.readouterr().out, path
+
+
+@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
+def test_help_through_the_installed_entry_point(runs):
+    result, _ = runs["entry_point_help"]
+    assert result.returncode == 0 and "--doc-stride" in result.stdout, result.stderr[-3000:]
