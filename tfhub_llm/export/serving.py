@@ -55,13 +55,13 @@ def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
     Returns:
         The path of the new version folder.
     """
-    serving_module = _serving_module(model)
-    warmup_inputs = _checked_warmup_inputs(warmup_inputs, serving_module.input_names)
     base_dir = pathlib.Path(base_dir)
-    base_dir.mkdir(parents=True, exist_ok=True)
     version = next_version(base_dir) if version is None else _checked_version(version)
     final_dir = base_dir / str(version)
     _refuse_existing(final_dir)
+    serving_module = _serving_module(model)
+    warmup_inputs = _checked_warmup_inputs(warmup_inputs, serving_module.input_names)
+    base_dir.mkdir(parents=True, exist_ok=True)
     temp_dir = base_dir / f".tmp-{version}-{os.getpid()}"
     try:
         tf.saved_model.save(serving_module, str(temp_dir), signatures=serving_module.signatures())
