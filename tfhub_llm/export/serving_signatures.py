@@ -75,16 +75,15 @@ class ClassifierServing(_TaskServing):
             probabilities = model(inputs, training=False)
             if problem_type == REGRESSION:
                 return {"value": probabilities[:, 0]}
-            if problem_type == MULTI_LABEL:
+            multi_label = problem_type == MULTI_LABEL
+            if multi_label:
                 label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
-                names = self.label_names
-                label_name = None if names is None else tf.where(label > 0, names, tf.zeros_like(names))
             else:
                 label = tf.argmax(probabilities, axis=-1)
-                label_name = None if self.label_names is None else tf.gather(self.label_names, label)
             outputs = {"probabilities": probabilities, "label": label}
-            if label_name is not None:
-                outputs["label_name"] = label_name
+            names = self.label_names
+            if names is not None:
+                outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
             return outputs
 
         with _padding_to_longest(model.preprocessor):
@@ -141,7 +140,8 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
     that token its most context.
     """
     cls_id, sep_id, pad_id = special_ids
-    question_ids = _tokens_with_char_offsets(preprocessor, questions)[0][:, :settings["max_query_length"]]
+    question_ids = preprocessor.tokenize_with_offsets(questions)[0].merge_dims(1, -1)
+    question_ids = tf.cast(question_ids[:, :settings["max_query_length"]], tf.int32)
     context_ids, char_starts, char_ends = _tokens_with_char_offsets(preprocessor, contexts)
     num_tokens = context_ids.row_lengths()
     window_length = settings["max_seq_length"] - question_ids.row_lengths() - 3
