@@ -1,0 +1,117 @@
+"""Smoke tests of examples/: each script runs as a user runs it, on the tiny model and a handful of examples.
+
+``examples/distributed_fit.py`` is exercised by tests/test_distributed.py, which also checks its result.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+from conftest import MINILM_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+
+TIMEOUT = 300
+TINY_MODEL = ["--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR]
+TINY_TRAINING = [*TINY_MODEL, "--max-examples", "32", "--epochs", "1", "--batch-size", "16", "--seq-length", "32"]
+
+pytestmark = pytest.mark.slow  # each starts TensorFlow in a new process and traces a model
+
+
+def run_example(name, *args):
+    """Runs examples/NAME.py with ``args``; returns (exit code, stdout and stderr together)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    completed = subprocess.run([sys.executable, str(REPO / "examples" / f"{name}.py"), *map(str, args)],
+                               env=env, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    return completed.returncode, completed.stdout + completed.stderr
+
+
+def run_ok(name, *args):
+    code, output = run_example(name, *args)
+    assert code == 0, f"examples/{name}.py failed:\n{output[-4000:]}"
+    return output
+
+
+def test_classify_text(tmp_path):
+    output = run_ok("classify_text", *TINY_TRAINING, "--validation-examples", "16", "--out", tmp_path)
+    assert "held-out accuracy" in output and "P(positive)" in output
+    metrics = json.loads((tmp_path / "classify_text" / "metrics.json").read_text())
+    assert metrics["train_examples"] == 32 and metrics["validation_examples"] == 16
+    assert 0.0 <= metrics["validation_accuracy"] <= 1.0
+    assert len(metrics["predictions"]) == 4
+    assert all(0.0 <= prediction["positive"] <= 1.0 for prediction in metrics["predictions"])
+
+
+def test_sentence_pairs_on_mrpc(tmp_path):
+    output = run_ok("sentence_pairs", *TINY_TRAINING, "--validation-examples", "16", "--out", tmp_path)
+    assert "always answering the majority class" in output
+    metrics = json.loads((tmp_path / "sentence_pairs" / "metrics.json").read_text())
+    assert metrics["task"] == "mrpc" and metrics["train_examples"] == 32
+    assert 0.0 <= metrics["validation_accuracy"] <= 1.0 and 0.5 <= metrics["majority_class_accuracy"] <= 1.0
+
+
+def test_squad_qa_scores_held_out_articles_against_the_baseline(tmp_path):
+    output = run_ok("squad_qa", *TINY_TRAINING, "--seq-length", "64", "--doc-stride", "32",
+                    "--max-query-length", "16", "--eval-examples", "12", "--out", tmp_path)
+    assert "first-sentence baseline" in output
+    metrics = json.loads((tmp_path / "squad_qa" / "metrics.json").read_text())
+    assert metrics["train_questions"] == 32 and metrics["eval_questions"] == 12
+    assert metrics["train_windows"] >= 32
+    for scores in (metrics["model"], metrics["first_sentence_baseline"]):
+        assert scores["total"] == 12 and 0.0 <= scores["exact_match"] <= scores["f1"] <= 100.0
+
+
+def test_fill_mask_ranks_tokens_for_every_mask(tmp_path):
+    output = run_ok("fill_mask", "--top-k", 3, "--out", tmp_path)
+    assert "mask 1:" in output and "mask 2:" in output
+    result = json.loads((tmp_path / "fill_mask" / "predictions.json").read_text())
+    assert len(result["masks"]) == 2
+    with open(os.path.join(TINY_ENCODER, "assets", "vocab.txt"), encoding="utf-8") as file:
+        vocabulary = {line.rstrip("\n") for line in file}
+    for mask in result["masks"]:
+        probabilities = [candidate["probability"] for candidate in mask["candidates"]]
+        assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
+        assert all(candidate["token"] in vocabulary for candidate in mask["candidates"])
+    assert result["masks"][0]["position"] < result["masks"][1]["position"]
+
+
+def test_fill_mask_refuses_an_encoder_without_mlm_head(tmp_path):
+    code, output = run_example("fill_mask", "--encoder", MINILM_ENCODER, "--out", tmp_path)
+    assert code != 0 and "has no 'mlm' sub-object" in output
+    assert not (tmp_path / "fill_mask").exists()
+
+
+def test_export_and_serve_answers_over_rest_like_model_predict(tmp_path):
+    output = run_ok("export_and_serve", *TINY_TRAINING, "--out", tmp_path)
+    assert "check-serving:" in output and "predict (REST):" in output
+    metrics = json.loads((tmp_path / "export_and_serve" / "metrics.json").read_text())
+    assert metrics["check_serving_ok"] is True
+    assert os.path.isfile(os.path.join(metrics["export_dir"], "saved_model.pb"))
+    assert os.path.basename(metrics["export_dir"]) == "1"
+    assert len(metrics["rest_predictions"]) == 2 and metrics["max_difference_to_model_predict"] < 1e-5
+
+
+def test_publish_to_hub_reloads_the_fine_tuned_encoder_over_http(tmp_path):
+    output = run_ok("publish_to_hub", *TINY_TRAINING, "--learning-rate", "1e-3", "--out", tmp_path)
+    assert "hub.load('http://127.0.0.1:" in output
+    metrics = json.loads((tmp_path / "publish_to_hub" / "metrics.json").read_text())
+    archive = tmp_path / "publish_to_hub" / "hub" / "sst2-encoder" / "1"
+    assert metrics["archive"] == str(archive) and archive.is_file()
+    assert (archive.parent / "1.sha256").read_text().split()[0] == metrics["sha256"]
+    assert metrics["max_difference_to_fine_tuned"] < 1e-4
+    assert metrics["max_change_by_fine_tuning"] > 100 * metrics["max_difference_to_fine_tuned"]
+    assert any((tmp_path / "publish_to_hub" / "tfhub_cache").iterdir())
+
+
+def test_every_example_documents_itself_and_has_help():
+    for script in sorted((REPO / "examples").glob("*.py")):
+        if script.name == "common.py":
+            continue
+        source = script.read_text()
+        assert source.startswith('"""') and ".venv/bin/python examples/" in source, script.name
+        completed = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
+                                   timeout=TIMEOUT, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert completed.returncode == 0 and "--out" in completed.stdout and "--encoder" in completed.stdout, script.name
