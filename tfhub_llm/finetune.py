@@ -83,7 +83,7 @@ def finetune_classifier(
     train = _sample(train, max_train_examples, seed)
     validation = _sample(validation, max_validation_examples, seed)
     num_classes = num_classes or (len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1)
-    _prepare_out_dir(out_dir, resume)
+    _refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     model = TextClassifier(
@@ -134,7 +134,7 @@ def finetune_question_answering(
     train = _sample(read_squad(train_set, path=train_file), max_train_examples, seed)
     validation_examples = _sample(read_squad(validation_set, path=validation_file or train_file),
                                   max_validation_examples, seed)
-    _prepare_out_dir(out_dir, resume)
+    _refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     model = SpanQuestionAnswerer(
@@ -186,6 +186,7 @@ def evaluate_question_answering(model, squad, examples=None):
 
 
 def _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks):
+    os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     best_path = os.path.join(out_dir, "best.keras")
     standard = [
         keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
@@ -212,14 +213,13 @@ def _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience,
     return FinetuneResult(model, history, metrics, out_dir, train_seconds)
 
 
-def _prepare_out_dir(out_dir, resume):
+def _refuse_unresumed_run(out_dir, resume):
     backup = os.path.join(out_dir, BACKUP_DIR)
     if os.path.isdir(backup) and not resume:
         raise RunDirectoryError(
             f"{out_dir} holds an interrupted run ({backup}): pass resume=True (--resume) to continue it, "
             "or choose another output directory."
         )
-    os.makedirs(out_dir, exist_ok=True)
 
 
 def _sample(examples, limit, seed):
