@@ -21,12 +21,14 @@ from tfhub_llm.data import read_text_examples, to_dataset
 from tfhub_llm.tasks.classifier import TextClassifier
 
 # Each task's file and columns as GLUE ships them (MRPC starts with a UTF-8 BOM, which the reader drops).
+# MRPC's labels are class ids 0/1, named here; RTE's are the names themselves.
 TASKS = {
     "mrpc": {"path": common.DATA / "mrpc" / "train.tsv", "text_column": "#1 String",
              "text_b_column": "#2 String", "label_column": "Quality"},
     "rte": {"path": common.DATA / "rte" / "train.tsv", "text_column": "sentence1",
             "text_b_column": "sentence2", "label_column": "label"},
 }
+CLASS_ID_NAMES = {"mrpc": ["not_equivalent", "equivalent"]}
 
 
 def main(argv=None):
@@ -40,13 +42,14 @@ def main(argv=None):
     keras.utils.set_random_seed(args.seed)
 
     task = dict(TASKS[args.task])
-    examples = read_text_examples(task.pop("path"), **task)
+    examples = read_text_examples(task.pop("path"), num_classes=2, **task)
+    label_names = examples.label_names or CLASS_ID_NAMES[args.task]
     train, validation = common.sample_split(examples, args.max_examples, args.validation_examples, args.seed)
     print(f"data: {args.task}, {len(train)} training and {len(validation)} held-out pairs from {examples.path}; "
-          f"classes {examples.label_names}")
+          f"classes {label_names}")
 
-    model = TextClassifier(args.encoder, args.preprocessor, num_classes=len(examples.label_names),
-                           text_pair=True, label_names=examples.label_names, seq_length=args.seq_length)
+    model = TextClassifier(args.encoder, args.preprocessor, num_classes=len(label_names),
+                           text_pair=True, label_names=label_names, seq_length=args.seq_length)
     train_steps = args.epochs * -(-len(train) // args.batch_size)
     model.compile(learning_rate=args.learning_rate, train_steps=train_steps)
 
@@ -60,13 +63,13 @@ def main(argv=None):
     majority_accuracy = float(np.mean(validation.labels == majority))
     print(f"fit: {args.epochs} epoch(s) in {train_seconds:.0f} s")
     print(f"held-out accuracy {accuracy:.3f} vs {majority_accuracy:.3f} always answering the majority class "
-          f"{examples.label_names[majority]!r}")
+          f"{label_names[majority]!r}")
 
     first = {"text": validation.texts[:1], "text_b": validation.texts_b[:1]}
     probabilities = model.predict({key: keras.ops.convert_to_tensor(value) for key, value in first.items()},
                                   verbose=0)[0]
     print(f"predict: {first['text'][0][:60]!r} / {first['text_b'][0][:60]!r} → "
-          f"{examples.label_names[int(probabilities.argmax())]!r} (p={probabilities.max():.2f})")
+          f"{label_names[int(probabilities.argmax())]!r} (p={probabilities.max():.2f})")
 
     path = common.write_json(f"{args.out}/sentence_pairs/metrics.json", {
         "task": args.task, "encoder": args.encoder, "train_examples": len(train),
