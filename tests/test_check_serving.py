@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.bert.ops_check import saved_model_op_names  # noqa: E402
+from tfhub_llm.security import saved_model_op_names  # noqa: E402
 from tfhub_llm.export import check_serving, compare_session_outputs, export_for_serving  # noqa: E402
 from tfhub_llm.export.check import tf_serving_ops, tf_serving_releases  # noqa: E402
 from tfhub_llm.export.serving import WARMUP_FILE, read_warmup_requests, warmup_requests  # noqa: E402

@@ -18,7 +18,8 @@ import tensorflow_text  # noqa: E402,F401  (registers the preprocessor's ops)
 
 from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, SAVEDMODELS, SHARED  # noqa: E402
 from test_bert_preprocessing import check_against_hugging_face, hf_cases  # noqa: E402
-from tfhub_llm.bert import convert_hf_bert, saved_model_op_names  # noqa: E402
+from tfhub_llm.bert import convert_hf_bert
+from tfhub_llm.security import saved_model_op_names  # noqa: E402
 
 SENTENCES = ["Hello world, unaffable!", "", "Héllo 東京 😀", "a much longer sentence " * 5]
 REFERENCE = pathlib.Path(__file__).parent / "reference" / "minilm_outputs.npz"
@@ -57,7 +58,7 @@ def test_graphs_use_only_ops_tf_serving_2_19_loads(tiny_pair):
 
 
 def test_op_names_of_a_non_savedmodel_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="not a SavedModel directory"):
+    with pytest.raises(FileNotFoundError, match="is not a SavedModel: no saved_model.pb"):
         saved_model_op_names(tmp_path)
     (tmp_path / "saved_model.pb").write_bytes(b"\xff\xff not a proto")
     with pytest.raises(ValueError, match="saved_model.pb is not a SavedModel protobuf"):

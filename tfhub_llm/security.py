@@ -118,7 +118,10 @@ def _read_saved_model(path: str) -> saved_model_pb2.SavedModel:
             text_format.Parse(f.read(), saved_model)
     else:
         with open(filename, "rb") as f:
-            saved_model.ParseFromString(f.read())
+            try:
+                saved_model.ParseFromString(f.read())
+            except Exception as error:  # protobuf raises its own DecodeError, not a ValueError
+                raise ValueError(f"{filename} is not a SavedModel protobuf: {error}") from error
     return saved_model
 
 
@@ -150,6 +153,11 @@ def saved_model_op_types(path: str) -> dict[str, set[str]]:
         for function in graph.library.function:
             op_types.setdefault(function.signature.name, set()).update(_op_types(function.node_def, library))
     return op_types
+
+
+def saved_model_op_names(path: str) -> set[str]:
+    """Every op type a SavedModel's graphs use, function library included (what TF Serving must link)."""
+    return set().union(*saved_model_op_types(path).values())
 
 
 # ---------------------------------------------------------------- where checkpoint and asset ops are fine

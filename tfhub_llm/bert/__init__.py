@@ -4,10 +4,9 @@ from tfhub_llm.bert.config import BertConfig
 from tfhub_llm.bert.convert import ConversionError, convert_hf_bert
 from tfhub_llm.bert.encoder import BertEncoder, build_bert_encoder
 from tfhub_llm.bert.export import save_bert_pair, save_encoder, save_preprocessor
-from tfhub_llm.bert.ops_check import saved_model_op_names
 from tfhub_llm.bert.preprocessing import BertPreprocessor
 
 __all__ = [
     "BertConfig", "BertEncoder", "BertPreprocessor", "ConversionError", "build_bert_encoder",
-    "convert_hf_bert", "save_bert_pair", "save_encoder", "save_preprocessor", "saved_model_op_names",
+    "convert_hf_bert", "save_bert_pair", "save_encoder", "save_preprocessor",
 ]

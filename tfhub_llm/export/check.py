@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use, as the model server links them)
 
-from tfhub_llm.bert.ops_check import saved_model_op_names
+from tfhub_llm.security import saved_model_op_names
 from tfhub_llm.export.serving import SIGNATURE_NAME, WARMUP_FILE, read_warmup_requests
 
 OPS_FILE = pathlib.Path(__file__).resolve().parents[1] / "data" / "tf_serving_ops.json"
