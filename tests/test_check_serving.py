@@ -85,7 +85,7 @@ def test_a_corrupt_warmup_file_or_missing_export_is_reported(package_export, tmp
     (path / WARMUP_FILE).write_bytes(b"garbage that is not a TFRecord")
     report = check_serving(path)
     assert not report.ok and report.error
-    with pytest.raises(FileNotFoundError, match="not a SavedModel directory"):
+    with pytest.raises(FileNotFoundError, match="is not a SavedModel: no saved_model.pb"):
         check_serving(tmp_path / "nothing")
 
 
