@@ -99,21 +99,34 @@ class Worker:
         except RuntimeError as error:
             self.error = str(error)
 
-    def run(self, phase):
-        """The worker's reply to ``phase``, or None (with ``self.error`` set) when it failed."""
+    def send(self, phase):
+        """Starts ``phase`` in the worker (nothing when the worker has failed)."""
         if self.error:
-            return None
+            return
         try:
             self.process.stdin.write(json.dumps({"phase": phase}) + "\n")
             self.process.stdin.flush()
+        except BrokenPipeError as error:
+            self.error = str(error)
+
+    def receive(self):
+        """The worker's reply to the phase sent, or None (with ``self.error`` set) when it failed."""
+        if self.error:
+            return None
+        try:
             reply = self._reply()
-        except (RuntimeError, BrokenPipeError) as error:
+        except RuntimeError as error:
             self.error = str(error)
             return None
         if "error" in reply:
             self.error = reply["error"]
             return None
         return reply
+
+    def run(self, phase):
+        """Runs ``phase`` alone and returns the reply (see :meth:`receive`)."""
+        self.send(phase)
+        return self.receive()
 
     def close(self):
         if self.process.poll() is None:
@@ -163,9 +176,11 @@ def start_workers(peer_python, workload_path, bfloat16, ablation):
 def measure(workers, rounds):
     """Per worker and phase, the list of replies over the rounds (after one warm-up of each worker)."""
     replies = {worker.name: {} for worker in workers}
+    log("warming up every worker at once (tracing and compiling; not timed)")
     for worker in workers:
-        log(f"warming up {worker.label}")
-        worker.run("warmup")
+        worker.send("warmup")
+    for worker in workers:
+        worker.receive()
     for round_index in range(rounds):
         order = workers[round_index % len(workers):] + workers[:round_index % len(workers)]
         for phase in INFERENCE_PHASES + ("train", "latency"):
