@@ -2,8 +2,8 @@
 
 Bad input (a malformed data file, a missing handle) must end with exit code 2 and one line on
 stderr naming the file, the line or record, and the field (or the handle): no traceback, and no
-model written. The subprocess runs start together in one module fixture, since each pays for
-importing TensorFlow.
+model written. Each subprocess run pays for importing TensorFlow (about 8 s), so help is checked in
+process and the runs are few.
 """
 
 import os
@@ -11,7 +11,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import argparse  # noqa: E402
-import concurrent.futures  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import subprocess  # noqa: E402
@@ -23,7 +22,6 @@ from conftest import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # n
 from test_security import _save_encoder, _writes_file  # noqa: E402
 from tfhub_llm import cli, security  # noqa: E402
 
-PARALLEL_RUNS = 4
 TIMEOUT_SECONDS = 300
 # What TensorFlow's C++ side prints to stderr while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says
 # (absl logging before absl::InitializeLog, tensorflow/tensorflow#100442); not the CLI's to control.
@@ -48,7 +46,8 @@ COLUMNS = ["--text-column", "text", "--label-column", "label"]
 # name: (files to write, arguments after the subcommand, what the one error line must name)
 BAD_INPUTS = {
     "missing_column": (
-        {"train.tsv": TSV}, ["classify", "--train", "@train.tsv", "--text-column", "sentence", "--label-column", "label"],
+        {"train.tsv": TSV},
+        ["classify", "--train", "@train.tsv", "--text-column", "sentence", "--label-column", "label"],
         ["train.tsv", "line 1", "'sentence'", "no such column"]),
     "label_outside_label_set": (
         {"train.tsv": TSV, "dev.tsv": "text\tlabel\nok\tpositive\nmeh\tneutral\n"},
@@ -85,32 +84,10 @@ def _finetune_command(folder, task_arguments, encoder=TINY_ENCODER):
                     "--out", folder / "out", "--epochs", 1)
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """Every subprocess run of this module, started together: {name: (CompletedProcess, work folder)}."""
-    root = tmp_path_factory.mktemp("cli")
-    commands, folders = {}, {}
-    for name, (files, task_arguments, _) in BAD_INPUTS.items():
-        folder = folders[name] = root / name
-        folder.mkdir()
-        for file_name, content in files.items():
-            (folder / file_name).write_text(content, encoding="utf-8")
-        commands[name] = _finetune_command(folder, task_arguments)
-    folder = folders["missing_handle"] = root / "missing_handle"
+def _write_files(folder, files):
     folder.mkdir()
-    (folder / "train.tsv").write_text(TSV)
-    commands["missing_handle"] = _finetune_command(
-        folder, ["classify", "--train", "@train.tsv", "--validation", "@train.tsv", *COLUMNS],
-        encoder=root / "no_such_encoder")
-    commands["inspect"] = _command("inspect", FIXTURE_ENCODER)
-    commands["entry_point_help"] = [os.path.join(os.path.dirname(sys.executable), "tfhub-llm"), "finetune", "qa",
-                                    "--help"]
-    commands["scan_clean"] = _command("scan", FIXTURE_ENCODER)
-    writes_file = _save_encoder(str(root / "writes_file"), _writes_file(str(root / "written.txt")))
-    commands["scan_writes_file"] = _command("scan", writes_file)
-    with concurrent.futures.ThreadPoolExecutor(PARALLEL_RUNS) as pool:
-        results = dict(zip(commands, pool.map(_run, commands.values())))
-    return {name: (result, folders.get(name)) for name, result in results.items()}
+    for file_name, content in files.items():
+        (folder / file_name).write_text(content, encoding="utf-8")
 
 
 def _error_lines(result):
@@ -128,37 +105,43 @@ def _assert_one_line_error(result, command, expected_parts):
         assert part in lines[0], (part, lines[0])
 
 
-@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
+@pytest.mark.slow  # each run imports TensorFlow
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
-def test_malformed_data_exits_2_with_one_line_and_writes_nothing(runs, name):
-    result, folder = runs[name]
-    _assert_one_line_error(result, "finetune", BAD_INPUTS[name][2])
-    assert not (folder / "out").exists(), "the run wrote into --out before its data was checked"
+def test_malformed_data_exits_2_with_one_line_and_writes_nothing(tmp_path, name):
+    files, task_arguments, expected_parts = BAD_INPUTS[name]
+    _write_files(tmp_path / name, files)
+    result = _run(_finetune_command(tmp_path / name, task_arguments))
+    _assert_one_line_error(result, "finetune", expected_parts)
+    assert not (tmp_path / name / "out").exists(), "the run wrote into --out before its data was checked"
 
 
-@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
-def test_missing_handle_exits_2_naming_it(runs):
-    result, folder = runs["missing_handle"]
+@pytest.mark.slow
+def test_missing_handle_exits_2_naming_it_and_writes_nothing(tmp_path):
+    _write_files(tmp_path / "run", {"train.tsv": TSV})
+    result = _run(_finetune_command(tmp_path / "run", ["classify", "--train", "@train.tsv", "--validation",
+                                                       "@train.tsv", *COLUMNS], encoder=tmp_path / "no_such_encoder"))
     _assert_one_line_error(result, "finetune", ["no_such_encoder", "does not exist"])
-    assert not (folder / "out").exists()
+    assert not (tmp_path / "run" / "out").exists()
 
 
-@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
-def test_inspect_describes_the_model_garden_encoder(runs):
-    result, _ = runs["inspect"]
+@pytest.mark.slow
+def test_installed_command_inspects_the_model_garden_encoder():
+    result = _run([os.path.join(os.path.dirname(sys.executable), "tfhub-llm"), "inspect", FIXTURE_ENCODER])
     assert result.returncode == cli.EXIT_OK, result.stderr[-3000:]
     assert "BERT encoder" in result.stdout
 
 
-@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
-def test_scan_passes_a_clean_model_and_refuses_one_that_writes_files(runs):
-    clean, _ = runs["scan_clean"]
+@pytest.mark.slow
+def test_scan_passes_a_clean_model_and_refuses_one_that_writes_files(tmp_path):
+    clean = _run(_command("scan", FIXTURE_ENCODER))
     assert clean.returncode == cli.EXIT_OK, clean.stderr[-3000:]
     assert "allow-list" in clean.stdout
-    refused, _ = runs["scan_writes_file"]
+    writes_file = _save_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
+    refused = _run(_command("scan", writes_file))
     assert refused.returncode == cli.EXIT_CHECK_FAILED, refused.stderr[-3000:]
     assert "WriteFile" in refused.stdout and "__call__" in refused.stdout
     assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "written.txt").exists()
 
 
 def _subcommand_paths(parser, prefix=()):
@@ -178,9 +161,3 @@ def test_help_of_every_subcommand_exits_0(capsys):
             cli.main([*path, "--help"])
         assert exited.value.code == 0, path
         assert f"usage: {' '.join(('tfhub-llm', *path))}" in capsys.readouterr().out, path
-
-
-@pytest.mark.slow  # shares the module's subprocess runs (TensorFlow imports)
-def test_help_through_the_installed_entry_point(runs):
-    result, _ = runs["entry_point_help"]
-    assert result.returncode == 0 and "--doc-stride" in result.stdout, result.stderr[-3000:]
