@@ -17,7 +17,6 @@ On a cluster, start the same script on every machine with its own ``TF_CONFIG`` 
 (every worker).
 """
 
-import contextlib
 import io
 import json
 import os
@@ -31,43 +30,11 @@ import common
 import keras
 import numpy as np
 import tensorflow as tf
-from keras.src.backend.tensorflow import trainer as keras_tf_trainer
 
 from tfhub_llm.data import read_text_examples, to_dataset
 from tfhub_llm.tasks.classifier import TextClassifier
 
 STRATEGIES = ("multi-worker", "mirrored", "none")
-
-
-@contextlib.contextmanager
-def keras_multi_worker_fixes(model, strategy):
-    """Lets Keras 3.15's ``fit`` / ``evaluate`` run under ``MultiWorkerMirroredStrategy``.
-
-    Two spots of ``keras/src/backend/tensorflow/trainer.py`` fail with more than one worker
-    (keras-team/keras#20585): ``_maybe_symbolic_build`` all-reduces a whole ``(x, y)`` batch
-    (a nested structure, here strings), and ``reduce_per_replica`` averages the scalar logs along
-    an axis 0 they do not have. Inside this context the model builds while its first step is
-    traced (Keras' path without a strategy at creation; ``fit`` still finds the strategy from the
-    enclosing scope), and scalar logs are averaged over the workers. Elsewhere it does nothing.
-    """
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        yield
-        return
-    reduce_per_replica = keras_tf_trainer.reduce_per_replica
-
-    def reduce_logs(values, strategy, reduction="auto"):
-        if reduction in ("auto", "mean"):
-            return tf.nest.map_structure(lambda value: strategy.reduce("MEAN", value, axis=None), values)
-        return reduce_per_replica(values, strategy, reduction)
-
-    model_strategy, model._distribute_strategy = model._distribute_strategy, None
-    keras_tf_trainer.reduce_per_replica = reduce_logs
-    try:
-        with strategy.scope():
-            yield
-    finally:
-        keras_tf_trainer.reduce_per_replica = reduce_per_replica
-        model._distribute_strategy = model_strategy
 
 
 def free_port():
@@ -156,11 +123,10 @@ def train(args):
             model.compile(learning_rate=args.learning_rate, train_steps=args.epochs * len(train_part) // args.batch_size)
 
     started = time.monotonic()
-    with keras_multi_worker_fixes(model, strategy):
-        history = model.fit(sharded_by_data(to_dataset(train_part, args.batch_size, seed=args.seed)),
-                            epochs=args.epochs, verbose=2 if is_chief else 0)
-        scores = model.evaluate(sharded_by_data(to_dataset(validation, args.batch_size, shuffle=False)),
-                                verbose=0, return_dict=True)
+    history = model.fit(sharded_by_data(to_dataset(train_part, args.batch_size, seed=args.seed)),
+                        epochs=args.epochs, verbose=2 if is_chief else 0)
+    scores = model.evaluate(sharded_by_data(to_dataset(validation, args.batch_size, shuffle=False)),
+                            verbose=0, return_dict=True)
     train_seconds = time.monotonic() - started
 
     out = pathlib.Path(args.out) / "distributed_fit"

@@ -3,6 +3,7 @@
 import keras
 from keras.src.saving import serialization_lib
 
+from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 
@@ -19,7 +20,11 @@ def preprocessor_layer(preprocessor, seq_length=None):
 
 
 class BertTask(keras.Model):
-    """A functional model over a HubEncoder and a HubPreprocessor whose config holds both layers."""
+    """A functional model over a HubEncoder and a HubPreprocessor whose config holds both layers.
+
+    ``fit`` and ``evaluate`` run unchanged under ``MultiWorkerMirroredStrategy`` (see
+    :mod:`tfhub_llm.distribute`).
+    """
 
     LAYER_ARGUMENTS = ("encoder", "preprocessor")
 
@@ -39,6 +44,14 @@ class BertTask(keras.Model):
         for key in cls.LAYER_ARGUMENTS:
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+    def fit(self, *args, **kwargs):
+        with multi_worker_fixes(self):
+            return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        with multi_worker_fixes(self):
+            return super().evaluate(*args, **kwargs)
 
     def compile_from_config(self, config):
         """Recompiles a loaded model with its saved optimizer, loss and metrics (through our ``compile``)."""
