@@ -1,6 +1,8 @@
 """export_for_serving: TF Serving layout, atomic versions, raw-text signatures, warmup records, QA in the graph."""
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -85,6 +87,18 @@ def test_a_crash_during_export_leaves_no_version_and_no_temp_dir(classifier, tmp
     with pytest.raises(RuntimeError, match="disk full"):
         export_for_serving(classifier, tmp_path / "model")
     assert os.listdir(tmp_path / "model") == []
+
+
+def test_exports_abandoned_by_dead_processes_are_cleaned_up(classifier, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    abandoned = tmp_path / f".tmp-1-{dead.pid}-x1y2"
+    in_progress = tmp_path / f".tmp-1-{os.getpid()}-z3w4"
+    for folder in (abandoned, in_progress):
+        (folder / "variables").mkdir(parents=True)
+    export_for_serving(classifier, tmp_path)
+    assert not abandoned.exists() and in_progress.exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["1", in_progress.name])
 
 
 def test_tf1_session_gives_the_probabilities_of_predict(exported, classifier):

@@ -5,7 +5,7 @@
     saved_model.pb  variables/  assets/  assets.extra/tf_serving_warmup_requests
 
 TF Serving polls ``base_dir`` and loads any numeric folder it sees, so the export is written to a
-non-numeric sibling (``.tmp-<version>-<pid>``) and renamed into place once complete; on failure
+non-numeric sibling (``.tmp-<version>-<pid>-<random>``) and renamed into place once complete; on failure
 the sibling is removed. Versions count up from the highest numeric folder and are never
 overwritten. The warmup file is a TFRecord of ``PredictionLog`` protos (tensorflow-serving-api)
 that TF Serving replays at load time, so the first real request does not pay for graph setup.
@@ -14,6 +14,7 @@ that TF Serving replays at load time, so the first real request does not pay for
 import os
 import pathlib
 import shutil
+import tempfile
 
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
@@ -22,6 +23,7 @@ from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnswe
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 
+TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000  # TF Serving reads at most this many warmup records
 SIGNATURE_NAME = "serving_default"
@@ -62,7 +64,8 @@ def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
     serving_module = _serving_module(model)
     warmup_inputs = _checked_warmup_inputs(warmup_inputs, serving_module.input_names)
     base_dir.mkdir(parents=True, exist_ok=True)
-    temp_dir = base_dir / f".tmp-{version}-{os.getpid()}"
+    _remove_abandoned_exports(base_dir)
+    temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{version}-{os.getpid()}-", dir=base_dir))
     try:
         tf.saved_model.save(serving_module, str(temp_dir), signatures=serving_module.signatures())
         write_warmup_requests(temp_dir / WARMUP_FILE, warmup_inputs)
@@ -72,6 +75,24 @@ def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
     return str(final_dir)
+
+
+def _remove_abandoned_exports(base_dir):
+    """Deletes temporary export folders whose exporting process is gone (killed mid-export)."""
+    for path in base_dir.glob(f"{TEMP_PREFIX}*"):
+        pid = path.name[len(TEMP_PREFIX):].split("-")[1:2]
+        if pid and pid[0].isdigit() and not _process_alive(int(pid[0])):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def next_version(base_dir):
