@@ -1,9 +1,14 @@
-"""tfhub-llm: Keras 3 layers, task heads and exporters for TF-Hub BERT SavedModels."""
+"""tfhub-llm: Keras 3 layers, task heads and exporters for TF-Hub BERT SavedModels.
+
+The public API, imported eagerly so that ``keras.models.load_model`` finds every serializable
+class (layers, task models, schedules, metrics) after ``import tfhub_llm``.
+"""
 
 from tfhub_llm.archive import safe_extract, verify_sha256, write_saved_model_archive
 from tfhub_llm.bert import BertConfig, convert_hf_bert
 from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
 from tfhub_llm.describe import describe
+from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.export.check import check_serving
 from tfhub_llm.export.hub import ModelCard, export_to_hub, publish
 from tfhub_llm.export.serving import export_for_serving
@@ -47,6 +52,7 @@ __all__ = [
     "finetune_classifier",
     "finetune_question_answering",
     "first_sentence_baseline",
+    "multi_worker_fixes",
     "publish",
     "read_squad",
     "read_text_examples",

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 1 a check found problems (``check-serving``, ``scan``), 2 bad usage or bad
 input (a missing file, a malformed data row, an unloadable handle): reported in one line, without
-a traceback. Libraries are imported inside each command so that ``--help`` answers at once.
+a traceback. Each command imports only the library modules it calls.
 """
 
 import argparse
