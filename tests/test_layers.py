@@ -7,6 +7,7 @@ import tensorflow_hub as hub
 
 import keras
 from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
+from tfhub_llm.hub import ENCODER_INPUT_KEYS
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 SENTENCES = tf.constant(["the movie was great", "a dull, boring film", "Héllo wörld!", ""])
@@ -132,3 +133,32 @@ def test_encoder_without_mlm_says_so():
     with pytest.raises(ValueError, match="no 'mlm'"):
         encoder.mlm_logits(HubPreprocessor(FIXTURE_PREPROCESSOR)(SENTENCES), [[1]] * 4)
     assert encoder.vocab_file.endswith("vocab.txt")
+
+
+class RegularizedEncoder(tf.Module):
+    """A minimal encoder SavedModel that declares a regularization loss, as Model Garden's may."""
+
+    def __init__(self):
+        super().__init__()
+        self.embeddings = tf.Variable(tf.fill([30522, 4], 0.5))
+        self.regularization_losses = [tf.function(lambda: 0.01 * tf.reduce_sum(self.embeddings), input_signature=[])]
+
+    @tf.function
+    def __call__(self, inputs, training=False):
+        sequence = tf.gather(self.embeddings, inputs["input_word_ids"])
+        pooled = sequence[:, 0]
+        return {"pooled_output": pooled, "sequence_output": sequence, "encoder_outputs": [sequence], "default": pooled}
+
+
+def test_regularization_losses_are_added_when_trainable(tmp_path):
+    module = RegularizedEncoder()
+    spec = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in ENCODER_INPUT_KEYS}
+    for training in (False, True):
+        module.__call__.get_concrete_function(spec, training=training)
+    tf.saved_model.save(module, str(tmp_path))
+    inputs = HubPreprocessor(FIXTURE_PREPROCESSOR, seq_length=8)(SENTENCES)
+    expected = 0.01 * 0.5 * 30522 * 4
+    for trainable, losses in ((True, [expected]), (False, [])):
+        encoder = HubEncoder(str(tmp_path), trainable=trainable)
+        encoder(inputs, training=True)
+        np.testing.assert_allclose([float(loss) for loss in encoder.losses], losses, rtol=1e-5)
