@@ -26,11 +26,6 @@ LATENCY_CALLS = 200
 PEAK_SHAPES = ((2048, 2048, 2048), (1024, 384, 1536), (1024, 1536, 384))
 
 
-def enable_bfloat16(tf):
-    """Lets grappler run matmuls and their neighbours in bfloat16 through oneDNN (variables stay fp32)."""
-    tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})
-
-
 def matmul_gflops(tf, dtype, repeats=5):
     """Best matmul rate TensorFlow reaches on this CPU for ``dtype`` over a few shapes, in GFLOP/s."""
     best = 0.0
@@ -156,9 +151,9 @@ def main():
     with open(args.workload, encoding="utf-8") as file:
         workload = json.load(file)
     if args.bfloat16:
-        import tensorflow as tf
+        from tfhub_llm.precision import enable_cpu_bfloat16
 
-        enable_bfloat16(tf)
+        enable_cpu_bfloat16()
     system = Ours(args.mode, args.encoder_dir, args.preprocessor_dir, args.micro_batches)
     replies.write(json.dumps({"ready": args.mode}) + "\n")
     replies.flush()

@@ -20,6 +20,7 @@ from tfhub_llm.finetune import (
 )
 from tfhub_llm.hub import HandleError
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.precision import enable_cpu_bfloat16
 from tfhub_llm.security import UntrustedModelError, check_saved_model, trust_directory
 from tfhub_llm.serving import DevelopmentServer, ServingClient, ServingError
 from tfhub_llm.tasks.classifier import TextClassifier
@@ -45,6 +46,7 @@ __all__ = [
     "check_serving",
     "convert_hf_bert",
     "describe",
+    "enable_cpu_bfloat16",
     "evaluate_classifier",
     "evaluate_question_answering",
     "export_for_serving",
