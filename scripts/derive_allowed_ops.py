@@ -18,6 +18,8 @@ import glob
 import json
 import os
 import sys
+
+from generated_files import check_current, write_atomically
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -156,16 +158,8 @@ def main() -> int:
     derived = derive()
     rendered = json.dumps(derived, indent=1) + "\n"
     if args.check:
-        with open(OUTPUT) as f:
-            current = f.read()
-        if current != rendered:
-            print(f"{OUTPUT} is out of date; re-run scripts/derive_allowed_ops.py", file=sys.stderr)
-            return 1
-        return 0
-    tmp = OUTPUT + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(rendered)
-    os.replace(tmp, OUTPUT)
+        return check_current(OUTPUT, rendered, "scripts/derive_allowed_ops.py")
+    write_atomically(OUTPUT, rendered)
     print(f"wrote {len(derived['ops'])} op types from {len(derived['sources'])} sources to {OUTPUT}")
     return 0
 

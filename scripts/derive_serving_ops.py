@@ -17,6 +17,8 @@ import json
 import os
 import sys
 
+from generated_files import check_current, write_atomically
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = "/work/shared/data/tf_serving_ops"
 SOURCE_FILES = ("tf2.12_text2.12.1.json", "tf2.19.json", "tf2.20_text2.20.1.json", "tf2.21_text2.21.1.json")
@@ -68,15 +70,8 @@ def main() -> int:
     args = parser.parse_args()
     rendered = json.dumps(derive(), indent=0) + "\n"
     if args.check:
-        with open(OUTPUT) as f:
-            if f.read() != rendered:
-                print(f"{OUTPUT} is out of date; re-run scripts/derive_serving_ops.py", file=sys.stderr)
-                return 1
-        return 0
-    tmp = OUTPUT + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(rendered)
-    os.replace(tmp, OUTPUT)
+        return check_current(OUTPUT, rendered, "scripts/derive_serving_ops.py")
+    write_atomically(OUTPUT, rendered)
     print(f"wrote op lists of {len(RELEASES)} TF Serving releases to {OUTPUT}")
     return 0
 
