@@ -167,11 +167,11 @@ def write_saved_model_archive(saved_model_dir: str | os.PathLike, archive_path: 
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
         raise
-    _write_text_atomically(archive_path + SHA256_SUFFIX, f"{digest}  {base}\n")
+    write_text_atomically(archive_path + SHA256_SUFFIX, f"{digest}  {base}\n")
     return digest
 
 
-def _write_text_atomically(path: str, content: str) -> None:
+def write_text_atomically(path: str, content: str) -> None:
     folder, base = os.path.split(path)
     fd, tmp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
     with os.fdopen(fd, "w") as f:

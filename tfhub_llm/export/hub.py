@@ -407,11 +407,11 @@ def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | 
     model_metadata, instance_metadata = kaggle_metadata(name, version, interface, card, card_text, kaggle)
     digest = archive.write_saved_model_archive(saved_model_dir, archive_path)
     card_path = model_dir / f"{version}.md"
-    archive._write_text_atomically(str(card_path), card_text)
+    archive.write_text_atomically(str(card_path), card_text)
     if version == max(_published_versions(model_dir)):
-        archive._write_text_atomically(str(model_dir / MODEL_CARD), card_text)
-        archive._write_text_atomically(str(model_dir / KAGGLE_MODEL_METADATA), json.dumps(model_metadata, indent=2) + "\n")
-        archive._write_text_atomically(str(model_dir / KAGGLE_INSTANCE_METADATA), json.dumps(instance_metadata, indent=2) + "\n")
+        archive.write_text_atomically(str(model_dir / MODEL_CARD), card_text)
+        archive.write_text_atomically(str(model_dir / KAGGLE_MODEL_METADATA), json.dumps(model_metadata, indent=2) + "\n")
+        archive.write_text_atomically(str(model_dir / KAGGLE_INSTANCE_METADATA), json.dumps(instance_metadata, indent=2) + "\n")
     if kaggle:
         try:
             upload_to_kaggle(saved_model_dir, kaggle, license_name=card.license_name, version_notes=f"{name} version {version}")
