@@ -15,6 +15,7 @@ import time
 import keras
 import numpy as np
 
+from tfhub_llm.archive import write_text_atomically
 from tfhub_llm.data import read_text_examples, split_examples, to_dataset
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
@@ -272,8 +273,5 @@ def _save_atomically(model, path):
 
 
 def _write_json(path, value):
-    temporary = path + ".partial"
-    with open(temporary, "w", encoding="utf-8") as file:
-        json.dump(value, file, indent=2)
-    os.replace(temporary, path)
+    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
 
