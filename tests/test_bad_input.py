@@ -14,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
@@ -170,6 +170,7 @@ def question_answerer():
 
 
 @settings(max_examples=12, deadline=None)
+@example(pairs=[("", "¼")])  # "¼" becomes "1⁄4": word pieces with empty character spans
 @given(pairs=st.lists(st.tuples(st.text(max_size=15), st.text(max_size=120)), min_size=1, max_size=6))
 def test_random_unicode_answers_are_exact_context_substrings(question_answerer, pairs):
     questions, contexts = [list(column) for column in zip(*pairs)]

@@ -114,13 +114,15 @@ def test_more_than_two_segments_is_refused(ours):
         ours.bert_pack_inputs([tokens, tokens, tokens], seq_length=8)
 
 
-def test_offsets_point_at_the_wordpieces(ours):
-    sentence = "hello unaffable world"
-    tokens, starts, ends = ours.tokenize_with_offsets(tf.constant([sentence]))
-    words = [[sentence.encode()[s:e].decode() for s, e in zip(ws, we)]
-             for ws, we in zip(starts.to_list()[0], ends.to_list()[0])]
-    assert words == [["hello"], ["una", "ffa", "ble"], ["world"]]
-    assert tokens.to_list() == ours.tokenize(tf.constant([sentence])).to_list()
+@pytest.mark.parametrize("sentence, pieces", [
+    ("hello unaffable world", ["hello", "una", "ffa", "ble", "world"]),
+    ("Héllo WÖRLD, Zürich!", ["Héllo", "WÖRLD", ",", "Zürich", "!"]),  # offsets into the input, not the
+])                                                                          # lower-cased, accent-stripped text
+def test_offsets_point_at_the_wordpieces_of_the_input(ours, sentence, pieces):
+    tokens, starts, ends = (part.merge_dims(1, -1) for part in ours.tokenize_with_offsets(tf.constant([sentence])))
+    found = [sentence.encode()[s:e].decode() for s, e in zip(starts.to_list()[0], ends.to_list()[0])]
+    assert found == pieces
+    assert tokens.to_list() == ours.tokenize(tf.constant([sentence])).merge_dims(1, -1).to_list()
 
 
 def test_cased_preprocessor_keeps_case():

@@ -223,7 +223,7 @@ def _best_answers(contexts, windows, start_logits, end_logits, settings):
     ends = tf.broadcast_to(tf.math.top_k(end_logits, k).indices[:, None, :], pairs)
     char_starts = tf.gather(windows["char_starts"], starts, batch_dims=1)
     char_ends = tf.gather(windows["char_ends"], ends, batch_dims=1)
-    valid = ((char_starts >= 0) & (char_ends >= 0) & (ends >= starts)
+    valid = ((char_starts >= 0) & (char_ends > char_starts) & (ends >= starts)
              & (ends - starts + 1 <= settings["max_answer_length"])
              & tf.gather(windows["is_max_context"], starts, batch_dims=1))
     scores = tf.gather(start_logits, starts, batch_dims=1) + tf.gather(end_logits, ends, batch_dims=1)

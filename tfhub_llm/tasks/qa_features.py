@@ -196,7 +196,8 @@ def postprocess_qa(features: QAFeatures, start_logits, end_logits, contexts: Seq
 
     `start` / `end` are character offsets with `answer == contexts[i][start:end]` always.
     Candidates are the `n_best_size` best start and end tokens of every window, kept when both
-    are context tokens, start <= end, the span has at most `max_answer_length` tokens and its
+    are context tokens, start <= end, the span covers at least one character (a word piece
+    that normalisation expands, like the "1" of "¼", may have an empty span), the span has at most `max_answer_length` tokens and its
     window gives the start token its most context. A span scores start logit + end logit.
     With `version_2_with_negative`, the null answer ("", start = end = -1) wins when the
     lowest [CLS] score over the windows exceeds the best span's score by more than
@@ -240,7 +241,7 @@ def _window_candidates(features, window, start_logits, end_logits, n_best_size, 
     ends = np.argsort(-end_logits, kind="stable")[:n_best_size][None, :]
     char_starts = features.token_char_starts[window]
     char_ends = features.token_char_ends[window]
-    valid = ((char_starts[starts] >= 0) & (char_ends[ends] >= 0) & (ends >= starts)
+    valid = ((char_starts[starts] >= 0) & (char_ends[ends] > char_starts[starts]) & (ends >= starts)
              & (ends - starts + 1 <= max_answer_length)
              & features.token_is_max_context[window][starts])
     start_tokens, end_tokens = np.broadcast_arrays(starts, ends)
