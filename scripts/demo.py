@@ -49,7 +49,7 @@ def main():
     parser.add_argument("--encoder", default=str(MINILM / "encoder"))
     parser.add_argument("--preprocessor", default=str(MINILM / "preprocessor"))
     parser.add_argument("--data", default=str(SST2))
-    parser.add_argument("--train-examples", type=int, default=4000)
+    parser.add_argument("--train-examples", type=int, default=5000)
     parser.add_argument("--heldout-examples", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
