@@ -117,7 +117,8 @@ def main():
         **{f"time: {name}": f"{seconds:.0f} s" for name, seconds in timings.items()},
         **{f"artifact: {name}": path for name, path in artifacts.items()},
     }
-    artifacts["report"] = str(write_report(out / "report.md", summary))
+    summary["artifact: report"] = str(out / "report.md")
+    write_report(out / "report.md", summary)
     print_table(summary)
     if export_accuracy < 0.85 or not report.ok:
         raise SystemExit("the demo's checks failed (accuracy below 85% or check-serving failed)")
@@ -227,7 +228,6 @@ def write_report(path, summary):
     lines = ["# tfhub-llm demo report", "", "| what | value |", "| --- | --- |"]
     lines += [f"| {key} | {value} |" for key, value in summary.items()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
 
 
 def print_table(summary):

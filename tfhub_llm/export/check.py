@@ -9,6 +9,7 @@ the TF Text it bundles, from ``tfhub_llm/data/tf_serving_ops.json`` (see
 ``scripts/derive_serving_ops.py``). Such an op fails there with "Op type not registered".
 """
 
+import contextlib
 import dataclasses
 import functools
 import json
@@ -97,6 +98,17 @@ class ServingCheckReport:
         return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _quiet_deprecation():
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 class ServingSession:
     """An export loaded as TF Serving loads it: a TF1 session over the "serve" MetaGraph."""
 
@@ -105,7 +117,7 @@ class ServingSession:
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
         try:
-            with self.graph.as_default():
+            with self.graph.as_default(), _quiet_deprecation():  # the TF1 loader is what TF Serving uses
                 self.meta_graph = tf.compat.v1.saved_model.loader.load(
                     self.session, [tf.saved_model.SERVING], self.export_dir)
         except BaseException:
