@@ -54,11 +54,10 @@ def format_description(description):
 
 
 def _kind(module):
-    if hasattr(module, "tokenize") and hasattr(module, "bert_pack_inputs"):
-        return "BERT preprocessor"
-    if not hub.missing_encoder_parts(module):
-        return "BERT encoder" + (" with MLM head" if hasattr(module, "mlm") else "")
-    return "other SavedModel"
+    kind = hub.interface_kind(module)
+    if kind is None:
+        return "other SavedModel"
+    return f"BERT {kind}" + (" with MLM head" if hasattr(module, "mlm") else "")
 
 
 def _spec(spec):

@@ -105,6 +105,15 @@ def module_variables(module):
     return [item for item in descendants if isinstance(item, tf.Variable)]
 
 
+def interface_kind(module):
+    """Which TF-Hub BERT interface a loaded SavedModel has: "preprocessor", "encoder", or None."""
+    if all(hasattr(module, name) for name in PREPROCESSOR_ATTRIBUTES):
+        return "preprocessor"
+    if not missing_encoder_parts(module):
+        return "encoder"
+    return None
+
+
 def missing_encoder_parts(module):
     """Describes what keeps ``module`` from being a BERT encoder, or returns '' when nothing does."""
     call = getattr(module, "__call__", None)

@@ -125,7 +125,7 @@ def describe_interface(saved_model_dir) -> dict:
     vocab_path = vocab.asset_path.numpy().decode() if vocab is not None else None
     do_lower_case = getattr(module, "do_lower_case", None)
     return {
-        "kind": _kind(module, functions),
+        "kind": hub.interface_kind(module) or "SavedModel",
         "functions": functions,
         "signatures": {
             name: {"inputs": _render(function.structured_input_signature[1]), "outputs": _render(function.structured_outputs)}
@@ -158,14 +158,6 @@ def _function_lines(concrete_functions):
         if line not in lines:
             lines.append(line)
     return lines
-
-
-def _kind(module, functions):
-    if all(hasattr(module, name) for name in hub.PREPROCESSOR_ATTRIBUTES):
-        return "preprocessor"
-    if "__call__" in functions and "pooled_output" in " ".join(functions["__call__"]):
-        return "encoder"
-    return "SavedModel"
 
 
 def _render(value):
