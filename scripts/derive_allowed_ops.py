@@ -1,166 +1,227 @@
-"""Derive tfhub_llm/data/allowed_ops.json: the op types untrusted SavedModels may use.
+"""Derive tfhub_llm/data/allowed_ops.json and denied_ops.json from TensorFlow's and TF Text's op registries.
 
-Union of the op types found (by parsing, never running) in
-  (a) the TF Model Garden fixture encoder and preprocessor,
-  (b) the package's own SavedModels under savedmodels/*/{encoder,preprocessor}, when built,
-  (c) small SavedModels this script saves to a temporary folder: a Keras 3 model with
-      the usual BERT layers, and a tf.Module with the string, ragged, TF Text and
-      top-k/argmax ops the package's classifier and QA serving exports use,
-minus every op in tfhub_llm/data/denied_ops.json (those are reported, never allowed).
+Every op type registered by the running TensorFlow and TF Text lands in exactly one of the two
+files, by principle rather than by example:
 
-Run: .venv/bin/python scripts/derive_allowed_ops.py [--check]
+* denied, by family with the reason kept in the data: ops that reach files, the network, other
+  processes, Python, summaries or debug dumps, checkpoint I/O, and graphs hidden in strings;
+  then every op that the registry marks stateful and that no family below classifies as keeping
+  its effects inside the model's own memory (TF1 queues, dataset iterators, TPU and device
+  plumbing, session handles, ...);
+* allowed: every other op that the registry marks stateless (pure computation), the stateful
+  families that only touch the model's own memory (variables, lookup tables, random numbers,
+  calls of its own functions, assertions, tensor arrays), and TF Text's ops (tokenizers and
+  normalizers, including SentencepieceOp / SentencepieceTokenizeOp and the Fast* ops).
+
+An op that neither file lists is one this TensorFlow does not register (a custom op); the scan
+refuses it. ``--verify DIR ...`` names SavedModels every op of which must then be allowed.
+
+Run: python scripts/derive_allowed_ops.py [--check] [--verify SAVEDMODEL ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
+import dataclasses
 import json
 import os
+import re
 import sys
 
 from generated_files import check_current, write_atomically
-import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_text as text  # noqa: E402
-
-from tfhub_llm.security import saved_model_op_types  # noqa: E402
-
-FIXTURE = "/work/shared/fixtures/mg_bert_tiny_uncased"
-OUTPUT = os.path.join(ROOT, "tfhub_llm", "data", "allowed_ops.json")
-DENIED = os.path.join(ROOT, "tfhub_llm", "data", "denied_ops.json")
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "##s", "cat", "sat", "on", "mat", ".", ","]
+DATA = os.path.join(ROOT, "tfhub_llm", "data")
 
 
-def save_keras_encoder_like(folder: str) -> str:
-    """A tiny Keras 3 model: embedding, attention, layer norm, gelu, relu, dropout, (log-)softmax."""
-    ids = keras.Input((8,), dtype="int32", name="input_word_ids")
-    mask = keras.Input((8,), dtype="int32", name="input_mask")
-    x = keras.layers.Embedding(32, 16)(ids)
-    x = x + keras.layers.Embedding(8, 16)(keras.ops.arange(8)[None])
-    x = keras.layers.LayerNormalization(epsilon=1e-12)(x)
-    attention_mask = keras.ops.cast(mask[:, None, :], "bool")
-    x = x + keras.layers.MultiHeadAttention(2, 8, dropout=0.1)(x, x, attention_mask=attention_mask)
-    x = keras.layers.LayerNormalization()(x)
-    x = keras.layers.EinsumDense("abc,cd->abd", (8, 32), bias_axes="d", activation="gelu")(x)
-    x = keras.layers.Dropout(0.1)(keras.layers.EinsumDense("abc,cd->abd", (8, 16))(x))
-    pooled = keras.layers.Dense(16, activation="tanh")(x[:, 0])
-    logits = keras.layers.Dense(3)(pooled)
-    probabilities = keras.layers.Softmax()(logits)
-    hidden = keras.layers.Dense(16, activation="relu")(pooled)
-    scaled = keras.ops.divide(hidden, keras.ops.sqrt(keras.ops.square(hidden) + 1.0))
-    log_probabilities = keras.ops.log_softmax(keras.ops.exp(scaled))
-    model = keras.Model([ids, mask], [x, pooled, probabilities, log_probabilities])
-    path = os.path.join(folder, "keras_encoder")
-    model.export(path, format="tf_saved_model", verbose=False)
-    return path
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """Ops grouped by what they do: exact names plus full-match name patterns."""
+
+    name: str
+    reason: str
+    names: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    permitted_in: str | None = None
+
+    def matches(self, op: str) -> bool:
+        return op in self.names or any(re.fullmatch(pattern, op) for pattern in self.patterns)
 
 
-class ServingOps(tf.Module):
-    """String, ragged, TF Text and prediction ops of classifier / QA serving exports."""
+DENIED = (
+    Family("file_io", "reads, writes, lists or memory-maps arbitrary files", (
+        "ReadFile", "WriteFile", "MatchingFiles", "ImmutableConst", "Skipgram", "FixedUnigramCandidateSampler",
+        "GenerateVocabRemapping", "LoadAndRemapMatrix", "DecodeProtoV2", "EncodeProto", "FileSystemSetConfiguration",
+        "CalibrationStatisticsSaver")),
+    Family("file_readers", "TF1 queue readers that open files named at run time",
+           patterns=(r"\w*Reader(V2)?", r"Reader\w+")),
+    Family("file_datasets", "tf.data sources and sinks that read or write files or databases", (
+        "TFRecordDataset", "TFRecordDatasetV2", "TextLineDataset", "FixedLengthRecordDataset",
+        "FixedLengthRecordDatasetV2", "CSVDataset", "CSVDatasetV2", "ExperimentalCSVDataset", "LMDBDataset",
+        "ExperimentalLMDBDataset", "MatchingFilesDataset", "ExperimentalMatchingFilesDataset", "SqlDataset",
+        "ExperimentalSqlDataset", "SaveDataset", "SaveDatasetV2", "LoadDataset", "ExperimentalLoadDataset",
+        "SnapshotDataset", "SnapshotDatasetV2", "SnapshotDatasetReader", "SnapshotNestedDatasetReader",
+        "SnapshotChunkDataset", "ListSnapshotChunksDataset", "DatasetToTFRecord", "ExperimentalDatasetToTFRecord",
+        "CacheDataset", "CacheDatasetV2", "DistributedSave")),
+    Family("table_from_file", "fills a lookup table from a file; fine for the model's own vocabulary asset, not for "
+           "a path chosen by the graph", ("InitializeTableFromTextFile", "InitializeTableFromTextFileV2"),
+           permitted_in="asset"),
+    Family("checkpoint_write", "writes checkpoint files; every SavedModel needs it to save its own variables, nothing "
+           "else may call it", ("SaveV2", "MergeV2Checkpoints", "Save", "SaveSlices"), permitted_in="checkpoint_save"),
+    Family("checkpoint_read", "reads checkpoint files; every SavedModel needs it to restore its own variables, "
+           "nothing else may call it", ("RestoreV2", "Restore", "RestoreSlice"), permitted_in="checkpoint_restore"),
+    Family("checkpoint_other", "reads checkpoint files outside the SavedModel's own restore", ("DTensorRestoreV2",)),
+    Family("summaries_and_debug", "writes event files, or sends tensors to file:// or grpc:// debug URLs / output "
+           "streams", ("Print", "PrintV2", "DumpTensor", "ImportEvent", "StatsAggregatorSetSummaryWriter"), (
+               r"DebugIdentity(V2|V3)?", r"DebugNanCount", r"DebugNumericSummary(V2)?",
+               r"(Create|Flush|Close)?Summary(File|Db)?Writer", r"Write\w*Summary")),
+    Family("python", "calls back into the Python interpreter (arbitrary code)", ("PyFunc", "PyFuncStateless",
+                                                                                  "EagerPyFunc")),
+    Family("network_and_processes", "talks to other processes or hosts (RPC, tf.data service, collectives, "
+           "cross-device send/receive, remote calls)", (
+               "RemoteCall", "RegisterDataset", "RegisterDatasetV2", "DeleteRpcFutureResource", "Send", "Recv"), (
+               r"\w*Rpc\w*", r"DataServiceDataset\w*", r"Collective\w+", r"_?Nccl\w+", r"_(Host)?(Send|Recv)",
+               r"_?Xla\w*(Send|Recv)\w*")),
+    Family("hidden_graphs", "runs a graph or program handed to it as a string, which the scan cannot see",
+           ("DatasetFromGraph", "XlaCallModule")),
+)
+UNCLASSIFIED = Family(
+    "unclassified_side_effects", "its registration marks it stateful and it is not known to keep its effects "
+    "inside the model's own memory (TF1 queues and barriers, dataset iterators, TPU and device plumbing, session "
+    "handles, ...)")
+ALLOWED_STATEFUL = (
+    Family("variables", "reads and updates the model's own resource variables", (
+        "VarHandleOp", "_VarHandlesOp", "ReadVariableOp", "_ReadVariablesOp", "AssignVariableOp",
+        "AssignAddVariableOp", "AssignSubVariableOp", "VarIsInitializedOp", "VariableShape", "DestroyResourceOp",
+        "DisableCopyOnRead", "Variable", "VariableV2", "TemporaryVariable", "ResourceCountUpTo"), (
+        r"Resource(Apply|SparseApply|Scatter|ScatterNd)\w+", r"ResourceGather(Nd)?", r"ResourceStridedSliceAssign")),
+    Family("lookup_tables", "in-memory lookup tables (vocabularies, label maps) and filling them from tensors", (
+        "HashTable", "HashTableV2", "InitializeTableV2"), (
+        r"(Anonymous)?Mutable(Dense)?HashTable\w*", r"AnonymousHashTable", r"LookupTable\w+V2")),
+    Family("random", "random numbers (dropout, initializers, sampling)", (
+        "RandomStandardNormal", "RandomUniform", "RandomUniformInt", "TruncatedNormal",
+        "ParameterizedTruncatedNormal", "Multinomial", "RandomShuffle", "RandomGamma", "RandomPoisson",
+        "RandomPoissonV2", "RandomCrop", "RngSkip", "RngReadAndSkip", "NonDeterministicInts", "StatelessRandomGetAlg",
+        "AllCandidateSampler", "UniformCandidateSampler", "LogUniformCandidateSampler",
+        "LearnedUnigramCandidateSampler", "ThreadUnsafeUnigramCandidateSampler"), (
+        r"Stateful(Random|Standard|Truncated|Uniform)\w*", r"(Anonymous|Delete|Dummy)(Random)?SeedGenerator")),
+    Family("calls_and_control_flow", "calls of the SavedModel's own functions, conditionals and loops",
+           ("StatefulPartitionedCall", "If", "While", "Case", "_If", "_While")),
+    Family("assertions", "checks that fail the call with an error message", (
+        "Assert", "CheckNumerics", "CheckNumericsV2")),
+    Family("tensor_arrays", "in-memory tensor arrays and stacks (loops, map_fn)", (
+        "Empty", "DeepCopy", "GuaranteeConst"), (r"TensorArray\w*", r"Stack(V2|PushV2|PopV2|CloseV2)?")),
+)
 
-    def __init__(self, vocab_path: str):
-        super().__init__()
-        self.bert = text.BertTokenizer(vocab_path, lower_case=True, token_out_type=tf.int32)
-        self.fast = text.FastBertTokenizer(VOCAB, lower_case_nfd_strip_accents=True, token_out_type=tf.int32)
-        self.fast_wordpiece = text.FastWordpieceTokenizer(VOCAB, token_out_type=tf.int32)
-        self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(tf.constant(["neg", "pos"]), tf.constant([0, 1])), -1)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([None, None], tf.float32)])
-    def __call__(self, sentences, logits):
-        ids, starts, ends = self.bert.tokenize_with_offsets(sentences)
-        fast_ids, fast_starts, fast_ends = self.fast.tokenize_with_offsets(sentences)
-        words = text.WhitespaceTokenizer().tokenize(text.normalize_utf8(sentences, "NFD"))
-        pieces = self.fast_wordpiece.tokenize(words)
-        flat = ids.merge_dims(-2, -1)
-        segments, type_ids = text.combine_segments([flat, fast_ids], 2, 3)
-        word_ids, mask = text.pad_model_inputs(segments, 16)
-        chars = tf.strings.unicode_decode(sentences, "UTF-8")
-        _, char_offsets = tf.strings.unicode_decode_with_offsets(sentences, "UTF-8")
-        length = tf.strings.length(sentences, unit="UTF8_CHAR")
-        answer = tf.strings.substr(sentences, starts.flat_values[:1], ends.flat_values[:1] - starts.flat_values[:1])
-        lowered = tf.strings.lower(tf.strings.regex_replace(sentences, r"\s+", " "))
-        joined = tf.strings.reduce_join(tf.strings.split(lowered), axis=-1, separator=" ")
-        top_values, top_indices = tf.math.top_k(tf.nn.softmax(logits), k=1)
-        best = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        label = tf.gather(tf.constant(["neg", "pos"]), tf.clip_by_value(best, 0, 1))
-        found = self.table.lookup(label)
-        spans = tf.map_fn(lambda row: tf.reduce_max(row), logits)
-        counted = tf.while_loop(lambda i: i < tf.shape(logits)[0], lambda i: i + 1, [0])[0]
-        branch = tf.switch_case(tf.reduce_sum(best) % 2, [lambda: tf.constant(0.0), lambda: tf.constant(1.0)])
-        chosen = tf.cond(tf.size(sentences) > 0, lambda: tf.reduce_mean(logits), lambda: tf.constant(0.0))
-        ranges = tf.ragged.range(length)
-        return {
-            "word_ids": word_ids, "mask": mask, "type_ids": type_ids.to_tensor(),
-            "pieces": pieces.flat_values, "char_count": chars.row_lengths(), "offsets": char_offsets.to_tensor(),
-            "fast": fast_starts.flat_values + fast_ends.flat_values, "answer": answer, "joined": joined,
-            "top": top_values, "top_indices": top_indices, "label": label, "found": found, "spans": spans,
-            "counted": counted, "branch": branch, "chosen": chosen, "ranges": ranges.to_tensor(),
-            "ends": ends.to_tensor(),
-        }
+def registered_ops():
+    """``(core, text)``: op name → OpDef for core TensorFlow, and for what importing TF Text adds."""
+    import tensorflow as tf
+    from tensorflow.core.framework import op_def_pb2
+    from tensorflow.python.client import pywrap_tf_session
+
+    def op_defs():
+        ops = op_def_pb2.OpList()
+        ops.ParseFromString(pywrap_tf_session.TF_GetBuffer(pywrap_tf_session.TF_GetAllOpList()))
+        return {op.name: op for op in ops.op}
+
+    core = op_defs()
+    import tensorflow_text
+
+    text = {name: op for name, op in op_defs().items() if name not in core}
+    return core, text, {"tensorflow": tf.__version__, "tensorflow_text": tensorflow_text.__version__}
 
 
-def save_serving_ops(folder: str) -> str:
-    vocab_path = os.path.join(folder, "vocab.txt")
-    with open(vocab_path, "w") as f:
-        f.write("\n".join(VOCAB) + "\n")
-    module = ServingOps(vocab_path)
-    module(tf.constant(["The cat sat."]), tf.constant([[0.1, 0.9]]))
-    path = os.path.join(folder, "serving_ops")
-    tf.saved_model.save(module, path, signatures={"serving_default": module.__call__})
-    return path
+def classify(core, text):
+    """``(allowed ops, {allowed stateful family: ops}, {denied family: ops})``; each op in one family."""
+    registered = {**core, **text}
+    missing = {family.name: [op for op in family.names if op not in registered] for family in ALLOWED_STATEFUL}
+    if any(missing.values()):
+        raise SystemExit(f"allowed families name ops this TensorFlow does not register: {missing}")
+    allowed, allowed_families = set(), {family: set() for family in ALLOWED_STATEFUL}
+    # Denied names stay denied where this TensorFlow no longer registers them (older SavedModels may use them).
+    denied = {family: {op for op in family.names if op not in registered} for family in DENIED}
+    denied[UNCLASSIFIED] = set()
+    for op, op_def in registered.items():
+        family = next((f for f in DENIED if f.matches(op)), None)
+        if family is None and op_def.is_stateful and op not in text:
+            family = next((f for f in ALLOWED_STATEFUL if f.matches(op)), UNCLASSIFIED)
+        if family in denied:
+            denied[family].add(op)
+        else:
+            allowed.add(op)
+            if family is not None:
+                allowed_families[family].add(op)
+    return allowed, allowed_families, denied
 
 
-def sources(folder: str) -> dict[str, str]:
-    found = {f"fixture:{part}": os.path.join(FIXTURE, part) for part in ("encoder", "preprocessor")}
-    for path in sorted(glob.glob(os.path.join(ROOT, "savedmodels", "*", "*", "saved_model.pb"))):
-        model_dir = os.path.dirname(path)
-        if os.path.basename(model_dir) in ("encoder", "preprocessor"):
-            found["package:" + os.path.relpath(model_dir, os.path.join(ROOT, "savedmodels"))] = model_dir
-    found["sample:keras3_encoder_and_head"] = save_keras_encoder_like(folder)
-    found["sample:serving_string_ragged_text_ops"] = save_serving_ops(folder)
-    return found
-
-
-def derive() -> dict:
-    with open(DENIED) as f:
-        denied = {op for family in json.load(f)["families"] for op in family["ops"]}
-    ops: set[str] = set()
-    refused: dict[str, set[str]] = {}
-    with tempfile.TemporaryDirectory() as folder:
-        named = sources(folder)
-        for name, path in named.items():
-            found = set().union(*saved_model_op_types(path).values())
-            ops |= found - denied
-            if found & denied:
-                refused[name] = found & denied
-    for name, found in refused.items():
-        print(f"{name}: denied ops left out of the allow-list: {sorted(found)}", file=sys.stderr)
-    return {
-        "about": "Op types untrusted SavedModels may use. Generated by scripts/derive_allowed_ops.py; do not edit.",
-        "sources": sorted(named),
-        "ops": sorted(ops),
+def render(core, text, versions):
+    allowed, allowed_families, denied = classify(core, text)
+    derived_from = f"the op registries of TensorFlow {versions['tensorflow']} and TF Text {versions['tensorflow_text']}"
+    allowed_data = {
+        "about": "Op types untrusted SavedModels may use: every stateless op, TF Text's ops, and the stateful "
+                 f"families below. Generated by scripts/derive_allowed_ops.py from {derived_from}; do not edit.",
+        "stateful_families": [
+            {"name": family.name, "reason": family.reason, "ops": sorted(ops)}
+            for family, ops in allowed_families.items()],
+        "tf_text_ops": sorted(text),
+        "ops": sorted(allowed),
     }
+    denied_data = {
+        "about": "Op types tfhub_llm.security refuses in untrusted SavedModels, by family. Never on "
+                 "allowed_ops.json. 'permitted_in' names the one place a family is accepted: 'checkpoint_save' / "
+                 "'checkpoint_restore' = only in functions reached solely from the SavedModel's own save / restore "
+                 "(saver_def, saveable objects), so a restore at load time cannot write files; 'asset' = only when "
+                 "the file name is one of the SavedModel's own assets bound to the function. allow_ops=[...] or "
+                 f"trust=True override any entry. Generated by scripts/derive_allowed_ops.py from {derived_from}; "
+                 "do not edit.",
+        "families": [
+            {"name": family.name, "reason": family.reason, "ops": sorted(ops),
+             **({"permitted_in": family.permitted_in} if family.permitted_in else {})}
+            for family, ops in denied.items()],
+    }
+    return {name: json.dumps(data, indent=1) + "\n" for name, data in
+            (("allowed_ops.json", allowed_data), ("denied_ops.json", denied_data))}
+
+
+def verify(saved_models, rendered):
+    """Every op of each SavedModel is allowed, or denied only in a family with a permitted place."""
+    sys.path.insert(0, ROOT)
+    from tfhub_llm.security import saved_model_op_names
+
+    allowed = set(json.loads(rendered["allowed_ops.json"])["ops"])
+    permitted = {op for family in json.loads(rendered["denied_ops.json"])["families"] if "permitted_in" in family
+                 for op in family["ops"]}
+    problems = []
+    for path in saved_models:
+        refused = saved_model_op_names(path) - allowed - permitted
+        if refused:
+            problems.append(f"{path}: ops the lists refuse: {sorted(refused)}")
+    return problems
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file on disk differs")
+    parser.add_argument("--check", action="store_true", help="fail if the files on disk differ")
+    parser.add_argument("--out-dir", default=DATA, help="where allowed_ops.json and denied_ops.json go")
+    parser.add_argument("--verify", nargs="*", default=[], metavar="SAVEDMODEL",
+                        help="SavedModel folders whose ops must all be allowed")
     args = parser.parse_args()
-    derived = derive()
-    rendered = json.dumps(derived, indent=1) + "\n"
+    rendered = render(*registered_ops())
+    problems = verify(args.verify, rendered)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
     if args.check:
-        return check_current(OUTPUT, rendered, "scripts/derive_allowed_ops.py")
-    write_atomically(OUTPUT, rendered)
-    print(f"wrote {len(derived['ops'])} op types from {len(derived['sources'])} sources to {OUTPUT}")
+        return max(check_current(os.path.join(args.out_dir, name), text, "scripts/derive_allowed_ops.py")
+                   for name, text in rendered.items())
+    for name, text in rendered.items():
+        write_atomically(os.path.join(args.out_dir, name), text)
+    counts = {name: len(json.loads(text).get("ops", ())) for name, text in rendered.items()}
+    print(f"wrote {counts['allowed_ops.json']} allowed op types to {args.out_dir}")
     return 0
 
 

@@ -10,8 +10,8 @@ import keras
 import tensorflow as tf
 
 from tfhub_llm import hub
+from tfhub_llm.bert.preprocessing import pack_inputs
 
-DEFAULT_SEQ_LENGTH = 128
 DEFAULT_MICRO_BATCHES = 4
 MIN_ROWS_PER_MICRO_BATCH = 4
 
@@ -140,14 +140,20 @@ class HubEncoder(keras.layers.Layer):
 class HubPreprocessor(keras.layers.Layer):
     """A TF-Hub BERT preprocessor as a Keras 3 layer: strings in, the encoder's input dict out.
 
+    Works with WordPiece (BERT, ELECTRA, MobileBERT, ...) and SentencePiece (ALBERT) preprocessors.
+
     Args:
         handle: where the preprocessor lives (same forms as for :class:`HubEncoder`).
-        seq_length: the packed length (default 128, as TF Hub's preprocessors use). With
-            ``pad_to_longest=True`` it is the maximum, and each batch is padded only to its longest input.
+        seq_length: the packed length; by default the preprocessor's own (``default_seq_length``,
+            what its default call packs to: 128 for most TF Hub preprocessors, 32 to 512 for others).
+            With ``pad_to_longest=True`` it is the maximum, and each batch is padded only to its longest input.
         pad_to_longest: pad each batch to its longest input instead of ``seq_length``.
         trust: skip the scan of the SavedModel's ops.
 
     Called on a batch of strings, or on a list of two batches for sentence pairs.
+    Setting ``pack_with_ragged_ops`` packs with the package's own packing (core TF and TF Text 2.12
+    ops, the same ids) instead of the SavedModel's ``bert_pack_inputs``; serving exports do this
+    for preprocessors whose packing older TF Serving releases cannot load.
     """
 
     def __init__(self, handle, seq_length=None, pad_to_longest=False, trust=False, **kwargs):
@@ -161,7 +167,19 @@ class HubPreprocessor(keras.layers.Layer):
         self.special_tokens = {
             key: int(value) for key, value in self._module.tokenize.get_special_tokens_dict().items()
         }
+        self.default_seq_length = self._packed_width_of_default_call()
+        self.pack_with_ragged_ops = False
         self.built = True
+
+    def _packed_width_of_default_call(self):
+        """The sequence length the SavedModel's own default call packs to (read by packing a probe)."""
+        packed = self._module(tf.constant(["probe"]))
+        width = packed["input_word_ids"].shape[-1] if isinstance(packed, dict) and "input_word_ids" in packed else None
+        if not width:
+            raise hub.HandleError(
+                f"The preprocessor {self.handle!r} did not pack a probe string into input_word_ids "
+                f"[batch, seq_length] with its default call; pass seq_length= explicitly or check the handle.")
+        return int(width)
 
     @property
     def module(self):
@@ -190,15 +208,37 @@ class HubPreprocessor(keras.layers.Layer):
 
     @property
     def max_seq_length(self):
-        return self.seq_length or DEFAULT_SEQ_LENGTH
+        """The packed length: ``seq_length`` when given, else the preprocessor's ``default_seq_length``."""
+        return self.seq_length or self.default_seq_length
+
+    @property
+    def has_offsets(self):
+        """Whether the preprocessor has ``tokenize_with_offsets`` (SentencePiece ones exported by Model Garden do not)."""
+        return hasattr(self._module, "tokenize_with_offsets")
 
     def tokenize(self, strings):
-        """Word pieces of each string: ragged int32 ``[batch, words, wordpieces]``."""
+        """Token ids of each string, as the preprocessor's ``tokenize`` returns them: ragged int32
+        ``[batch, words, wordpieces]`` for WordPiece, ``[batch, pieces]`` for SentencePiece."""
         return self._module.tokenize(tf.convert_to_tensor(strings, tf.string))
+
+    def token_ids(self, strings):
+        """Token ids of each string as ragged int32 ``[batch, tokens]``, whatever the tokenizer."""
+        return _flat_tokens(self.tokenize(strings))
+
+    def tokenize_with_offsets(self, strings):
+        """``(ids, starts, ends)``, each ragged ``[batch, tokens]``: ids and UTF-8 byte offsets into each string."""
+        if not self.has_offsets:
+            raise ValueError(
+                f"The preprocessor {self.handle!r} has no tokenize_with_offsets (Model Garden exports "
+                "SentencePiece preprocessors without it), so token positions cannot be mapped back to the text.")
+        ids, starts, ends = self._module.tokenize_with_offsets(tf.convert_to_tensor(strings, tf.string))
+        return _flat_tokens(ids), _flat_tokens(starts), _flat_tokens(ends)
 
     def bert_pack_inputs(self, segments, seq_length=None):
         """Packs 1 or 2 tokenized segments into the encoder's input dict of length ``seq_length``."""
         seq_length = self.max_seq_length if seq_length is None else seq_length
+        if self.pack_with_ragged_ops:
+            return pack_inputs(list(segments), seq_length, self.special_tokens)
         return dict(self._module.bert_pack_inputs(list(segments), seq_length=seq_length))
 
     def call(self, inputs):
@@ -233,4 +273,9 @@ class HubPreprocessor(keras.layers.Layer):
             "pad_to_longest": self.pad_to_longest,
             "trust": self.trust,
         }
+
+
+def _flat_tokens(tokens):
+    """Ragged ``[batch, tokens]`` from ``[batch, tokens]``, ``[batch, tokens, 1]`` or ``[batch, words, pieces]``."""
+    return tokens.merge_dims(1, -1) if tokens.shape.rank > 2 else tokens
 

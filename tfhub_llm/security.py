@@ -4,8 +4,9 @@ A SavedModel is a program: calling it (or merely restoring it) runs whatever ops
 its functions contain. This module parses ``saved_model.pb`` as a protocol buffer,
 never loading or executing it, and checks the op types of every function against
 
-* an allow-list of the ops BERT encoders, preprocessors and this package's task
-  exports need (``data/allowed_ops.json``, written by ``scripts/derive_allowed_ops.py``),
+* an allow-list derived from TensorFlow's and TF Text's op registries: every pure-computation
+  op, TF Text's ops, and the stateful ops that only touch the model's own memory (variables,
+  tables, random numbers, ...) (``data/allowed_ops.json``, written by ``scripts/derive_allowed_ops.py``),
 * a deny-list of ops that touch files, the network, other processes or Python
   (``data/denied_ops.json``, with a reason per family). Three denied families are
   accepted in exactly one place each: checkpoint writes (SaveV2, ...) in functions
@@ -35,7 +36,7 @@ TRUSTED_DIRS_ENV = "TFHUB_LLM_TRUSTED_DIRS"
 _SAVE_SCOPE = "checkpoint_save"
 _RESTORE_SCOPE = "checkpoint_restore"
 _ASSET_SCOPE = "asset"
-_NOT_ALLOWED_REASON = "not on the allow-list of ops BERT encoders and preprocessors need"
+_NOT_ALLOWED_REASON = "not on the allow-list: TensorFlow and TF Text do not register it (a custom op), so what it does is unknown"
 
 _trusted_directories: list[str] = []
 

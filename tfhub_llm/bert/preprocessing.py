@@ -124,7 +124,7 @@ class BertPreprocessor(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def __call__(self, sentences):
         """Tokenizes and packs single sentences at ``default_seq_length``."""
-        return self._pack([self._tokenizer.tokenize(sentences)], self.default_seq_length)
+        return pack_inputs([self._tokenizer.tokenize(sentences)], self.default_seq_length, self._special_ids)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def tokenize_with_offsets(self, sentences):
@@ -136,20 +136,28 @@ class BertPreprocessor(tf.Module):
     def bert_pack_inputs(self, segments, seq_length=DEFAULT_SEQ_LENGTH):
         """Packs 1 or 2 ragged segments (``[batch, tokens]`` or ``[batch, words, wordpieces]``) into
         ``[CLS] a [SEP] (b [SEP])``, trimmed round-robin and padded to ``seq_length``."""
-        return self._pack(segments, seq_length)
+        return pack_inputs(segments, seq_length, self._special_ids)
 
-    def _pack(self, segments, seq_length):
-        segments = [tf.cast(s.merge_dims(1, -1) if s.shape.rank > 2 else s, tf.int32) for s in segments]
-        special_tokens = len(segments) + 1
-        trimmed = round_robin_trim(segments, tf.cast(seq_length, tf.int64) - special_tokens)
-        word_ids, type_ids = text.combine_segments(
-            trimmed, start_of_sequence_id=self._special_ids["start_of_sequence_id"],
-            end_of_segment_id=self._special_ids["end_of_segment_id"])
-        input_word_ids, input_mask = text.pad_model_inputs(
-            word_ids, seq_length, pad_value=self._special_ids["padding_id"])
-        input_type_ids, _ = text.pad_model_inputs(type_ids, seq_length)
-        return {
-            "input_word_ids": tf.cast(input_word_ids, tf.int32),
-            "input_mask": tf.cast(input_mask, tf.int32),
-            "input_type_ids": tf.cast(input_type_ids, tf.int32),
-        }
+
+def pack_inputs(segments, seq_length, special_ids):
+    """``[CLS] a [SEP] (b [SEP])`` from 1 or 2 ragged segments, trimmed round-robin, padded to ``seq_length``.
+
+    Segments are ``[batch, tokens]``, ``[batch, tokens, 1]`` or ``[batch, words, pieces]``;
+    ``special_ids`` has ``start_of_sequence_id``, ``end_of_segment_id`` and ``padding_id`` (as a TF-Hub
+    preprocessor's ``tokenize.get_special_tokens_dict()`` gives them). The ids equal those of
+    ``text.RoundRobinTrimmer`` + ``combine_segments`` + ``pad_model_inputs`` (Model Garden's packing),
+    from ops TF Serving 2.12+ has.
+    """
+    segments = [tf.cast(s.merge_dims(1, -1) if s.shape.rank > 2 else s, tf.int32) for s in segments]
+    special_tokens = len(segments) + 1
+    trimmed = round_robin_trim(segments, tf.cast(seq_length, tf.int64) - special_tokens)
+    word_ids, type_ids = text.combine_segments(
+        trimmed, start_of_sequence_id=special_ids["start_of_sequence_id"],
+        end_of_segment_id=special_ids["end_of_segment_id"])
+    input_word_ids, input_mask = text.pad_model_inputs(word_ids, seq_length, pad_value=special_ids["padding_id"])
+    input_type_ids, _ = text.pad_model_inputs(type_ids, seq_length)
+    return {
+        "input_word_ids": tf.cast(input_word_ids, tf.int32),
+        "input_mask": tf.cast(input_mask, tf.int32),
+        "input_type_ids": tf.cast(input_type_ids, tf.int32),
+    }

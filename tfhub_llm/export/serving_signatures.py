@@ -5,7 +5,9 @@
 regression, ``value``. ``QuestionAnsweringServing`` wraps a ``SpanQuestionAnswerer``: ``question``
 and ``context`` in, ``answer``, ``score``, ``start`` and ``end`` out, with the windows over long
 contexts and the span search of :mod:`tfhub_llm.tasks.qa_features` done in the graph, so TF
-Serving runs no Python. Both pad each request only to its longest input.
+Serving runs no Python. Both pad each request only to its longest input, and a classifier whose
+preprocessor packs with ops TF Serving 2.12-2.19 lacks is packed with ragged ops instead
+(:mod:`tfhub_llm.export.servable_packing`).
 
 The modules track the restored TF-Hub encoder and preprocessor and the model's weights, not the
 Keras model itself, so an export holds no optimizer state.
@@ -15,6 +17,7 @@ import contextlib
 
 import tensorflow as tf
 
+from tfhub_llm.export.servable_packing import servable_packing
 from tfhub_llm.tasks.classifier import MULTI_LABEL, REGRESSION
 
 MULTI_LABEL_THRESHOLD = 0.5
@@ -86,7 +89,7 @@ class ClassifierServing(_TaskServing):
                 outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
             return outputs
 
-        with _padding_to_longest(model.preprocessor):
+        with _padding_to_longest(model.preprocessor), servable_packing(model.preprocessor):
             self.serve = self._trace(serve)
 
 

@@ -20,7 +20,8 @@ class TextClassifier(BertTask):
         text_pair: take ``{"text": ..., "text_b": ...}`` (sentence pairs) instead of one batch of strings.
         label_names: optional class names, kept in the config and in serving exports.
         dropout: dropout rate before the output layer.
-        seq_length: the maximum packed length when ``preprocessor`` is a handle (default 128).
+        seq_length: the maximum packed length when ``preprocessor`` is a handle (default: the
+            preprocessor's own default length).
 
     Example:
         >>> model = TextClassifier(ENCODER, PREPROCESSOR, num_classes=2)

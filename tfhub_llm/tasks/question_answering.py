@@ -25,18 +25,18 @@ class PreprocessorOffsets:
     """Adapts a :class:`HubPreprocessor` to ``qa_features``' tokenizer protocol (character offsets)."""
 
     def __init__(self, preprocessor):
-        if not hasattr(preprocessor.module, "tokenize_with_offsets"):
+        if not preprocessor.has_offsets:
             raise ValueError(
                 f"The preprocessor {preprocessor.handle!r} has no tokenize_with_offsets, which question "
                 "answering needs to map answers back to the context; use a preprocessor that has it "
-                "(those built by tfhub_llm.convert_hf_bert and savedmodels/ do)."
+                "(those built by tfhub_llm.convert_hf_bert and savedmodels/ do, and Model Garden's WordPiece "
+                "ones exported with tokenize_with_offsets; its SentencePiece ones never have it)."
             )
         self.preprocessor = preprocessor
         self.cls_id, self.sep_id, self.pad_id = preprocessor.cls_id, preprocessor.sep_id, preprocessor.pad_id
 
     def tokenize_with_offsets(self, texts):
-        ids, starts, ends = self.preprocessor.module.tokenize_with_offsets(tf.constant(texts, tf.string))
-        flat = [ragged.merge_dims(1, -1).to_list() for ragged in (ids, starts, ends)]
+        flat = [ragged.to_list() for ragged in self.preprocessor.tokenize_with_offsets(texts)]
         return [
             (np.asarray(i), *_characters_at_bytes(text, np.asarray(s), np.asarray(e)))
             for text, i, s, e in zip(texts, *flat)
@@ -59,7 +59,10 @@ class SpanQuestionAnswerer(BertTask):
     Args:
         encoder: a :class:`HubEncoder` or an encoder handle (loaded trainable).
         preprocessor: a :class:`HubPreprocessor` or handle whose SavedModel has ``tokenize_with_offsets``.
-        max_seq_length, doc_stride, max_query_length: the windows over each context (as BERT's SQuAD recipe).
+        max_seq_length: the length of each window; by default the preprocessor's own default length
+            (BERT's SQuAD recipe uses 384 where the encoder's position embeddings allow it).
+        doc_stride, max_query_length: the windows' stride over each context, and the question's maximum
+            length in tokens (default 64, or half of ``max_seq_length`` when that is shorter than 128).
         n_best_size, max_answer_length: how answers are searched among the logits.
         version_2_with_negative: SQuAD v2.0: questions may have no answer in the context.
         null_score_diff_threshold: v2.0: answer "" when the null score beats the best span by more than this.
@@ -75,9 +78,9 @@ class SpanQuestionAnswerer(BertTask):
         self,
         encoder,
         preprocessor,
-        max_seq_length=384,
+        max_seq_length=None,
         doc_stride=128,
-        max_query_length=64,
+        max_query_length=None,
         n_best_size=20,
         max_answer_length=30,
         version_2_with_negative=False,
@@ -86,6 +89,7 @@ class SpanQuestionAnswerer(BertTask):
     ):
         encoder = encoder_layer(encoder)
         preprocessor = preprocessor_layer(preprocessor, max_seq_length)
+        offset_tokenizer = PreprocessorOffsets(preprocessor)  # refuses a preprocessor without offsets now
         inputs = {key: keras.Input(shape=(None,), dtype="int32", name=key) for key in ENCODER_INPUT_KEYS}
         sequence = encoder(inputs)["sequence_output"]
         logits = keras.layers.Dense(2, dtype="float32", name="span_logits")(sequence)
@@ -97,9 +101,10 @@ class SpanQuestionAnswerer(BertTask):
         super().__init__(inputs, outputs, **kwargs)
         self.encoder = encoder
         self.preprocessor = preprocessor
-        self.max_seq_length = max_seq_length
+        self.offset_tokenizer = offset_tokenizer
+        self.max_seq_length = preprocessor.max_seq_length
         self.doc_stride = doc_stride
-        self.max_query_length = max_query_length
+        self.max_query_length = min(64, self.max_seq_length // 2) if max_query_length is None else max_query_length
         self.n_best_size = n_best_size
         self.max_answer_length = max_answer_length
         self.version_2_with_negative = version_2_with_negative
@@ -130,7 +135,7 @@ class SpanQuestionAnswerer(BertTask):
     def make_features(self, examples):
         """SQuAD examples → windowed features (numpy), with answer positions for training."""
         return make_qa_features(
-            examples, PreprocessorOffsets(self.preprocessor), self.max_seq_length, self.doc_stride, self.max_query_length
+            examples, self.offset_tokenizer, self.max_seq_length, self.doc_stride, self.max_query_length
         )
 
     def features_dataset(self, features, batch_size=32, shuffle=True, seed=None):
