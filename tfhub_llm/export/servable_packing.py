@@ -37,10 +37,14 @@ def unservable_packing_ops(preprocessor, tf_serving_version=None):
 
 @contextlib.contextmanager
 def servable_packing(preprocessor):
-    """Traces a model with ragged-op packing when the preprocessor's own packing is not servable."""
+    """Traces a model with ragged-op packing when the preprocessor's own packing is not servable.
+
+    Yields whether it does: the export must then leave the preprocessor's own packing functions
+    out of the SavedModel (their ops would still be in its graph), keeping only ``tokenize``.
+    """
     previous = preprocessor.pack_with_ragged_ops
     preprocessor.pack_with_ragged_ops = previous or bool(unservable_packing_ops(preprocessor))
     try:
-        yield
+        yield preprocessor.pack_with_ragged_ops
     finally:
         preprocessor.pack_with_ragged_ops = previous

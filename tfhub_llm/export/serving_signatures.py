@@ -89,7 +89,9 @@ class ClassifierServing(_TaskServing):
                 outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
             return outputs
 
-        with _padding_to_longest(model.preprocessor), servable_packing(model.preprocessor):
+        with _padding_to_longest(model.preprocessor), servable_packing(model.preprocessor) as ragged_packing:
+            if ragged_packing:  # saving the whole module would keep its own packing functions in the graph
+                self.preprocessor = model.preprocessor.module.tokenize
             self.serve = self._trace(serve)
 
 
