@@ -13,6 +13,7 @@ import tensorflow as tf  # noqa: E402
 
 from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
 from tfhub_llm.security import saved_model_op_names  # noqa: E402
+from tfhub_llm.export import servable_packing  # noqa: E402
 from tfhub_llm.export import check_serving, compare_session_outputs, export_for_serving  # noqa: E402
 from tfhub_llm.export.check import tf_serving_ops, tf_serving_releases  # noqa: E402
 from tfhub_llm.export.serving import WARMUP_FILE, read_warmup_requests, warmup_requests  # noqa: E402
@@ -30,9 +31,15 @@ def package_export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fixture_export(tmp_path_factory):
-    """A classifier over TF Model Garden's preprocessor, which trims with TF Text's RoundRobinTrim."""
+    """A classifier over TF Model Garden's preprocessor exported with its own packing (TF Text's RoundRobinTrim).
+
+    The serving export packs with ragged ops instead (tests/test_encoder_families.py); here it is told
+    the preprocessor's packing is servable, to get an export that TF Serving 2.19 cannot load.
+    """
     model = TextClassifier(FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, num_classes=2)
-    return export_for_serving(model, tmp_path_factory.mktemp("fixture"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(servable_packing, "unservable_packing_ops", lambda preprocessor: [])
+        return export_for_serving(model, tmp_path_factory.mktemp("fixture"))
 
 
 def test_the_package_export_passes(package_export):

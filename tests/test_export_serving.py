@@ -11,7 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
 from tfhub_llm.export import serving  # noqa: E402
 from tfhub_llm.export import export_for_serving, session_predict  # noqa: E402
 from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnsweringServing  # noqa: E402
@@ -250,13 +250,6 @@ def test_qa_signature_answers_empty_requests_and_refuses_uneven_ones(question_an
         "answer": [0], "score": [0], "start": [0], "end": [0]}
     with pytest.raises(tf.errors.InvalidArgumentError, match="same number of rows"):
         serve(tf.constant(QUESTIONS), tf.constant(CONTEXTS[:2]))
-
-
-def test_qa_export_needs_tokenize_with_offsets():
-    model = SpanQuestionAnswerer(FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, max_seq_length=32, doc_stride=8,
-                                 max_query_length=8)
-    with pytest.raises(ValueError, match="has no tokenize_with_offsets"):
-        QuestionAnsweringServing(model)
 
 
 def test_a_model_loaded_from_a_keras_file_exports_its_trained_weights(classifier, tmp_path):

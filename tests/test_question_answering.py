@@ -96,10 +96,9 @@ def test_round_trip_keeps_answers(model, tmp_path):
     assert restored_answer == answer
 
 
-def test_preprocessor_without_offsets_is_refused():
-    qa = SpanQuestionAnswerer(FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, max_seq_length=32, max_query_length=8)
+def test_preprocessor_without_offsets_is_refused_when_the_model_is_made():
     with pytest.raises(ValueError, match="no tokenize_with_offsets"):
-        qa.predict_answers(["q"], ["c"])
+        SpanQuestionAnswerer(FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, max_seq_length=32, max_query_length=8)
 
 
 def test_mismatched_questions_and_contexts(model):

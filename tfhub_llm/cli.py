@@ -67,16 +67,19 @@ def build_parser():
     _add_columns(classify)
     classify.add_argument("--num-classes", type=int, help="default: the labels found; 1 = regression")
     classify.add_argument("--multi-label", action="store_true", help="k-hot labels ('a|b'), sigmoid outputs")
-    classify.add_argument("--seq-length", type=int, default=128, help="maximum packed length")
+    classify.add_argument("--seq-length", type=int, default=None,
+                          help="maximum packed length (default: the preprocessor's own)")
     _add_training(classify, batch_size=32, learning_rate=3e-5)
     classify.set_defaults(run=run_finetune_classify)
     qa = tasks.add_parser("qa", help="extractive question answering from SQuAD JSON")
     _add_model_handles(qa)
     qa.add_argument("--train", required=True, metavar="SQUAD.json")
     qa.add_argument("--validation", metavar="SQUAD.json", help="default: the last article of --train held out")
-    qa.add_argument("--max-seq-length", type=int, default=384)
+    qa.add_argument("--max-seq-length", type=int, default=None,
+                    help="window length (default: the preprocessor's own)")
     qa.add_argument("--doc-stride", type=int, default=128)
-    qa.add_argument("--max-query-length", type=int, default=64)
+    qa.add_argument("--max-query-length", type=int, default=None,
+                    help="question tokens kept (default: 64, or half the window when that is shorter)")
     _add_training(qa, batch_size=16, learning_rate=5e-5)
     qa.set_defaults(run=run_finetune_qa)
 

@@ -263,7 +263,7 @@ def _usage(url, kind, kaggle):
             f'preprocessor = hub.load("{url}")\n'
             'encoder_inputs = preprocessor(["hello world"])  # input_word_ids, input_mask, input_type_ids\n\n'
             "from tfhub_llm.layers import HubPreprocessor  # Keras 3\n"
-            f'preprocessor = HubPreprocessor("{url}", seq_length=128)'
+            f'preprocessor = HubPreprocessor("{url}")  # packs to its default length'
         )
     elif kind == "encoder":
         code = (

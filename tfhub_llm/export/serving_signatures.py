@@ -104,10 +104,6 @@ class QuestionAnsweringServing(_TaskServing):
     """
 
     def __init__(self, model):
-        if not hasattr(model.preprocessor.module, "tokenize_with_offsets"):
-            raise ValueError(
-                f"The preprocessor {model.preprocessor.handle!r} has no tokenize_with_offsets, which the QA "
-                "serving signature needs to map answers back to the context.")
         super().__init__(model, ("question", "context"))
         self._settings = {key: getattr(model, key) for key in (
             "max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length",
