@@ -30,7 +30,8 @@ class HubEncoder(keras.layers.Layer):
         output_key: return only this output (e.g. ``"pooled_output"``) instead of the whole dict.
         trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.security`).
         micro_batches: split each batch of at least ``micro_batches * 4`` rows into this many
-            micro-batches of similar lengths, each cut to its own longest input, so short inputs
+            micro-batches of similar lengths, each cut to its own longest input (plus one padding
+            position, which MobileBERT's embedding reads), so short inputs
             are not computed at the batch's longest length; ``1`` calls the encoder on the whole batch.
         **kwargs: the usual Keras layer arguments (``name``, ...).
 
@@ -98,7 +99,7 @@ class HubEncoder(keras.layers.Layer):
         return outputs[self.output_key] if self.output_key else outputs
 
     def _call_by_length(self, inputs, training):
-        """The encoder on length-sorted micro-batches, each cut to its longest input, in the input order."""
+        """The encoder on length-sorted micro-batches, each cut after its longest input, in the input order."""
         mask = tf.cast(inputs["input_mask"], tf.int32)
         batch_size, width = tf.shape(mask)[0], tf.shape(mask)[1]
         lengths = tf.reduce_max(mask * tf.range(1, width + 1)[tf.newaxis], axis=1)  # last unmasked position + 1
@@ -106,17 +107,24 @@ class HubEncoder(keras.layers.Layer):
         pieces = []
         for index in range(self.micro_batches):
             rows = order[batch_size * index // self.micro_batches:batch_size * (index + 1) // self.micro_batches]
-            cut = tf.maximum(tf.reduce_max(tf.gather(lengths, rows)), 1)
+            # One padding position stays: MobileBERT's embedding sees each token's right neighbour.
+            cut = tf.minimum(tf.reduce_max(tf.gather(lengths, rows)) + 1, width)
             piece = {key: tf.gather(value, rows)[:, :cut] for key, value in inputs.items()}
             pieces.append(dict(self._module(piece, training=training)))
         restore = tf.math.invert_permutation(order)
+        output_specs = self._module.__call__.concrete_functions[0].structured_outputs
 
-        def merge(*parts):
-            if parts[0].shape.rank == 3:  # [rows, cut, width]: pad back to the batch's length
-                parts = [tf.pad(part, [[0, 0], [0, width - tf.shape(part)[1]], [0, 0]]) for part in parts]
+        def merge(spec, *parts):
+            # Pad the sequence axes (dynamic in the encoder's signature, past the batch axis) back to the
+            # batch's length: [rows, cut, width] outputs, and [rows, heads, cut, cut] attention scores.
+            padding = [[0, 0]] + [[0, 0] if size is not None else None for size in spec.shape[1:]]
+            parts = [tf.pad(part, [pad or [0, width - tf.shape(part)[axis]] for axis, pad in enumerate(padding)])
+                     for part in parts]
             return tf.gather(tf.concat(parts, axis=0), restore)
 
-        return tf.nest.map_structure(merge, *pieces)
+        specs = tf.nest.flatten(dict(output_specs))
+        merged = [merge(spec, *parts) for spec, parts in zip(specs, zip(*(tf.nest.flatten(p) for p in pieces)))]
+        return tf.nest.pack_sequence_as(pieces[0], merged)
 
     def mlm_logits(self, inputs, masked_lm_positions, training=False):
         """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
