@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from tfhub_llm.archive import write_text_atomically  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = REPO / "data"
 MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
 TINY = REPO / "savedmodels" / "bert_tiny_random_uncased"
 

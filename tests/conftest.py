@@ -11,11 +11,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURE = SHARED / "fixtures" / "mg_bert_tiny_uncased"
+FIXTURES = REPO / "tests" / "fixtures"
+MODEL_GARDEN_BERT = FIXTURES / "model_garden" / "mg_bert_tiny_uncased"
+FIXTURE = MODEL_GARDEN_BERT
 FIXTURE_ENCODER = str(FIXTURE / "encoder")
 FIXTURE_PREPROCESSOR = str(FIXTURE / "preprocessor")
-DATA = SHARED / "data"
+DATA = REPO / "data"
 SAVEDMODELS = REPO / "savedmodels"
 TINY_ENCODER = str(SAVEDMODELS / "bert_tiny_random_uncased" / "encoder")
 TINY_PREPROCESSOR = str(SAVEDMODELS / "bert_tiny_random_uncased" / "preprocessor")

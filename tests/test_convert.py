@@ -151,11 +151,19 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"overwrite=True \(tfhub-llm convert --overwrite\)"):
         convert_hf_bert(src, out, progress=lambda line: None)
     assert (out / "keep.txt").read_text() == "mine"
     convert_hf_bert(src, out, progress=lambda line: None, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["encoder", "preprocessor"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+
+
+def test_an_existing_empty_folder_is_filled_as_git_clone_fills_one(tmp_path):
+    src, _ = make_hf_dir(tmp_path / "src")
+    (tmp_path / "out").mkdir()
+    convert_hf_bert(src, tmp_path / "out", progress=lambda line: None)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["encoder", "preprocessor"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
 
 

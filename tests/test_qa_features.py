@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
 from tfhub_llm.tasks.squad import SquadExample, read_squad, squad_evaluate
 
-SQUAD_V2 = "/work/shared/data/squad/train-v2.0-first10articles.json"
+from conftest import DATA  # noqa: E402
+
+SQUAD_V2 = str(DATA / "squad" / "train-v2.0-first10articles.json")
 _WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
 
 

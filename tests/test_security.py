@@ -14,7 +14,9 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm import security
 
-FIXTURE = "/work/shared/fixtures/mg_bert_tiny_uncased"
+from conftest import MODEL_GARDEN_BERT  # noqa: E402
+
+FIXTURE = str(MODEL_GARDEN_BERT)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 

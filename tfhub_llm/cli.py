@@ -64,6 +64,9 @@ def build_parser():
     _add_model_handles(classify)
     classify.add_argument("--train", required=True, metavar="FILE")
     classify.add_argument("--validation", metavar="FILE", help="default: 10%% of --train held out")
+    classify.add_argument("--split", choices=["rows", "sentences"], default="rows",
+                          help="without --validation, hold out rows, or whole sentences of a phrase "
+                               "treebank such as SST-2 (their phrases are dropped from training)")
     _add_columns(classify)
     classify.add_argument("--num-classes", type=int, help="default: the labels found; 1 = regression")
     classify.add_argument("--multi-label", action="store_true", help="k-hot labels ('a|b'), sigmoid outputs")
@@ -225,6 +228,7 @@ def run_finetune_classify(args):
         num_classes=args.num_classes,
         multi_label=args.multi_label,
         validation_file=args.validation,
+        split_by=args.split,
         seq_length=args.seq_length,
         **_training_options(args),
     )

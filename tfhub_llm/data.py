@@ -143,22 +143,60 @@ def to_dataset(examples: TextExamples, batch_size: int, shuffle: bool = True,
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def split_examples(examples: TextExamples, validation_fraction: float,
-                   seed: int) -> tuple[TextExamples, TextExamples]:
-    """Splits into (train, validation) by a seeded permutation; each keeps file order."""
+SPLITS = ("rows", "sentences")
+
+
+def split_examples(examples: TextExamples, validation_fraction: float, seed: int,
+                   by: str = "rows") -> tuple[TextExamples, TextExamples]:
+    """Splits into (train, validation) by a seeded permutation; each keeps file order.
+
+    ``by="rows"`` holds out a fraction of the rows. ``by="sentences"`` is for phrase treebanks such
+    as SST-2, whose rows are every phrase of every sentence's parse tree: it holds out a fraction of
+    the whole sentences (rows that are no word span of a longer row), keeps one row per held-out
+    sentence, and drops from training every row that is a word span of a held-out sentence, so no
+    held-out sentence is seen in part.
+    """
+    if by not in SPLITS:
+        raise ValueError(f"by must be one of {SPLITS}, got {by!r}")
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    size = len(examples)
+    candidates = _whole_sentences(examples.texts) if by == "sentences" else np.arange(len(examples))
+    size = len(candidates)
     num_validation = int(round(size * validation_fraction))
     if not 0 < num_validation < size:
+        unit = "whole sentences" if by == "sentences" else "examples"
         raise ValueError(
-            f"validation_fraction={validation_fraction} of {size} examples from {examples.path} "
+            f"validation_fraction={validation_fraction} of {size} {unit} from {examples.path} "
             f"leaves {num_validation} for validation and {size - num_validation} for training; "
             "both need at least one")
-    order = np.random.default_rng(seed).permutation(size)
-    validation = np.sort(order[:num_validation])
-    train = np.sort(order[num_validation:])
+    validation = np.sort(candidates[np.random.default_rng(seed).permutation(size)[:num_validation]])
+    if by == "sentences":
+        held_out_spans = set()
+        for index in validation:
+            held_out_spans |= _word_spans(examples.texts[index].split())
+        train = [i for i, text in enumerate(examples.texts) if " ".join(text.split()) not in held_out_spans]
+    else:
+        train = np.setdiff1d(np.arange(size), validation)
     return examples.subset(train), examples.subset(validation)
+
+
+def _whole_sentences(texts: list[str]) -> np.ndarray:
+    """Indices of the rows that are no word span of a longer row (the first row of each such text)."""
+    inside_longer, seen, whole = set(), set(), []
+    for index in sorted(range(len(texts)), key=lambda i: -len(texts[i].split())):
+        words = texts[index].split()
+        key = " ".join(words)
+        if key in inside_longer or key in seen:
+            continue  # a span of a longer row, whose spans are already recorded, or a repeat
+        seen.add(key)
+        whole.append(index)
+        inside_longer |= _word_spans(words) - {key}
+    return np.sort(np.asarray(whole, dtype=np.int64))
+
+
+def _word_spans(words: list[str]) -> set[str]:
+    """Every contiguous run of ``words``, joined by single spaces."""
+    return {" ".join(words[start:end]) for start in range(len(words)) for end in range(start + 1, len(words) + 1)}
 
 
 def _is_delimited(path: str, delimiter: str | None) -> bool:

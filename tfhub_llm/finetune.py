@@ -58,6 +58,7 @@ def finetune_classifier(
     multi_label=False,
     validation_file=None,
     validation_fraction=0.1,
+    split_by="rows",
     max_train_examples=None,
     max_validation_examples=None,
     epochs=2,
@@ -70,7 +71,11 @@ def finetune_classifier(
     verbose=1,
     callbacks=(),
 ):
-    """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``."""
+    """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
+
+    Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
+    :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
+    """
     label_type = "multilabel" if multi_label else "regression" if num_classes == 1 else "categorical"
     read = dict(text_column=text_column, label_column=label_column, text_b_column=text_b_column, label_type=label_type)
     examples = read_text_examples(train_file, num_classes=num_classes, **read)
@@ -80,7 +85,7 @@ def finetune_classifier(
             validation_file, num_classes=num_classes, label_vocabulary=examples.label_names, **read
         )
     else:
-        train, validation = split_examples(examples, validation_fraction, seed)
+        train, validation = split_examples(examples, validation_fraction, seed, by=split_by)
     train = _sample(train, max_train_examples, seed)
     validation = _sample(validation, max_validation_examples, seed)
     num_classes = num_classes or (len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1)

@@ -19,12 +19,23 @@ import tensorflow as tf
 from tfhub_llm.hub import ENCODER_INPUT_KEYS
 
 
+def refuse_existing(path, overwrite):
+    """Raises FileExistsError when ``path`` holds something and ``overwrite`` is off (an empty folder is free)."""
+    path = pathlib.Path(path)
+    if path.exists() and not overwrite and not (path.is_dir() and not any(path.iterdir())):
+        raise FileExistsError(
+            f"{path} already exists and is not empty; pass overwrite=True (tfhub-llm convert --overwrite) "
+            "to replace it")
+
+
 @contextlib.contextmanager
 def atomic_directory(path, overwrite=False):
-    """Yields a temporary sibling of ``path`` to fill; renames it to ``path`` when the block succeeds."""
+    """Yields a temporary sibling of ``path`` to fill; renames it to ``path`` when the block succeeds.
+
+    An existing empty folder is replaced as if absent; anything else only with ``overwrite``.
+    """
     path = pathlib.Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (or --force) to replace it")
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     staging.chmod(0o755)
