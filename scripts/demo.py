@@ -50,10 +50,10 @@ def main():
     parser.add_argument("--encoder", default=str(MINILM / "encoder"))
     parser.add_argument("--preprocessor", default=str(MINILM / "preprocessor"))
     parser.add_argument("--data", default=str(SST2))
-    parser.add_argument("--train-examples", type=int, default=5000)
+    parser.add_argument("--train-examples", type=int, default=20000)
     parser.add_argument("--heldout-fraction", type=float, default=0.1,
                         help="fraction of SST-2's whole sentences held out for evaluation")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--seq-length", type=int, default=64)
     args = parser.parse_args()

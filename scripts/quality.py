@@ -30,7 +30,7 @@ MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
 
 CLASSIFICATION = {
     "sst2": dict(text_column="text", label_column="label", split_by="sentences",
-                 max_train_examples=20000, epochs=2, learning_rate=5e-5, seq_length=64),
+                 max_train_examples=20000, epochs=1, learning_rate=5e-5, seq_length=64),
     "mrpc": dict(text_column="#1 String", text_b_column="#2 String",
                  label_column="Quality", epochs=4, learning_rate=5e-5, seq_length=128),
     "rte": dict(text_column="sentence1", text_b_column="sentence2",
