@@ -12,7 +12,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tfhub_llm.archive import write_text_atomically  # noqa: E402
+from tfhub_llm.atomic import write_text  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -46,7 +46,7 @@ def write_json(path, value):
     """Writes ``value`` as JSON to ``path`` through a temporary sibling, so readers never see half a file."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(str(path), json.dumps(value, indent=2, sort_keys=True))
+    write_text(path, json.dumps(value, indent=2, sort_keys=True))
     return path
 
 

@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 from safetensors.numpy import load_file
 
+from tfhub_llm.errors import TargetExistsError, TfhubLlmError
 from tfhub_llm.bert.config import BertConfig
 from tfhub_llm.bert.encoder import build_bert_encoder
 from tfhub_llm.bert.export import atomic_directory, save_encoder, save_preprocessor
@@ -21,7 +22,7 @@ _ROBERTA_FAMILY = ("roberta", "xlm-roberta", "camembert", "longformer", "deberta
 _HEAD_PREFIXES = ("cls.seq_relationship.", "classifier.", "qa_outputs.")
 
 
-class ConversionError(ValueError):
+class ConversionError(TfhubLlmError, ValueError):
     """A Hugging Face checkpoint that this converter cannot turn into an equivalent BERT."""
 
 
@@ -225,7 +226,7 @@ def convert_hf_bert(src_dir, out_dir, progress=print, overwrite=False):
     if not src_dir.is_dir():
         raise ConversionError(f"{src_dir} is not a directory")
     if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (or --force) to replace it")
+        raise TargetExistsError(f"{out_dir} already exists; pass overwrite=True (or --force) to replace it")
     config_path = _require(src_dir / "config.json")
     progress(f"[1/5] reading {config_path}")
     config = bert_config_from_hf(config_path)

@@ -1,51 +1,70 @@
-"""What ``tfhub-llm inspect`` prints: a SavedModel's TF-Hub interface, read from the loaded object."""
+"""What a SavedModel offers, read from the loaded object: one description, rendered two ways.
+
+:func:`describe` returns a JSON-serialisable dict (``tfhub-llm inspect --json`` prints it);
+:func:`format_text` renders it for ``tfhub-llm inspect`` and :func:`format_markdown` for the
+"Interface" section of a model card (:mod:`tfhub_llm.publish`).
+"""
+
+import os
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
 
-from tfhub_llm import hub
+from tfhub_llm.hub import handles
+from tfhub_llm.interface import interface_kind
 
-SUB_OBJECTS = ("mlm", "tokenize", "tokenize_with_offsets", "bert_pack_inputs")
+# Sub-objects and functions of the TF-Hub BERT interface, in the order a description lists them.
+INTERFACE_PARTS = ("__call__", "mlm", "tokenize", "tokenize_with_offsets", "bert_pack_inputs")
+OTHER_KIND = "SavedModel"
 
 
 def describe(handle, *, trust=False, allow_ops=()):
-    """A dict describing the SavedModel at ``handle``: kind, call and signatures, sub-objects, variables, vocab."""
-    path = hub.resolve(handle)
-    module = hub.load(handle, trust=trust, allow_ops=allow_ops)
-    variables = hub.module_variables(module)
-    description = {
+    """Describes the SavedModel at ``handle`` (loaded after the op scan of :func:`handles.load`).
+
+    Returns ``handle``, ``path``, ``kind`` (``"encoder"``, ``"preprocessor"`` or ``"SavedModel"``),
+    ``has_mlm``, ``functions`` (name → lines ``(arguments) → outputs``), ``signatures`` (name →
+    ``inputs`` and ``outputs``, each key → spec), ``vocab_file``, ``vocab_size``, ``do_lower_case``,
+    ``variables``, ``trainable_variables``, ``parameters`` (floating-point values) and ``bytes``.
+    """
+    path = handles.resolve(handle)
+    module = handles.load(handle, trust=trust, allow_ops=allow_ops)
+    variables = handles.module_variables(module)
+    trainable = getattr(module, "trainable_variables", None)
+    return {
         "handle": str(handle),
         "path": path,
-        "kind": _kind(module),
-        "call": _call_interface(module),
-        "sub_objects": [name for name in SUB_OBJECTS if hasattr(module, name)],
-        "signatures": {name: _signature(function) for name, function in module.signatures.items()},
-        "variables": {
-            "count": len(variables),
-            "trainable": sum(1 for variable in variables if variable.trainable),
-            "parameters": int(sum(np.prod(variable.shape) for variable in variables)),
-            "bytes": int(sum(np.prod(variable.shape) * variable.dtype.size for variable in variables)),
+        "kind": interface_kind(module) or OTHER_KIND,
+        "has_mlm": hasattr(module, "mlm"),
+        "functions": {name: _function_lines(module, name) for name in INTERFACE_PARTS if hasattr(module, name)},
+        "signatures": {
+            name: {"inputs": _specs(function.structured_input_signature[1]), "outputs": _specs(function.structured_outputs)}
+            for name, function in sorted(module.signatures.items())
         },
+        **_vocabulary(module),
+        "variables": len(variables),
+        "trainable_variables": len(trainable) if trainable is not None else sum(v.trainable for v in variables),
+        "parameters": int(sum(np.prod(v.shape) for v in variables if v.dtype.is_floating)),
+        "bytes": int(sum(np.prod(v.shape) * v.dtype.size for v in variables)),
     }
-    description.update(_vocabulary(module))
-    return description
 
 
-def format_description(description):
+def format_text(description):
     """The description as the lines ``tfhub-llm inspect`` prints."""
-    variables = description["variables"]
+    kind = description["kind"]
+    kind = f"BERT {kind}" + (" with MLM head" if description["has_mlm"] else "") if kind != OTHER_KIND else "other SavedModel"
     lines = [
-        f"{description['handle']}",
+        description["handle"],
         f"  resolved to   {description['path']}",
-        f"  kind          {description['kind']}",
-        f"  __call__      {description['call'] or '-'}",
-        f"  sub-objects   {', '.join(description['sub_objects']) or '-'}",
-        f"  variables     {variables['count']} ({variables['trainable']} trainable), "
-        f"{variables['parameters']:,} parameters, {variables['bytes'] / 2**20:.1f} MiB",
+        f"  kind          {kind}",
+        f"  variables     {_variables_text(description)}, {description['bytes'] / 2**20:.1f} MiB",
     ]
-    if "vocab_size" in description:
-        casing = {True: "lower-cased", False: "cased", None: "casing unknown"}[description.get("do_lower_case")]
+    if description["vocab_size"] is not None:
+        casing = {True: "lower-cased", False: "cased", None: "casing unknown"}[description["do_lower_case"]]
         lines.append(f"  vocabulary    {description['vocab_size']:,} tokens, {casing}")
+    for name, function_lines in description["functions"].items():
+        lines.append(f"  {name}")
+        lines += [f"    {line}" for line in function_lines]
     for name, signature in description["signatures"].items():
         lines.append(f"  signature {name!r}")
         lines += [f"    in  {key}: {spec}" for key, spec in signature["inputs"].items()]
@@ -53,44 +72,89 @@ def format_description(description):
     return "\n".join(lines)
 
 
-def _kind(module):
-    kind = hub.interface_kind(module)
-    if kind is None:
-        return "other SavedModel"
-    return f"BERT {kind}" + (" with MLM head" if hasattr(module, "mlm") else "")
+def format_markdown(description):
+    """The description as the Markdown list of a model card's "Interface" section."""
+    lines = []
+    for name, function_lines in description["functions"].items():
+        lines.append(f"- `{name}`:" + "".join(f"\n  - `{line}`" for line in function_lines))
+    for name, signature in description["signatures"].items():
+        lines.append(f"- signature `{name}`: `{_braced(signature['inputs'])}` → `{_braced(signature['outputs'])}`")
+    if description["vocab_file"]:
+        lines.append(f"- `vocab_file` asset: `{description['vocab_file']}` ({description['vocab_size']:,} tokens)")
+    if description["do_lower_case"] is not None:
+        lines.append(f"- `do_lower_case`: {description['do_lower_case']}")
+    lines.append(f"- {_variables_text(description)}")
+    return "\n".join(lines)
 
 
-def _spec(spec):
-    shape = "[" + ", ".join("None" if size is None else str(size) for size in spec.shape.as_list()) + "]"
-    return f"{spec.dtype.name} {shape}"
+def _variables_text(description):
+    return (f"{description['variables']} variables ({description['trainable_variables']} trainable), "
+            f"{description['parameters']:,} parameters")
 
 
-def _signature(function):
-    inputs = function.structured_input_signature[1]
-    outputs = function.structured_outputs
-    return {
-        "inputs": {key: _spec(spec) for key, spec in sorted(inputs.items())},
-        "outputs": {key: _spec(tensor) for key, tensor in sorted(outputs.items())},
-    }
+def _part_functions(module, name):
+    part = getattr(module, name)
+    functions = getattr(part, "concrete_functions", None)
+    if functions is None:
+        functions = getattr(getattr(part, "__call__", None), "concrete_functions", ())
+    return functions
 
 
-def _call_interface(module):
-    functions = getattr(getattr(module, "__call__", None), "concrete_functions", None)
-    if not functions:
-        return ""
-    inputs = tf.nest.map_structure(_spec, functions[0].structured_input_signature[0][0])
-    outputs = functions[0].structured_outputs
-    output_keys = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
-    return f"{inputs} -> {output_keys}"
+def _function_lines(module, name):
+    lines = []
+    for function in _part_functions(module, name):
+        args, kwargs = function.structured_input_signature
+        named = {**dict(zip(function.function_type.parameters, args)), **kwargs}
+        arguments = [f"{key}={_render(value)}" for key, value in named.items() if value is not None]
+        line = f"({', '.join(arguments)}) → {_render(function.structured_outputs)}"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def _specs(structure):
+    return {key: _render(value) for key, value in sorted(structure.items())}
+
+
+def _braced(specs):
+    return "{" + ", ".join(f"{key}: {spec}" for key, spec in specs.items()) + "}"
+
+
+def _render(value):
+    """Short text for a structure of specs/tensors: ``input_mask: int32 [?, ?]``, lists as ``2 × ...``."""
+    if isinstance(value, Mapping):
+        return _braced({key: _render(item) for key, item in sorted(value.items())})
+    if isinstance(value, (list, tuple)):
+        items = [_render(item) for item in value]
+        if len(items) > 1 and len(set(items)) == 1:
+            return f"[{len(items)} × {items[0]}]"
+        return "[" + ", ".join(items) + "]"
+    if isinstance(value, (tf.RaggedTensorSpec, tf.RaggedTensor)):
+        return f"ragged {value.dtype.name} {_shape(value.shape)}"
+    if isinstance(value, (tf.TensorSpec, tf.Tensor)):
+        return f"{value.dtype.name} {_shape(value.shape)}"
+    return repr(value)
+
+
+def _shape(shape):
+    if shape.rank is None:
+        return "[...]"
+    return "[" + ", ".join("?" if size is None else str(size) for size in shape.as_list()) + "]"
 
 
 def _vocabulary(module):
-    facts = {}
-    if hasattr(module, "tokenize") and hasattr(module.tokenize, "get_special_tokens_dict"):
-        facts["vocab_size"] = int(module.tokenize.get_special_tokens_dict()["vocab_size"])
-    elif hasattr(module, "vocab_file"):
-        with tf.io.gfile.GFile(module.vocab_file.asset_path.numpy()) as vocab:
-            facts["vocab_size"] = sum(1 for _ in vocab)
-    if hasattr(module, "do_lower_case"):
-        facts["do_lower_case"] = bool(module.do_lower_case.numpy())
-    return facts
+    vocab = getattr(module, "vocab_file", None)
+    vocab_path = vocab.asset_path.numpy().decode() if vocab is not None else None
+    if vocab_path:
+        with tf.io.gfile.GFile(vocab_path, "rb") as f:
+            vocab_size = sum(1 for _ in f)
+    elif hasattr(module, "tokenize") and hasattr(module.tokenize, "get_special_tokens_dict"):
+        vocab_size = int(module.tokenize.get_special_tokens_dict()["vocab_size"])
+    else:
+        vocab_size = None
+    do_lower_case = getattr(module, "do_lower_case", None)
+    return {
+        "vocab_file": os.path.basename(vocab_path) if vocab_path else None,
+        "vocab_size": vocab_size,
+        "do_lower_case": bool(do_lower_case.numpy()) if do_lower_case is not None else None,
+    }

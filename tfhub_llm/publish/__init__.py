@@ -1,6 +1,23 @@
-"""Exports of trained task models: SavedModels for TF Serving, and checks that TF Serving can run them."""
+"""Publishing back to a hub: fine-tuned encoders as Reusable SavedModels, hub folders with model cards, Kaggle.
 
-from tfhub_llm.export.check import ServingCheckReport, check_serving, compare_session_outputs, session_predict
-from tfhub_llm.export.serving import export_for_serving
+* :mod:`~tfhub_llm.publish.encoder`: ``export_to_hub``, a model's encoder (and preprocessor) as TF-Hub SavedModels.
+* :mod:`~tfhub_llm.publish.hub_dir`: ``publish``, a SavedModel as ``HUB_DIR/NAME/VERSION`` with checksum,
+  model card and Kaggle metadata.
+* :mod:`~tfhub_llm.publish.kaggle`: Kaggle Models handles and ``upload_to_kaggle``.
+"""
 
-__all__ = ["ServingCheckReport", "check_serving", "compare_session_outputs", "export_for_serving", "session_predict"]
+from tfhub_llm.publish.encoder import export_to_hub
+from tfhub_llm.publish.hub_dir import (
+    ModelCard,
+    Published,
+    kaggle_metadata,
+    publish,
+    render_model_card,
+    validate_name_and_version,
+)
+from tfhub_llm.publish.kaggle import KaggleUploadError, kaggle_handle_parts, upload_to_kaggle
+
+__all__ = [
+    "KaggleUploadError", "ModelCard", "Published", "export_to_hub", "kaggle_handle_parts", "kaggle_metadata",
+    "publish", "render_model_card", "upload_to_kaggle", "validate_name_and_version",
+]
