@@ -7,17 +7,19 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from savedmodels import MINILM, TINY  # noqa: E402,F401  (the examples' default models)
 from tfhub_llm.atomic import write_text  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
-TINY = REPO / "savedmodels" / "bert_tiny_random_uncased"
 
 
 def parser(description, model=MINILM, out="runs/examples"):

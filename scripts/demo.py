@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import pathlib
+import sys
 import threading
 import time
 
@@ -30,7 +31,8 @@ from tfhub_llm.publish import ModelCard, export_to_hub, publish  # noqa: E402
 from tfhub_llm.tf_serving import check_serving, export_for_serving  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
 SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
 MODEL_NAME = "sst2_sentiment"
 SENTIMENT = {0: "negative", 1: "positive"}

@@ -15,7 +15,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 from tensorflow_hub import registry
 
-from tfhub_llm import archive, hub_resolver
+from tfhub_llm.hub import archive
+from tfhub_llm.hub import resolver as hub_resolver
 
 
 class _Scale(tf.Module):

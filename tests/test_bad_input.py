@@ -17,7 +17,7 @@ import tensorflow as tf  # noqa: E402
 from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
 from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
 from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402

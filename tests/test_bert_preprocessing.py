@@ -14,7 +14,7 @@ import tensorflow_hub as hub  # noqa: E402
 import tensorflow_text as text  # noqa: E402
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from conftest import FIXTURE_PREPROCESSOR  # noqa: E402
+from tests.harness import FIXTURE_PREPROCESSOR  # noqa: E402
 from tfhub_llm.bert import BertPreprocessor  # noqa: E402
 from tfhub_llm.bert.preprocessing import read_vocab, round_robin_trim  # noqa: E402
 

@@ -18,7 +18,7 @@ import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
-from conftest import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
 from test_security import _save_encoder, _writes_file  # noqa: E402
 from tfhub_llm import cli, security  # noqa: E402
 

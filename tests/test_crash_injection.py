@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from conftest import REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.export.serving import WARMUP_FILE, export_for_serving, read_warmup_requests  # noqa: E402
+from tests.harness import REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tfhub_llm.tf_serving.export import WARMUP_FILE, export_for_serving, read_warmup_requests  # noqa: E402
 from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
 
 KILLS_ANYWHERE = 2  # at delays spread over a whole export, from the child's start
@@ -37,7 +37,7 @@ CHILD = """
 import os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
-from tfhub_llm.export.serving import export_for_serving
+from tfhub_llm.tf_serving.export import export_for_serving
 model = keras.models.load_model(sys.argv[1])
 print("ready", flush=True)
 for _ in range(int(sys.argv[3])):

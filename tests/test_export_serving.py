@@ -11,10 +11,10 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.export import serving  # noqa: E402
-from tfhub_llm.export import export_for_serving, session_predict  # noqa: E402
-from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnsweringServing  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tfhub_llm.tf_serving import export as serving  # noqa: E402
+from tfhub_llm.tf_serving import export_for_serving, session_predict  # noqa: E402
+from tfhub_llm.tf_serving.signatures import ClassifierServing, QuestionAnsweringServing  # noqa: E402
 from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
 from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import DATA, TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import DATA, TINY_ENCODER, TINY_PREPROCESSOR
 from tfhub_llm.data import DataError
 from tfhub_llm.finetune import (
     RunDirectoryError,

@@ -8,7 +8,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR  # noqa: E402
 
 from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
 

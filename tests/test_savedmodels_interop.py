@@ -16,10 +16,10 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_hub as hub  # noqa: E402
 import tensorflow_text  # noqa: E402,F401  (registers the preprocessor's ops)
 
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, SAVEDMODELS, SHARED  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, SAVEDMODELS, SHARED  # noqa: E402
 from test_bert_preprocessing import check_against_hugging_face, hf_cases  # noqa: E402
 from tfhub_llm.bert import convert_hf_bert
-from tfhub_llm.security import saved_model_op_names  # noqa: E402
+from tfhub_llm.hub.security import saved_model_op_names  # noqa: E402
 
 SENTENCES = ["Hello world, unaffable!", "", "Héllo 東京 😀", "a much longer sentence " * 5]
 REFERENCE = pathlib.Path(__file__).parent / "reference" / "minilm_outputs.npz"

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tfhub_llm import security
+from tfhub_llm.hub import security
 
 FIXTURE = "/work/shared/fixtures/mg_bert_tiny_uncased"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -273,7 +273,7 @@ def test_layers_refuse_an_untrusted_encoder_before_calling_it(models, tmp_path):
 def test_resaved_preprocessor_reads_its_asset_through_wrapper_functions(tmp_path):
     import tensorflow_hub as hub
 
-    from conftest import TINY_PREPROCESSOR
+    from tests.harness import TINY_PREPROCESSOR
 
     resaved = str(tmp_path / "resaved")
     tf.saved_model.save(hub.load(TINY_PREPROCESSOR), resaved)  # wraps the table initializer in more functions

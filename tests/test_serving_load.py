@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from test_serving_rest import MODEL, build_tiny_model
-from tfhub_llm.serving import DevelopmentServer, ServingClient, ServingError
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 200
