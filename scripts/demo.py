@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_hub as hub  # noqa: E402
 
 import tfhub_llm  # noqa: E402
-from tfhub_llm.publish import ModelCard, export_to_hub, publish  # noqa: E402
+from tfhub_llm.publishing import ModelCard, export_to_hub, publish  # noqa: E402
 from tfhub_llm.tf_serving import check_serving, export_for_serving  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -1,9 +1,6 @@
 """Safe archives: publishing, sha256 checks, refusing malicious tarballs, and the hub resolver."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import hashlib
 import io
 import shutil

@@ -1,9 +1,5 @@
 """Text-example readers on the real GLUE files, every DataError path, tf.data batching and splits."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import numpy as np
 import pytest
 

@@ -11,21 +11,19 @@ import tarfile
 import textwrap
 import types
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_hub  # noqa: E402
-
-from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm import publish as export_hub  # noqa: E402
-from tfhub_llm.hub import archive  # noqa: E402
-from tfhub_llm.hub.describe import describe  # noqa: E402
-from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
-from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
-from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm import publishing as export_hub
+from tfhub_llm.hub import archive
+from tfhub_llm.hub.describe import describe
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 
 TEXTS = tf.constant(["a great film", "dull and slow", "wonderful acting", "a waste of time"] * 2)
 LABELS = np.array([1, 0, 1, 0] * 2)

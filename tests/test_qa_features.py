@@ -1,9 +1,5 @@
 """QA feature creation (windows, answer positions, offsets) and postprocessing to exact substrings."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import re
 
 import numpy as np

@@ -1,9 +1,6 @@
 """SavedModel op scanning: hand-made encoders that misbehave when called are refused."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import shutil
 import subprocess
 import sys

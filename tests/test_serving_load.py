@@ -1,9 +1,5 @@
 """DevelopmentServer under bounded load on loopback: 8 clients x 200 requests, some malformed."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import json
 import random
 import threading

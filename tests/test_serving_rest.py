@@ -1,9 +1,6 @@
 """TF Serving REST: ServingClient against DevelopmentServer on loopback, with tiny SavedModels."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import base64
 import json
 import signal

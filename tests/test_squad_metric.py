@@ -1,9 +1,5 @@
 """SQuAD JSON reading and the official EM / F1 metric, checked against hand-computed cases."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import json
 
 import pytest

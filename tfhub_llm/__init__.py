@@ -20,7 +20,7 @@ from tfhub_llm.hub.handles import HandleError
 from tfhub_llm.hub.security import UntrustedModelError, check_saved_model, trust_directory
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.precision import enable_cpu_bfloat16
-from tfhub_llm.publish import ModelCard, export_to_hub, publish
+from tfhub_llm.publishing import ModelCard, export_to_hub, publish
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError, check_serving, export_for_serving
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer

@@ -303,7 +303,7 @@ def run_export_serving(args):
 
 
 def run_export_hub(args):
-    from tfhub_llm.publish.encoder import export_to_hub
+    from tfhub_llm.publishing.encoder import export_to_hub
 
     print(export_to_hub(_load_model(args.model), args.out_dir, preprocessor=not args.no_preprocessor))
 
@@ -323,7 +323,7 @@ def _metric(text):
 
 
 def run_publish(args):
-    from tfhub_llm.publish.hub_dir import ModelCard, publish
+    from tfhub_llm.publishing.hub_dir import ModelCard, publish
 
     card = ModelCard(
         summary=args.summary,

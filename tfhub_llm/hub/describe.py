@@ -2,7 +2,7 @@
 
 :func:`describe` returns a JSON-serialisable dict (``tfhub-llm inspect --json`` prints it);
 :func:`format_text` renders it for ``tfhub-llm inspect`` and :func:`format_markdown` for the
-"Interface" section of a model card (:mod:`tfhub_llm.publish`).
+"Interface" section of a model card (:mod:`tfhub_llm.publishing`).
 """
 
 import os

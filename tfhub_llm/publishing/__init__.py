@@ -1,13 +1,13 @@
 """Publishing back to a hub: fine-tuned encoders as Reusable SavedModels, hub folders with model cards, Kaggle.
 
-* :mod:`~tfhub_llm.publish.encoder`: ``export_to_hub``, a model's encoder (and preprocessor) as TF-Hub SavedModels.
-* :mod:`~tfhub_llm.publish.hub_dir`: ``publish``, a SavedModel as ``HUB_DIR/NAME/VERSION`` with checksum,
+* :mod:`~tfhub_llm.publishing.encoder`: ``export_to_hub``, a model's encoder (and preprocessor) as TF-Hub SavedModels.
+* :mod:`~tfhub_llm.publishing.hub_dir`: ``publish``, a SavedModel as ``HUB_DIR/NAME/VERSION`` with checksum,
   model card and Kaggle metadata.
-* :mod:`~tfhub_llm.publish.kaggle`: Kaggle Models handles and ``upload_to_kaggle``.
+* :mod:`~tfhub_llm.publishing.kaggle`: Kaggle Models handles and ``upload_to_kaggle``.
 """
 
-from tfhub_llm.publish.encoder import export_to_hub
-from tfhub_llm.publish.hub_dir import (
+from tfhub_llm.publishing.encoder import export_to_hub
+from tfhub_llm.publishing.hub_dir import (
     ModelCard,
     Published,
     kaggle_metadata,
@@ -15,7 +15,7 @@ from tfhub_llm.publish.hub_dir import (
     render_model_card,
     validate_name_and_version,
 )
-from tfhub_llm.publish.kaggle import KaggleUploadError, kaggle_handle_parts, upload_to_kaggle
+from tfhub_llm.publishing.kaggle import KaggleUploadError, kaggle_handle_parts, upload_to_kaggle
 
 __all__ = [
     "KaggleUploadError", "ModelCard", "Published", "export_to_hub", "kaggle_handle_parts", "kaggle_metadata",

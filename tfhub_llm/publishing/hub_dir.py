@@ -4,7 +4,7 @@
 ``hub.load("http://HOST/NAME/N")``, with ``N.sha256`` (both from :mod:`tfhub_llm.hub.archive`), the
 version's model card ``N.md`` and, for the newest version, ``README.md`` plus the Kaggle Models
 metadata ``model-metadata.json`` and ``model-instance-metadata.json``. Versions are immutable. With
-a Kaggle handle it then uploads the folder (:mod:`tfhub_llm.publish.kaggle`).
+a Kaggle handle it then uploads the folder (:mod:`tfhub_llm.publishing.kaggle`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tfhub_llm.atomic import write_text
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import archive
 from tfhub_llm.hub.describe import describe, format_markdown
-from tfhub_llm.publish.kaggle import KAGGLE_FRAMEWORK, KaggleUploadError, import_kagglehub, kaggle_handle_parts, upload_to_kaggle
+from tfhub_llm.publishing.kaggle import KAGGLE_FRAMEWORK, KaggleUploadError, import_kagglehub, kaggle_handle_parts, upload_to_kaggle
 
 MODEL_CARD = "README.md"
 KAGGLE_MODEL_METADATA = "model-metadata.json"
@@ -223,7 +223,7 @@ def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | 
         except KaggleUploadError as error:
             raise KaggleUploadError(
                 f"{error}\n{archive_path} was published locally; retry only the upload with "
-                f"tfhub_llm.publish.upload_to_kaggle({os.fspath(saved_model_dir)!r}, {kaggle!r})") from error.__cause__
+                f"tfhub_llm.publishing.upload_to_kaggle({os.fspath(saved_model_dir)!r}, {kaggle!r})") from error.__cause__
     return Published(archive_path, digest, card_path, kaggle)
 
 
