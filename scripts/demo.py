@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import pathlib
+import sys
 import threading
 import time
 
@@ -27,12 +28,12 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_hub as hub  # noqa: E402
 
 import tfhub_llm  # noqa: E402
-from tfhub_llm.export.check import check_serving  # noqa: E402
-from tfhub_llm.export.hub import ModelCard, export_to_hub, publish  # noqa: E402
-from tfhub_llm.export.serving import export_for_serving  # noqa: E402
+from tfhub_llm.publishing import ModelCard, export_to_hub, publish  # noqa: E402
+from tfhub_llm.tf_serving import check_serving, export_for_serving  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
 SST2 = REPO / "data" / "sst2" / "train.tsv"
 MODEL_NAME = "sst2_sentiment"
 SENTIMENT = {0: "negative", 1: "positive"}

@@ -31,7 +31,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_text as text  # noqa: E402
 
-from tfhub_llm.security import saved_model_op_types  # noqa: E402
+from tfhub_llm.hub.security import saved_model_op_types  # noqa: E402
 
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "model_garden", "mg_bert_tiny_uncased")
 OUTPUT = os.path.join(ROOT, "tfhub_llm", "data", "allowed_ops.json")

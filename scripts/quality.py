@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -26,7 +27,8 @@ import tfhub_llm  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
 
 CLASSIFICATION = {
     "sst2": dict(text_column="text", label_column="label", split_by="sentences",

@@ -1,19 +1,16 @@
 """Hugging Face BERT directory → TF-Hub pair: outputs against numpy BERT, and every refusal."""
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_hub as hub  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
 import tensorflow_text  # noqa: E402,F401  (registers the preprocessor's ops)
-from safetensors.numpy import save_file  # noqa: E402
+from safetensors.numpy import save_file
 
-from numpy_bert import hf_bert_forward, random_hf_tensors  # noqa: E402
-from tfhub_llm.bert import BertConfig, ConversionError, convert_hf_bert  # noqa: E402
+from numpy_bert import hf_bert_forward, random_hf_tensors
+from tfhub_llm.bert import BertConfig, ConversionError, convert_hf_bert
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", ".", ",", "a"]
 CONFIG = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,

@@ -1,15 +1,11 @@
 """Text-example readers on SST-2 and on pairs files in the GLUE layouts, every DataError path, tf.data batching and splits."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import numpy as np
 import pytest
 
 from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
 
-from conftest import DATA, FIXTURES  # noqa: E402
+from tests.harness import DATA, FIXTURES
 
 SST2 = DATA / "sst2" / "train.tsv"
 # Hand-written pairs in the GLUE MRPC (UTF-8 BOM, quotes in the text) and RTE (string labels) layouts.

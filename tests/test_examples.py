@@ -8,11 +8,9 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest
 
-import pytest  # noqa: E402
-
-from conftest import MINILM_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tests.harness import MINILM_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR
 
 TIMEOUT = 300
 TINY_MODEL = ["--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR]

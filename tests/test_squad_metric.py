@@ -1,15 +1,11 @@
 """SQuAD JSON reading and the official EM / F1 metric, checked against hand-computed cases."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import json
 
 import pytest
 
 from tfhub_llm.data import DataError
-from conftest import DATA  # noqa: E402
+from tests.harness import DATA
 from tfhub_llm.tasks.squad import (
     SquadExample, f1_score, first_sentence_baseline, normalize_answer, read_squad, squad_evaluate)
 

@@ -1,9 +1,9 @@
 """Text-classification data: CSV / TSV / JSONL files → validated examples → `tf.data`.
 
 This module owns reading labelled (or unlabelled) text files, checking every row before any
-training starts, and turning the result into batched `tf.data.Dataset`s. It also owns
-`DataError`, the error every reader in the package raises for bad input: its message names the
-file, the line (1-based, header included, as an editor shows it) or record, and the field.
+training starts, and turning the result into batched `tf.data.Dataset`s. Bad input raises
+`tfhub_llm.errors.DataError` (importable from here too), whose message names the file, the line
+(1-based, header included, as an editor shows it) or record, and the field.
 """
 
 from __future__ import annotations
@@ -20,27 +20,13 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-LABEL_TYPES = ("categorical", "multilabel", "regression")
+from tfhub_llm.errors import DataError, InvalidArgumentError
+
+CATEGORICAL, MULTILABEL, REGRESSION = LABEL_TYPES = ("categorical", "multilabel", "regression")
 _DELIMITER_BY_SUFFIX = {".csv": ",", ".tsv": "\t"}
 _JSON_LINES_SUFFIXES = (".jsonl", ".json")
 _MULTILABEL_SEPARATOR = re.compile(r"[,|]")
 _INTEGER = re.compile(r"[+-]?\d+")
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, where in it, and the field."""
-
-    def __init__(self, path, where: str | None, field: str | None, problem: str):
-        self.path = os.fspath(path)
-        self.where = where
-        self.field = field
-        self.problem = problem
-        parts = [self.path]
-        if where:
-            parts.append(where)
-        if field is not None:
-            parts.append(f"field {field!r}")
-        super().__init__(": ".join(parts) + ": " + problem)
 
 
 @dataclasses.dataclass
@@ -72,6 +58,11 @@ class TextExamples:
         )
 
 
+def label_type_for(num_classes: int, multi_label: bool = False) -> str:
+    """The label type of a classifier with ``num_classes`` outputs: one output is a regression."""
+    return REGRESSION if num_classes == 1 else MULTILABEL if multi_label else CATEGORICAL
+
+
 def read_text_examples(
     path,
     text_column: str,
@@ -99,9 +90,9 @@ def read_text_examples(
     raises `DataError` naming the file, the line and the field.
     """
     if label_type not in LABEL_TYPES:
-        raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}")
+        raise InvalidArgumentError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}")
     if num_classes is not None and num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
     path = os.fspath(path)
     columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
     records = _read_records(path, columns, delimiter)
@@ -133,7 +124,7 @@ def to_dataset(examples: TextExamples, batch_size: int, shuffle: bool = True,
     sequence of orders fixed by `seed`.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
     x = examples.texts if examples.texts_b is None else {
         "text": examples.texts, "text_b": examples.texts_b}
     elements = x if examples.labels is None else (x, examples.labels)
@@ -157,15 +148,15 @@ def split_examples(examples: TextExamples, validation_fraction: float, seed: int
     held-out sentence is seen in part.
     """
     if by not in SPLITS:
-        raise ValueError(f"by must be one of {SPLITS}, got {by!r}")
+        raise InvalidArgumentError(f"by must be one of {SPLITS}, got {by!r}")
     if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+        raise InvalidArgumentError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     candidates = _whole_sentences(examples.texts) if by == "sentences" else np.arange(len(examples))
     size = len(candidates)
     num_validation = int(round(size * validation_fraction))
     if not 0 < num_validation < size:
         unit = "whole sentences" if by == "sentences" else "examples"
-        raise ValueError(
+        raise InvalidArgumentError(
             f"validation_fraction={validation_fraction} of {size} {unit} from {examples.path} "
             f"leaves {num_validation} for validation and {size - num_validation} for training; "
             "both need at least one")
@@ -345,9 +336,9 @@ def _label_ids(path, column, per_row, vocabulary, num_classes):
     else:
         vocabulary = [str(name) for name in vocabulary]
         if len(set(vocabulary)) != len(vocabulary):
-            raise ValueError(f"label_vocabulary has duplicates: {vocabulary}")
+            raise InvalidArgumentError(f"label_vocabulary has duplicates: {vocabulary}")
         if num_classes is not None and len(vocabulary) != num_classes:
-            raise ValueError(f"label_vocabulary has {len(vocabulary)} names but num_classes={num_classes}")
+            raise InvalidArgumentError(f"label_vocabulary has {len(vocabulary)} names but num_classes={num_classes}")
     index = {name: i for i, name in enumerate(vocabulary)}
     ids_per_row = []
     for where, values in per_row:

@@ -11,11 +11,12 @@ The modules track the restored TF-Hub encoder and preprocessor and the model's w
 Keras model itself, so an export holds no optimizer state.
 """
 
-import contextlib
-
 import tensorflow as tf
 
-from tfhub_llm.tasks.classifier import MULTI_LABEL, REGRESSION
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.layers import pack_inputs
+from tfhub_llm.data import MULTILABEL, REGRESSION
 
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -39,24 +40,13 @@ class _TaskServing(tf.Module):
 
     def signatures(self):
         """``{"serving_default": concrete function}`` for ``tf.saved_model.save``."""
-        return {"serving_default": self.serve}
-
-
-@contextlib.contextmanager
-def _padding_to_longest(preprocessor):
-    """Traces the model with its preprocessor padding each batch only to its longest input."""
-    padding = preprocessor.pad_to_longest
-    preprocessor.pad_to_longest = True
-    try:
-        yield
-    finally:
-        preprocessor.pad_to_longest = padding
+        return {SERVING_SIGNATURE: self.serve}
 
 
 class ClassifierServing(_TaskServing):
     """``serving_default`` of a ``TextClassifier``.
 
-    Outputs, by problem type:
+    Outputs, by label type:
       * multi-class: ``probabilities`` float32 ``[batch, classes]``, ``label`` int64 ``[batch]`` (argmax)
         and, with label names, ``label_name`` string ``[batch]``;
       * multi-label: ``probabilities``, ``label`` int64 k-hot ``[batch, classes]`` (probability above
@@ -68,14 +58,15 @@ class ClassifierServing(_TaskServing):
     def __init__(self, model):
         super().__init__(model, ("text", "text_b") if model.text_pair else ("text",))
         self.label_names = tf.constant(model.label_names) if model.label_names else None
-        problem_type = model.problem_type
+        label_type = model.label_type
+        seq_length = model.preprocessor.max_seq_length
 
         def serve(*texts):
-            inputs = dict(zip(self.input_names, texts)) if model.text_pair else texts[0]
-            probabilities = model(inputs, training=False)
-            if problem_type == REGRESSION:
+            encoder_inputs = pack_inputs(self.preprocessor, list(texts), seq_length, pad_to_longest=True)
+            probabilities = model.probabilities(encoder_inputs)
+            if label_type == REGRESSION:
                 return {"value": probabilities[:, 0]}
-            multi_label = problem_type == MULTI_LABEL
+            multi_label = label_type == MULTILABEL
             if multi_label:
                 label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
             else:
@@ -86,8 +77,7 @@ class ClassifierServing(_TaskServing):
                 outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
             return outputs
 
-        with _padding_to_longest(model.preprocessor):
-            self.serve = self._trace(serve)
+        self.serve = self._trace(serve)
 
 
 class QuestionAnsweringServing(_TaskServing):
@@ -100,7 +90,7 @@ class QuestionAnsweringServing(_TaskServing):
 
     def __init__(self, model):
         if not hasattr(model.preprocessor.module, "tokenize_with_offsets"):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"The preprocessor {model.preprocessor.handle!r} has no tokenize_with_offsets, which the QA "
                 "serving signature needs to map answers back to the context.")
         super().__init__(model, ("question", "context"))
