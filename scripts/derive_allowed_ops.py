@@ -170,7 +170,7 @@ def render(core, text, versions):
         "ops": sorted(allowed),
     }
     denied_data = {
-        "about": "Op types tfhub_llm.security refuses in untrusted SavedModels, by family. Never on "
+        "about": "Op types tfhub_llm.hub.security refuses in untrusted SavedModels, by family. Never on "
                  "allowed_ops.json. 'permitted_in' names the one place a family is accepted: 'checkpoint_save' / "
                  "'checkpoint_restore' = only in functions reached solely from the SavedModel's own save / restore "
                  "(saver_def, saveable objects), so a restore at load time cannot write files; 'asset' = only when "
@@ -189,7 +189,7 @@ def render(core, text, versions):
 def verify(saved_models, rendered):
     """Every op of each SavedModel is allowed, or denied only in a family with a permitted place."""
     sys.path.insert(0, ROOT)
-    from tfhub_llm.security import saved_model_op_names
+    from tfhub_llm.hub.security import saved_model_op_names
 
     allowed = set(json.loads(rendered["allowed_ops.json"])["ops"])
     permitted = {op for family in json.loads(rendered["denied_ops.json"])["families"] if "permitted_in" in family

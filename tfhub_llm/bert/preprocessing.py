@@ -12,7 +12,9 @@ import pathlib
 import tensorflow as tf
 import tensorflow_text as text
 
-DEFAULT_SEQ_LENGTH = 128
+from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError
+from tfhub_llm.interface import DEFAULT_SEQ_LENGTH
+
 SPECIAL_TOKENS = {
     "start_of_sequence_id": "[CLS]",
     "end_of_segment_id": "[SEP]",
@@ -26,18 +28,18 @@ def read_vocab(vocab_file):
     """The tokens of a one-token-per-line vocab file, checked for duplicates and BERT's special tokens."""
     path = pathlib.Path(vocab_file)
     if not path.is_file():
-        raise FileNotFoundError(f"vocab file {path} does not exist")
+        raise MissingFileError(f"vocab file {path} does not exist")
     tokens = path.read_text(encoding="utf-8").split("\n")
     if tokens and tokens[-1] == "":
         tokens.pop()
     first_line = {}
     for line_number, token in enumerate(tokens, start=1):
         if token in first_line:
-            raise ValueError(f"{path}:{line_number}: token {token!r} repeats line {first_line[token]}")
+            raise InvalidFileError(f"{path}:{line_number}: token {token!r} repeats line {first_line[token]}")
         first_line[token] = line_number
     missing = [t for t in [*SPECIAL_TOKENS.values(), UNKNOWN_TOKEN] if t not in first_line]
     if missing:
-        raise ValueError(f"{path} lacks BERT's special tokens {missing}")
+        raise InvalidFileError(f"{path} lacks BERT's special tokens {missing}")
     return tokens
 
 
@@ -55,7 +57,7 @@ def round_robin_trim(segments, budget):
         first = tf.minimum(lengths[0], tf.maximum((budget + 1) // 2, budget - lengths[1]))
         kept = [first, tf.minimum(lengths[1], budget - first)]
     else:
-        raise ValueError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
+        raise InvalidArgumentError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
     return [_keep_first(segment, count) for segment, count in zip(segments, kept)]
 
 
@@ -124,7 +126,7 @@ class BertPreprocessor(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def __call__(self, sentences):
         """Tokenizes and packs single sentences at ``default_seq_length``."""
-        return pack_inputs([self._tokenizer.tokenize(sentences)], self.default_seq_length, self._special_ids)
+        return pack_segments([self._tokenizer.tokenize(sentences)], self.default_seq_length, self._special_ids)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def tokenize_with_offsets(self, sentences):
@@ -136,10 +138,10 @@ class BertPreprocessor(tf.Module):
     def bert_pack_inputs(self, segments, seq_length=DEFAULT_SEQ_LENGTH):
         """Packs 1 or 2 ragged segments (``[batch, tokens]`` or ``[batch, words, wordpieces]``) into
         ``[CLS] a [SEP] (b [SEP])``, trimmed round-robin and padded to ``seq_length``."""
-        return pack_inputs(segments, seq_length, self._special_ids)
+        return pack_segments(segments, seq_length, self._special_ids)
 
 
-def pack_inputs(segments, seq_length, special_ids):
+def pack_segments(segments, seq_length, special_ids):
     """``[CLS] a [SEP] (b [SEP])`` from 1 or 2 ragged segments, trimmed round-robin, padded to ``seq_length``.
 
     Segments are ``[batch, tokens]``, ``[batch, tokens, 1]`` or ``[batch, words, pieces]``;
@@ -150,11 +152,11 @@ def pack_inputs(segments, seq_length, special_ids):
     """
     segments = [tf.cast(s.merge_dims(1, -1) if s.shape.rank > 2 else s, tf.int32) for s in segments]
     special_tokens = len(segments) + 1
+    start, end, padding = (tf.cast(special_ids[key], tf.int32) for key in (
+        "start_of_sequence_id", "end_of_segment_id", "padding_id"))
     trimmed = round_robin_trim(segments, tf.cast(seq_length, tf.int64) - special_tokens)
-    word_ids, type_ids = text.combine_segments(
-        trimmed, start_of_sequence_id=special_ids["start_of_sequence_id"],
-        end_of_segment_id=special_ids["end_of_segment_id"])
-    input_word_ids, input_mask = text.pad_model_inputs(word_ids, seq_length, pad_value=special_ids["padding_id"])
+    word_ids, type_ids = text.combine_segments(trimmed, start_of_sequence_id=start, end_of_segment_id=end)
+    input_word_ids, input_mask = text.pad_model_inputs(word_ids, seq_length, pad_value=padding)
     input_type_ids, _ = text.pad_model_inputs(type_ids, seq_length)
     return {
         "input_word_ids": tf.cast(input_word_ids, tf.int32),

@@ -31,6 +31,8 @@ from importlib import resources
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
+from tfhub_llm.errors import InvalidFileError, MissingFileError, PackageDataError, TfhubLlmError
+
 TOP_LEVEL_GRAPH = "<graph>"
 TRUSTED_DIRS_ENV = "TFHUB_LLM_TRUSTED_DIRS"
 _SAVE_SCOPE = "checkpoint_save"
@@ -41,7 +43,7 @@ _NOT_ALLOWED_REASON = "not on the allow-list: TensorFlow and TF Text do not regi
 _trusted_directories: list[str] = []
 
 
-class UntrustedModelError(ValueError):
+class UntrustedModelError(TfhubLlmError, ValueError):
     """A SavedModel uses ops outside the allow-list; names each op and its function."""
 
     def __init__(self, source: str, findings: tuple[Finding, ...]):
@@ -54,7 +56,7 @@ class UntrustedModelError(ValueError):
             f"Refusing to run SavedModel {source}: it uses ops that are not allowed for "
             f"untrusted models:\n{shown}{more}\n"
             f"If you trust this model, pass trust=True, or allow_ops={ops!r}, or trust its "
-            f"folder with tfhub_llm.security.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
+            f"folder with tfhub_llm.hub.security.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
         )
 
 
@@ -86,7 +88,7 @@ def _policy() -> _Policy:
                 permitted_in[op] = family["permitted_in"]
     overlap = set(allowed) & set(denied_reason)
     if overlap:
-        raise RuntimeError(f"allowed_ops.json lists denied ops {sorted(overlap)}")
+        raise PackageDataError(f"allowed_ops.json lists denied ops {sorted(overlap)}")
     return _Policy(frozenset(allowed), denied_reason, permitted_in)
 
 
@@ -108,7 +110,7 @@ def _saved_model_file(path: str) -> str:
         candidate = os.path.join(path, name)
         if os.path.isfile(candidate):
             return candidate
-    raise FileNotFoundError(f"{path} is not a SavedModel: no saved_model.pb or saved_model.pbtxt in it")
+    raise MissingFileError(f"{path} is not a SavedModel: no saved_model.pb or saved_model.pbtxt in it")
 
 
 def _read_saved_model(path: str) -> saved_model_pb2.SavedModel:
@@ -122,7 +124,7 @@ def _read_saved_model(path: str) -> saved_model_pb2.SavedModel:
             try:
                 saved_model.ParseFromString(f.read())
             except Exception as error:  # protobuf raises its own DecodeError, not a ValueError
-                raise ValueError(f"{filename} is not a SavedModel protobuf: {error}") from error
+                raise InvalidFileError(f"{filename} is not a SavedModel protobuf: {error}") from error
     return saved_model
 
 

@@ -5,48 +5,26 @@ It loads the export as TF Serving's model server does: a TF1 ``Session`` and
 name, inputs fed and outputs fetched by tensor name. It replays every warmup request of
 ``assets.extra/tf_serving_warmup_requests``, and lists every op type of the graph (function
 library included) that the release's model server lacks: core TensorFlow of that release plus
-the TF Text it bundles, from ``tfhub_llm/data/tf_serving_ops.json`` (see
-``scripts/derive_serving_ops.py``). Such an op fails there with "Op type not registered".
+the TF Text it bundles (:mod:`tfhub_llm.tf_serving.releases`). Such an op fails there with "Op type not registered".
 """
 
 import contextlib
 import dataclasses
-import functools
-import json
 import pathlib
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use, as the model server links them)
 
-from tfhub_llm.security import saved_model_op_names
-from tfhub_llm.export.serving import SIGNATURE_NAME, WARMUP_FILE, read_warmup_requests
-
-OPS_FILE = pathlib.Path(__file__).resolve().parents[1] / "data" / "tf_serving_ops.json"
-DEFAULT_TF_SERVING_VERSION = "2.19"
-
-
-@functools.lru_cache(maxsize=None)
-def _ops_data():
-    with open(OPS_FILE) as f:
-        return json.load(f)
+from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
+from tfhub_llm.hub.security import saved_model_op_names
+from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
+from tfhub_llm.tf_serving.releases import DEFAULT_TF_SERVING_VERSION, tf_serving_ops
 
 
-def tf_serving_releases():
-    """The TF Serving releases (``"2.12"``, ...) whose op lists the package knows."""
-    return sorted(_ops_data()["releases"], key=lambda release: tuple(map(int, release.split("."))))
-
-
-def tf_serving_ops(tf_serving_version=DEFAULT_TF_SERVING_VERSION):
-    """The op types a TF Serving release's model server registers (``"2.19"`` or ``"2.19.1"``)."""
-    release = ".".join(str(tf_serving_version).split(".")[:2])
-    data = _ops_data()
-    if release not in data["releases"]:
-        raise ValueError(
-            f"No op list for TF Serving {tf_serving_version!r}; known releases: {', '.join(tf_serving_releases())}.")
-    parts = data["releases"][release]
-    core = set.intersection(*(set(data["core"][version]) for version in parts["core"]))
-    return frozenset(core | set(data["text"][parts["text"]]))
+class UnknownSignatureError(TfhubLlmError, KeyError):
+    """The export has no SignatureDef of the requested name."""
 
 
 @dataclasses.dataclass
@@ -135,28 +113,28 @@ class ServingSession:
         """Names of the graph's library functions (nodes may name them as their op)."""
         return {function.signature.name for function in self.meta_graph.graph_def.library.function}
 
-    def run(self, inputs, signature_name=SIGNATURE_NAME):
+    def run(self, inputs, signature_name=SERVING_SIGNATURE):
         """Feeds ``inputs`` (``{input name: array}``) to the SignatureDef by tensor name; returns its outputs."""
         signatures = self.meta_graph.signature_def
         if signature_name not in signatures:
-            raise KeyError(f"{self.export_dir} has no signature {signature_name!r}; it has {sorted(signatures)}")
+            raise UnknownSignatureError(f"{self.export_dir} has no signature {signature_name!r}; it has {sorted(signatures)}")
         signature = signatures[signature_name]
         if set(inputs) != set(signature.inputs):
-            raise ValueError(f"signature {signature_name!r} takes inputs {sorted(signature.inputs)}, "
+            raise InvalidArgumentError(f"signature {signature_name!r} takes inputs {sorted(signature.inputs)}, "
                              f"got {sorted(inputs)}")
         feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
         fetches = {name: output.name for name, output in signature.outputs.items()}
         return self.session.run(fetches, feed_dict=feeds)
 
 
-def session_predict(export_dir, inputs, signature_name=SIGNATURE_NAME):
+def session_predict(export_dir, inputs, signature_name=SERVING_SIGNATURE):
     """The outputs of ``export_dir``'s signature on ``inputs``, computed in a TF1 session as TF Serving does."""
     with ServingSession(export_dir) as session:
         return session.run({name: np.asarray(value, dtype=object) for name, value in inputs.items()},
                            signature_name)
 
 
-def compare_session_outputs(export_dir, inputs, expected, atol=1e-5, signature_name=SIGNATURE_NAME):
+def compare_session_outputs(export_dir, inputs, expected, atol=1e-5, signature_name=SERVING_SIGNATURE):
     """Differences between the TF1-session outputs and ``expected`` (``{output name: array}``); [] if none."""
     actual = session_predict(export_dir, inputs, signature_name)
     differences = []
@@ -203,7 +181,7 @@ def _replay_warmup(session, warmup_path):
     results = []
     for index, log in enumerate(read_warmup_requests(warmup_path)):
         request = log.predict_log.request
-        signature_name = request.model_spec.signature_name or SIGNATURE_NAME
+        signature_name = request.model_spec.signature_name or SERVING_SIGNATURE
         inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
         result = RequestResult(index=index, signature_name=signature_name, inputs=inputs)
         try:

@@ -5,8 +5,8 @@
     saved_model.pb  variables/  assets/  assets.extra/tf_serving_warmup_requests
 
 TF Serving polls ``base_dir`` and loads any numeric folder it sees, so the export is written to a
-non-numeric sibling (``.tmp-<version>-<pid>-<random>``) and renamed into place once complete; on failure
-the sibling is removed. Versions count up from the highest numeric folder and are never
+non-numeric sibling (``.tmp-<version>-<pid>-<random>``, :func:`tfhub_llm.atomic.atomic_directory`)
+and renamed into place once complete; on failure the sibling is removed. Versions count up from the highest numeric folder and are never
 overwritten. The warmup file is a TFRecord of ``PredictionLog`` protos (tensorflow-serving-api)
 that TF Serving replays at load time, so the first real request does not pay for graph setup.
 """
@@ -14,19 +14,20 @@ that TF Serving replays at load time, so the first real request does not pay for
 import os
 import pathlib
 import shutil
-import tempfile
 
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnsweringServing
+from tfhub_llm.atomic import atomic_directory
+from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidFileError, TargetExistsError
+from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.tf_serving.signatures import ClassifierServing, QuestionAnsweringServing
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000  # TF Serving reads at most this many warmup records
-SIGNATURE_NAME = "serving_default"
 
 DEFAULT_WARMUP_INPUTS = {
     ("text",): {"text": ["A gripping, beautifully acted film.", "The plot never comes together.", "ok"]},
@@ -65,15 +66,10 @@ def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
     warmup_inputs = _checked_warmup_inputs(warmup_inputs, serving_module.input_names)
     base_dir.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_exports(base_dir)
-    temp_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{version}-{os.getpid()}-", dir=base_dir))
-    try:
-        tf.saved_model.save(serving_module, str(temp_dir), signatures=serving_module.signatures())
-        write_warmup_requests(temp_dir / WARMUP_FILE, warmup_inputs)
-        _refuse_existing(final_dir)
-        os.rename(temp_dir, final_dir)
-    except BaseException:
-        shutil.rmtree(temp_dir, ignore_errors=True)
-        raise
+    prefix = f"{TEMP_PREFIX}{version}-{os.getpid()}-"
+    with atomic_directory(final_dir, prefix=prefix, exists_error=_version_exists) as staging:
+        tf.saved_model.save(serving_module, str(staging), signatures=serving_module.signatures())
+        write_warmup_requests(staging / WARMUP_FILE, warmup_inputs)
     return str(final_dir)
 
 
@@ -107,21 +103,25 @@ def _serving_module(model):
         return ClassifierServing(model)
     if isinstance(model, SpanQuestionAnswerer):
         return QuestionAnsweringServing(model)
-    raise TypeError(
+    raise InvalidArgumentTypeError(
         f"export_for_serving exports a TextClassifier or a SpanQuestionAnswerer, not {type(model).__name__}.")
 
 
 def _checked_version(version):
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValueError(f"version must be a positive integer (TF Serving's version folders), got {version!r}.")
+        raise InvalidArgumentError(f"version must be a positive integer (TF Serving's version folders), got {version!r}.")
     return version
 
 
 def _refuse_existing(final_dir):
     if final_dir.exists():
-        raise FileExistsError(
-            f"{final_dir} already exists: a served version is never overwritten. Omit version to export "
-            f"version {next_version(final_dir.parent)}.")
+        raise _version_exists(final_dir)
+
+
+def _version_exists(final_dir):
+    return TargetExistsError(
+        f"{final_dir} already exists: a served version is never overwritten. Omit version to export "
+        f"version {next_version(final_dir.parent)}.")
 
 
 def _checked_warmup_inputs(warmup_inputs, input_names):
@@ -130,16 +130,16 @@ def _checked_warmup_inputs(warmup_inputs, input_names):
         return DEFAULT_WARMUP_INPUTS[tuple(input_names)]
     if not isinstance(warmup_inputs, dict) or set(warmup_inputs) != set(input_names):
         given = sorted(warmup_inputs) if isinstance(warmup_inputs, dict) else type(warmup_inputs).__name__
-        raise ValueError(f"warmup_inputs must be a dict with exactly the inputs {list(input_names)}, got {given}.")
+        raise InvalidArgumentError(f"warmup_inputs must be a dict with exactly the inputs {list(input_names)}, got {given}.")
     rows = {name: list(values) for name, values in warmup_inputs.items()}
     counts = {name: len(values) for name, values in rows.items()}
     if len(set(counts.values())) != 1 or not 1 <= min(counts.values()) < MAX_WARMUP_RECORDS:
-        raise ValueError(f"warmup_inputs needs the same number (1 to {MAX_WARMUP_RECORDS - 1}) of rows in every "
+        raise InvalidArgumentError(f"warmup_inputs needs the same number (1 to {MAX_WARMUP_RECORDS - 1}) of rows in every "
                          f"input, got {counts}.")
     for name, values in rows.items():
         for index, value in enumerate(values):
             if not isinstance(value, str):
-                raise ValueError(f"warmup_inputs[{name!r}][{index}] is {type(value).__name__}, not str.")
+                raise InvalidArgumentError(f"warmup_inputs[{name!r}][{index}] is {type(value).__name__}, not str.")
     return rows
 
 
@@ -149,7 +149,7 @@ def warmup_requests(inputs):
     batches = [slice(row, row + 1) for row in range(num_rows)] + [slice(0, num_rows)]
     logs = []
     for batch in batches:
-        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=SIGNATURE_NAME))
+        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=SERVING_SIGNATURE))
         for name, values in inputs.items():
             request.inputs[name].CopyFrom(tf.make_tensor_proto(values[batch], dtype=tf.string))
         logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
@@ -173,6 +173,6 @@ def read_warmup_requests(path):
         try:
             log.ParseFromString(record)
         except Exception as error:  # protobuf raises its own DecodeError
-            raise ValueError(f"{path}: record {index} is not a PredictionLog: {error}") from error
+            raise InvalidFileError(f"{path}: record {index} is not a PredictionLog: {error}") from error
         logs.append(log)
     return logs

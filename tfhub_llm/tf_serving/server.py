@@ -17,8 +17,6 @@ cannot be loaded gets 500; the server keeps serving.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import re
@@ -28,30 +26,21 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops that the package's exports use)
 from google.protobuf import json_format
-from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from tfhub_llm.serving.client import DEFAULT_SIGNATURE
+from tfhub_llm.errors import InvalidFileError, MissingFileError, TfhubLlmError
+from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.tf_serving.rest_json import RequestError, columnar_inputs, row_inputs, to_json
 
 _ROUTE = re.compile(
     r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<action>/metadata|:predict)?$")
 
 
-class RequestError(Exception):
-    """A request the server cannot answer; becomes `{"error": message}` with `status`."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class ModelLoadError(RuntimeError):
+class ModelLoadError(TfhubLlmError, RuntimeError):
     """A version directory that tf.saved_model.load cannot load (answered with status 500)."""
 
 
@@ -76,7 +65,7 @@ def _read_signature_defs(path: str):
     for meta_graph in saved_model.meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags:
             return meta_graph.signature_def
-    raise ValueError(f"{path}/saved_model.pb has no MetaGraph tagged 'serve'")
+    raise InvalidFileError(f"{path}/saved_model.pb has no MetaGraph tagged 'serve'")
 
 
 class VersionedModel:
@@ -85,7 +74,7 @@ class VersionedModel:
     def __init__(self, base_dir: str, name: str | None = None):
         self.base_dir = os.path.abspath(base_dir)
         if not os.path.isdir(self.base_dir):
-            raise FileNotFoundError(f"model base directory {self.base_dir} does not exist")
+            raise MissingFileError(f"model base directory {self.base_dir} does not exist")
         self.name = name or os.path.basename(self.base_dir.rstrip(os.sep))
         self._loaded: dict[int, LoadedVersion] = {}
         self._lock = threading.Lock()
@@ -128,127 +117,11 @@ class VersionedModel:
             return self._loaded[version]
 
 
-# --- JSON <-> tensors ------------------------------------------------------------------------
-
-def _dtype_name(dtype: tf.DType) -> str:
-    """TF Serving's name for a dtype, e.g. DT_FLOAT."""
-    return types_pb2.DataType.Name(dtype.as_datatype_enum)
-
-
-def _check_leaves(value, dtype: tf.DType, where: str):
-    """Returns `value` with {"b64"} strings decoded, after checking each leaf fits `dtype`."""
-    if isinstance(value, list):
-        return [_check_leaves(item, dtype, where) for item in value]
-    if dtype == tf.string:
-        if isinstance(value, str):
-            return value.encode("utf-8")
-        if isinstance(value, dict) and set(value) == {"b64"} and isinstance(value["b64"], str):
-            try:
-                return base64.b64decode(value["b64"], validate=True)
-            except binascii.Error:
-                raise RequestError(400, f"{where}: invalid base64 in {value!r}") from None
-    elif dtype == tf.bool:
-        if isinstance(value, bool):
-            return value
-    elif dtype.is_integer:
-        if isinstance(value, int) and not isinstance(value, bool):
-            if not dtype.min <= value <= dtype.max:
-                raise RequestError(
-                    400, f"{where}: {value} is out of range for {_dtype_name(dtype)}")
-            return value
-    elif dtype.is_floating:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
-    else:
-        raise RequestError(400, f"{where}: inputs of type {_dtype_name(dtype)} are not supported")
-    raise RequestError(
-        400, f"{where}: {json.dumps(value)} is not a valid {_dtype_name(dtype)} value")
-
-
-def _to_tensor(value, spec: tf.TensorSpec, where: str) -> tf.Tensor:
-    """A tensor of `spec`'s dtype from a JSON value, with its shape checked against `spec`."""
-    try:
-        tensor = tf.constant(_check_leaves(value, spec.dtype, where), dtype=spec.dtype)
-    except (TypeError, ValueError) as error:
-        raise RequestError(400, f"{where}: cannot make a {_dtype_name(spec.dtype)} tensor: "
-                                f"{error}") from None
-    if not spec.shape.is_compatible_with(tensor.shape):
-        raise RequestError(400, f"{where}: shape {tensor.shape.as_list()} does not fit the "
-                                f"signature's {spec.shape}")
-    return tensor
-
-
-def _is_named_inputs(value) -> bool:
-    """True for a JSON object of named inputs (and not a {"b64": ...} value)."""
-    return isinstance(value, dict) and not (set(value) == {"b64"})
-
-
-def _check_names(given, specs: dict, where: str):
-    missing, unknown = sorted(set(specs) - set(given)), sorted(set(given) - set(specs))
-    if missing or unknown:
-        raise RequestError(400, f"{where}: inputs must be exactly {sorted(specs)}; "
-                                f"missing {missing}, unknown {unknown}")
-
-
-def _row_inputs(instances, specs: dict) -> tuple[dict, int]:
-    """Tensors from row format: the list of instances is the batch dimension."""
-    if not isinstance(instances, list) or not instances:
-        raise RequestError(400, "'instances' must be a non-empty list, one item per example")
-    named = [_is_named_inputs(item) for item in instances]
-    if any(named) and not all(named):
-        raise RequestError(400, "'instances' mixes named-input objects and plain values")
-    if not all(named):
-        if len(specs) != 1:
-            raise RequestError(400, f"the signature takes {len(specs)} inputs {sorted(specs)}: "
-                                    "each instance must be an object naming them")
-        instances = [{next(iter(specs)): item} for item in instances]
-    columns = {}
-    for index, instance in enumerate(instances):
-        _check_names(instance, specs, f"instance {index}")
-    for name, spec in specs.items():
-        columns[name] = _to_tensor([instance[name] for instance in instances], spec,
-                                   f"input '{name}'")
-    return columns, len(instances)
-
-
-def _columnar_inputs(inputs, specs: dict) -> dict:
-    """Tensors from columnar format: a value for a single input, or an object of named inputs."""
-    if not _is_named_inputs(inputs):
-        if len(specs) != 1:
-            raise RequestError(400, f"the signature takes {len(specs)} inputs {sorted(specs)}: "
-                                    "'inputs' must be an object naming them")
-        inputs = {next(iter(specs)): inputs}
-    _check_names(inputs, specs, "'inputs'")
-    return {name: _to_tensor(inputs[name], spec, f"input '{name}'") for name, spec in specs.items()}
-
-
-def _string_to_json(value: bytes, as_b64: bool):
-    if not as_b64:
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return {"b64": base64.b64encode(value).decode("ascii")}
-
-
-def _to_json(tensor: tf.Tensor, name: str):
-    """A tensor as nested JSON lists; strings as UTF-8 text when they decode, else {"b64": ...}
-    (always {"b64": ...} for outputs named *_bytes, as in TF Serving)."""
-    array = tensor.numpy()
-    if tensor.dtype != tf.string:
-        return array.tolist()
-    as_b64 = name.endswith("_bytes")
-    if array.ndim == 0:
-        return _string_to_json(array.item(), as_b64)
-    encode = np.frompyfunc(lambda item: _string_to_json(item, as_b64), 1, 1)
-    return encode(array).tolist()
-
-
 def predict(loaded: LoadedVersion, body) -> dict:
     """Answers a predict request body (parsed JSON) with TF Serving's response shape."""
     if not isinstance(body, dict):
         raise RequestError(400, "the request body must be a JSON object")
-    signature_name = body.get("signature_name", DEFAULT_SIGNATURE)
+    signature_name = body.get("signature_name", SERVING_SIGNATURE)
     signature = loaded.signatures.get(signature_name)
     if signature is None:
         raise RequestError(400, f"signature '{signature_name}' not found in version "
@@ -258,15 +131,15 @@ def predict(loaded: LoadedVersion, body) -> dict:
                                 "or 'inputs' (columnar format)")
     specs = signature.structured_input_signature[1]
     if "instances" in body:
-        tensors, batch_size = _row_inputs(body["instances"], specs)
+        tensors, batch_size = row_inputs(body["instances"], specs)
     else:
-        tensors, batch_size = _columnar_inputs(body["inputs"], specs), None
+        tensors, batch_size = columnar_inputs(body["inputs"], specs), None
     try:
         outputs = signature(**tensors)
     except (tf.errors.OpError, TypeError, ValueError) as error:
         message = error.message if isinstance(error, tf.errors.OpError) else str(error)
         raise RequestError(400, f"signature '{signature_name}' failed: {message}") from None
-    encoded = {name: _to_json(tensor, name) for name, tensor in outputs.items()}
+    encoded = {name: to_json(tensor, name) for name, tensor in outputs.items()}
     if batch_size is None:
         return {"outputs": next(iter(encoded.values())) if len(encoded) == 1 else encoded}
     for name, tensor in outputs.items():

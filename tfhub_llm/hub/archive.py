@@ -9,8 +9,8 @@
 * ``safe_extract`` unpacks only regular files and folders with relative paths
   that stay inside the destination.
 
-Every write goes to a temporary sibling first and is renamed into place, so
-readers never see half-written archives or folders.
+Every write goes through :mod:`tfhub_llm.atomic`, so readers never see
+half-written archives or folders.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
 import stat
 import tarfile
-import tempfile
 import zlib
+
+from tfhub_llm.atomic import atomic_directory, atomic_file, write_text
+from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, TargetExistsError, TfhubLlmError
 
 SHA256_SUFFIX = ".sha256"
 _ARCHIVE_MTIME = 0
@@ -31,16 +32,20 @@ _CHUNK = 1 << 20
 _DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(TfhubLlmError, ValueError):
     """An archive (or a folder to archive) holds a member that is not a plain file or folder."""
 
 
-class ChecksumMismatchError(ValueError):
+class ChecksumMismatchError(TfhubLlmError, ValueError):
     """An archive's sha256 differs from the published one."""
 
 
-class ArchiveExistsError(FileExistsError):
+class ArchiveExistsError(TargetExistsError):
     """A published archive version already exists; versions are immutable."""
+
+    def __init__(self, path):
+        super().__init__(f"{path} already exists; published versions are immutable, "
+                         "publish a new version number instead")
 
 
 # ---------------------------------------------------------------- checksums
@@ -60,7 +65,7 @@ def parse_sha256_file(content: str, source: str) -> str:
     fields = content.split()
     digest = fields[0].lower() if fields else ""
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ValueError(f"{source}: expected '<64 hex digits>  <file name>', got {content[:100]!r}")
+        raise InvalidFileError(f"{source}: expected '<64 hex digits>  <file name>', got {content[:100]!r}")
     return digest
 
 
@@ -118,17 +123,6 @@ def _tar_info(path: str, name: str) -> tarfile.TarInfo:
     return info
 
 
-def _publish(tmp_path: str, final_path: str) -> None:
-    """Move ``tmp_path`` to ``final_path`` atomically, never replacing an existing file."""
-    try:
-        os.link(tmp_path, final_path)
-    except FileExistsError:
-        raise ArchiveExistsError(f"{final_path} already exists; published versions are immutable, "
-                                 "publish a new version number instead") from None
-    finally:
-        os.unlink(tmp_path)
-
-
 def write_saved_model_archive(saved_model_dir: str | os.PathLike, archive_path: str | os.PathLike) -> str:
     """Write ``saved_model_dir`` as a reproducible tar.gz plus ``<archive_path>.sha256``.
 
@@ -138,18 +132,12 @@ def write_saved_model_archive(saved_model_dir: str | os.PathLike, archive_path: 
     saved_model_dir = os.path.realpath(saved_model_dir)
     archive_path = os.path.abspath(archive_path)
     if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
-        raise FileNotFoundError(f"{saved_model_dir} is not a SavedModel: it has no saved_model.pb")
+        raise MissingFileError(f"{saved_model_dir} is not a SavedModel: it has no saved_model.pb")
     if os.path.commonpath([os.path.realpath(os.path.dirname(archive_path)), saved_model_dir]) == saved_model_dir:
-        raise ValueError(f"{archive_path} is inside the SavedModel folder {saved_model_dir}; write it elsewhere")
-    if os.path.lexists(archive_path):
-        raise ArchiveExistsError(f"{archive_path} already exists; published versions are immutable, "
-                                 "publish a new version number instead")
-    members = list(_archive_members(saved_model_dir))
-    folder, base = os.path.split(archive_path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as raw:
+        raise InvalidArgumentError(f"{archive_path} is inside the SavedModel folder {saved_model_dir}; write it elsewhere")
+    with atomic_file(archive_path, overwrite=False, exists_error=ArchiveExistsError) as temporary:
+        members = list(_archive_members(saved_model_dir))
+        with open(temporary, "wb") as raw:
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=_ARCHIVE_MTIME) as zipped:
                 with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
                     for path, name in members:
@@ -159,24 +147,9 @@ def write_saved_model_archive(saved_model_dir: str | os.PathLike, archive_path: 
                         else:
                             with open(path, "rb") as f:
                                 tar.addfile(info, f)
-            raw.flush()
-            os.fsync(raw.fileno())
-        digest = file_sha256(tmp_path)
-        _publish(tmp_path, archive_path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.unlink(tmp_path)
-        raise
-    write_text_atomically(archive_path + SHA256_SUFFIX, f"{digest}  {base}\n")
+        digest = file_sha256(temporary)
+    write_text(archive_path + SHA256_SUFFIX, f"{digest}  {os.path.basename(archive_path)}\n")
     return digest
-
-
-def write_text_atomically(path: str, content: str) -> None:
-    folder, base = os.path.split(path)
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{base}.", suffix=".tmp", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        f.write(content)
-    os.replace(tmp_path, path)
 
 
 # ---------------------------------------------------------------- unpacking
@@ -220,20 +193,14 @@ def safe_extract(archive_path: str | os.PathLike, dest_dir: str | os.PathLike) -
     Returns ``dest_dir``.
     """
     archive_path, dest_dir = os.fspath(archive_path), os.path.abspath(dest_dir)
-    if os.path.isdir(dest_dir) and os.listdir(dest_dir):
-        raise FileExistsError(f"{dest_dir} is not empty; refusing to unpack {archive_path} over it")
-    parent = os.path.dirname(dest_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f".{os.path.basename(dest_dir)}.", suffix=".tmp", dir=parent)
-    try:
+
+    def not_empty(path):
+        return TargetExistsError(f"{path} is not empty; refusing to unpack {archive_path} over it")
+
+    with atomic_directory(dest_dir, exists_error=not_empty) as staging:
         try:
             with tarfile.open(archive_path, mode="r:*") as tar:
-                tar.extractall(tmp_dir, members=check_members(tar, archive_path), **_DATA_FILTER)
+                tar.extractall(staging, members=check_members(tar, archive_path), **_DATA_FILTER)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-            raise ValueError(f"{archive_path} is not a valid tar archive: {error}") from None
-        os.chmod(tmp_dir, 0o755)
-        os.replace(tmp_dir, dest_dir)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+            raise InvalidFileError(f"{archive_path} is not a valid tar archive: {error}") from None
     return dest_dir

@@ -2,9 +2,10 @@
 
 A handle is a local directory, a ``file://`` URL, an ``http(s)://`` URL serving TF Hub's compressed
 format, or a tfhub.dev / Kaggle Models URL. Resolution and caching (``TFHUB_CACHE_DIR``) are
-tensorflow_hub's own (with :mod:`tfhub_llm.hub_resolver` verifying archives); this module adds
-a scan of the graph (:mod:`tfhub_llm.security`), errors that name the handle and say what to do, and checks
-that what was loaded has the encoder or preprocessor interface before anyone calls it.
+tensorflow_hub's own (with :mod:`tfhub_llm.hub.resolver` verifying archives, installed on the first
+remote handle); this module adds a scan of the graph (:mod:`tfhub_llm.hub.security`), errors that
+name the handle and say what to do, and checks that what was loaded has the encoder or preprocessor
+interface (:mod:`tfhub_llm.interface`) before anyone calls it.
 """
 
 import os
@@ -15,16 +16,12 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: F401  (registers the TF Text ops that preprocessors use)
 
-from tfhub_llm import hub_resolver, security
-
-hub_resolver.install_resolver()
-
-ENCODER_INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
-ENCODER_OUTPUT_KEYS = ("pooled_output", "sequence_output")
-PREPROCESSOR_ATTRIBUTES = ("tokenize", "bert_pack_inputs")
+from tfhub_llm.errors import TfhubLlmError
+from tfhub_llm.hub import resolver, security
+from tfhub_llm.interface import ENCODER_INPUT_KEYS, ENCODER_OUTPUT_KEYS, missing_encoder_parts, missing_preprocessor_parts
 
 
-class HandleError(ValueError):
+class HandleError(TfhubLlmError, ValueError):
     """A handle that cannot be resolved or loaded; the message names it and says what to do."""
 
 
@@ -34,6 +31,7 @@ def resolve(handle):
     parsed = urllib.parse.urlparse(handle)
     if parsed.scheme in ("", "file"):
         return _local_saved_model_dir(handle, urllib.parse.unquote(parsed.path) if parsed.scheme else handle)
+    resolver.install_resolver()
     try:
         path = hub.resolve(handle)
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
@@ -85,11 +83,7 @@ def load_encoder(handle, **load_options):
 def load_preprocessor(handle, **load_options):
     """Loads a TF-Hub BERT preprocessor, refusing a SavedModel without the preprocessor interface."""
     module = load(handle, **load_options)
-    missing = [name for name in PREPROCESSOR_ATTRIBUTES if not hasattr(module, name)]
-    if not callable(module):
-        missing.insert(0, "__call__")
-    if hasattr(module, "tokenize") and not hasattr(module.tokenize, "get_special_tokens_dict"):
-        missing.append("tokenize.get_special_tokens_dict")
+    missing = missing_preprocessor_parts(module)
     if missing:
         raise HandleError(
             f"Handle {handle!r} is not a TF-Hub BERT preprocessor: missing sub-objects {missing}."
@@ -104,31 +98,3 @@ def module_variables(module):
     descendants = tf.train.TrackableView(module).descendants()
     return [item for item in descendants if isinstance(item, tf.Variable)]
 
-
-def interface_kind(module):
-    """Which TF-Hub BERT interface a loaded SavedModel has: "preprocessor", "encoder", or None."""
-    if all(hasattr(module, name) for name in PREPROCESSOR_ATTRIBUTES):
-        return "preprocessor"
-    if not missing_encoder_parts(module):
-        return "encoder"
-    return None
-
-
-def missing_encoder_parts(module):
-    """Describes what keeps ``module`` from being a BERT encoder, or returns '' when nothing does."""
-    call = getattr(module, "__call__", None)
-    functions = getattr(call, "concrete_functions", None)
-    if not functions:
-        return "it has no restored __call__ function"
-    inputs = functions[0].structured_input_signature[0][0]
-    if not isinstance(inputs, dict):
-        return "its __call__ does not take a dict of tensors"
-    missing_inputs = [key for key in ENCODER_INPUT_KEYS if key not in inputs]
-    outputs = functions[0].structured_outputs
-    missing_outputs = [key for key in ENCODER_OUTPUT_KEYS if not isinstance(outputs, dict) or key not in outputs]
-    problems = []
-    if missing_inputs:
-        problems.append(f"missing input keys {missing_inputs}")
-    if missing_outputs:
-        problems.append(f"missing output keys {missing_outputs}")
-    return "; ".join(problems)

@@ -9,8 +9,9 @@ locked download (``resolver.atomic_download``) but, in between,
    refuses the archive when it does not match,
 3. unpacks it with ``archive.safe_extract`` (no links, devices, absolute or ``..`` paths).
 
-``install_resolver()`` registers it with tensorflow_hub once; registered
-resolvers are tried newest first, so it takes over http(s) handles.
+``install_resolver()`` registers it with tensorflow_hub once (:mod:`tfhub_llm.hub.handles` calls it
+before resolving the first remote handle); registered resolvers are tried newest first, so it takes
+over http(s) handles.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import urllib.request
 
 from tensorflow_hub import compressed_module_resolver, registry, resolver
 
-from tfhub_llm import archive
+from tfhub_llm.hub import archive
 
 _installed = False
 

@@ -1,7 +1,7 @@
 """A client for TF Serving's REST API (predict, model status, model metadata), stdlib only.
 
 It speaks exactly the protocol of the tensorflow/serving model server, so the same code talks to a
-production server and to `tfhub_llm.serving.server.DevelopmentServer`:
+production server and to `tfhub_llm.tf_serving.server.DevelopmentServer`:
 
     POST /v1/models/NAME[/versions/N]:predict   {"instances": [...]} or {"inputs": {...}}
     GET  /v1/models/NAME[/versions/N]           model status
@@ -20,10 +20,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-DEFAULT_SIGNATURE = "serving_default"
+from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 
 
-class ServingError(RuntimeError):
+class ServingError(TfhubLlmError, RuntimeError):
     """A request to a model server failed; `status` is the HTTP status (None if no answer)."""
 
     def __init__(self, url: str, status: int | None, message: str):
@@ -74,9 +74,9 @@ class ServingClient:
                  signature_name: str | None = None, timeout: float = 30):
         parsed = urllib.parse.urlsplit(server_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"server URL {server_url!r} must look like http://HOST:PORT")
+            raise InvalidArgumentError(f"server URL {server_url!r} must look like http://HOST:PORT")
         if not model_name:
-            raise ValueError("model_name must not be empty")
+            raise InvalidArgumentError("model_name must not be empty")
         self.server_url = server_url.rstrip("/")
         self.model_name = model_name
         self.version = None if version is None else int(version)

@@ -7,18 +7,18 @@ and ``context`` in, ``answer``, ``score``, ``start`` and ``end`` out, with the w
 contexts and the span search of :mod:`tfhub_llm.tasks.qa_features` done in the graph, so TF
 Serving runs no Python. Both pad each request only to its longest input, and a classifier whose
 preprocessor packs with ops TF Serving 2.12-2.19 lacks is packed with ragged ops instead
-(:mod:`tfhub_llm.export.servable_packing`).
+(:mod:`tfhub_llm.tf_serving.packing`).
 
 The modules track the restored TF-Hub encoder and preprocessor and the model's weights, not the
 Keras model itself, so an export holds no optimizer state.
 """
 
-import contextlib
-
 import tensorflow as tf
 
-from tfhub_llm.export.servable_packing import servable_packing
-from tfhub_llm.tasks.classifier import MULTI_LABEL, REGRESSION
+from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.layers import pack_inputs
+from tfhub_llm.data import MULTILABEL, REGRESSION
+from tfhub_llm.tf_serving.packing import TokenizeOnly, unservable_packing_ops
 
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -42,24 +42,13 @@ class _TaskServing(tf.Module):
 
     def signatures(self):
         """``{"serving_default": concrete function}`` for ``tf.saved_model.save``."""
-        return {"serving_default": self.serve}
-
-
-@contextlib.contextmanager
-def _padding_to_longest(preprocessor):
-    """Traces the model with its preprocessor padding each batch only to its longest input."""
-    padding = preprocessor.pad_to_longest
-    preprocessor.pad_to_longest = True
-    try:
-        yield
-    finally:
-        preprocessor.pad_to_longest = padding
+        return {SERVING_SIGNATURE: self.serve}
 
 
 class ClassifierServing(_TaskServing):
     """``serving_default`` of a ``TextClassifier``.
 
-    Outputs, by problem type:
+    Outputs, by label type:
       * multi-class: ``probabilities`` float32 ``[batch, classes]``, ``label`` int64 ``[batch]`` (argmax)
         and, with label names, ``label_name`` string ``[batch]``;
       * multi-label: ``probabilities``, ``label`` int64 k-hot ``[batch, classes]`` (probability above
@@ -71,14 +60,19 @@ class ClassifierServing(_TaskServing):
     def __init__(self, model):
         super().__init__(model, ("text", "text_b") if model.text_pair else ("text",))
         self.label_names = tf.constant(model.label_names) if model.label_names else None
-        problem_type = model.problem_type
+        label_type = model.label_type
+        seq_length = model.preprocessor.max_seq_length
+        ragged_ops = bool(unservable_packing_ops(model.preprocessor))
+        if ragged_ops:  # the whole module would keep its own packing functions in the export
+            self.preprocessor = TokenizeOnly(self.preprocessor)
 
         def serve(*texts):
-            inputs = dict(zip(self.input_names, texts)) if model.text_pair else texts[0]
-            probabilities = model(inputs, training=False)
-            if problem_type == REGRESSION:
+            encoder_inputs = pack_inputs(self.preprocessor, list(texts), seq_length, pad_to_longest=True,
+                                         ragged_ops=ragged_ops)
+            probabilities = model.probabilities(encoder_inputs)
+            if label_type == REGRESSION:
                 return {"value": probabilities[:, 0]}
-            multi_label = problem_type == MULTI_LABEL
+            multi_label = label_type == MULTILABEL
             if multi_label:
                 label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
             else:
@@ -89,10 +83,7 @@ class ClassifierServing(_TaskServing):
                 outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
             return outputs
 
-        with _padding_to_longest(model.preprocessor), servable_packing(model.preprocessor) as ragged_packing:
-            if ragged_packing:  # saving the whole module would keep its own packing functions in the graph
-                self.preprocessor = model.preprocessor.module.tokenize
-            self.serve = self._trace(serve)
+        self.serve = self._trace(serve)
 
 
 class QuestionAnsweringServing(_TaskServing):
