@@ -72,22 +72,28 @@ class ClassifierServing(_TaskServing):
 
         def serve(*texts):
             inputs = dict(zip(self.input_names, texts)) if model.text_pair else texts[0]
-            probabilities = model(inputs, training=False)
-            if problem_type == REGRESSION:
-                return {"value": probabilities[:, 0]}
-            multi_label = problem_type == MULTI_LABEL
-            if multi_label:
-                label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
-            else:
-                label = tf.argmax(probabilities, axis=-1)
-            outputs = {"probabilities": probabilities, "label": label}
-            names = self.label_names
-            if names is not None:
-                outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
-            return outputs
+            return classifier_outputs(model(inputs, training=False), problem_type, self.label_names)
 
         with _padding_to_longest(model.preprocessor):
             self.serve = self._trace(serve)
+
+
+def classifier_outputs(probabilities, problem_type, label_names=None):
+    """A classifier's serving outputs from its probabilities (see :class:`ClassifierServing`).
+
+    ``label_names`` is a string tensor of the class names, or None.
+    """
+    if problem_type == REGRESSION:
+        return {"value": probabilities[:, 0]}
+    multi_label = problem_type == MULTI_LABEL
+    if multi_label:
+        label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
+    else:
+        label = tf.argmax(probabilities, axis=-1)
+    outputs = {"probabilities": probabilities, "label": label}
+    if label_names is not None:
+        outputs["label_name"] = tf.where(label > 0, label_names, "") if multi_label else tf.gather(label_names, label)
+    return outputs
 
 
 class QuestionAnsweringServing(_TaskServing):
