@@ -78,12 +78,12 @@ def _wordpiece_candidates(vocab_file, declared_lower_case):
 def _sentencepiece_candidates(model_file):
     with open(model_file, "rb") as f:
         tokenizer = text.FastSentencepieceTokenizer(f.read())
-    yield OnDeviceTokenizer(f"FastSentencepieceTokenizer over {model_file}", ("FastSentencepieceTokenize",),
+    yield OnDeviceTokenizer(f"FastSentencepieceTokenizer over {model_file}", ("TFText>FastSentencepieceTokenize",),
                             tokenizer.tokenize)
     normalizer = text.FastBertNormalizer(lower_case_nfd_strip_accents=True)
     yield OnDeviceTokenizer(
         f"FastBertNormalizer(lower_case=True), then FastSentencepieceTokenizer over {model_file}",
-        ("FastBertNormalize", "FastSentencepieceTokenize"),
+        ("FastBertNormalize", "TFText>FastSentencepieceTokenize"),
         lambda texts: tokenizer.tokenize(normalizer.normalize(texts)))
 
 
