@@ -18,6 +18,7 @@ import tensorflow as tf  # noqa: E402
 from conftest import FIXTURE, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
 from test_security import _save_encoder  # noqa: E402
 from tfhub_llm import cli  # noqa: E402
+from tfhub_llm.export.serving_signatures import ClassifierServing  # noqa: E402
 from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
 from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert  # noqa: E402
 from tfhub_llm.litert.packing import pack_segments  # noqa: E402
@@ -90,6 +91,21 @@ def test_float16_model_is_close(models, tmp_path):
     path = export_litert(models[False], tmp_path / "f16.tflite", quantize="float16")
     outputs = LiteRTModel(path)(TEXTS)
     np.testing.assert_allclose(outputs["probabilities"], _keras_predict(models[False], False), atol=FLOAT16_ATOL)
+
+
+@pytest.mark.parametrize("options", [dict(num_classes=3, multi_label=True, label_names=LABELS), dict(num_classes=1)],
+                         ids=["multi_label", "regression"])
+def test_multi_label_and_regression_give_the_serving_outputs(options, tmp_path):
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, **options)
+    _randomize_head(model, 3)
+    outputs = LiteRTModel(export_litert(model, tmp_path / "m.tflite"))(TEXTS)
+    expected = ClassifierServing(model).serve(tf.constant(TEXTS))
+    assert sorted(outputs) == sorted(expected)
+    for name, value in expected.items():
+        if value.dtype == tf.string:
+            assert outputs[name].tolist() == [[v.decode() for v in row] for row in value.numpy()]
+        else:
+            np.testing.assert_allclose(outputs[name], value, atol=FLOAT_ATOL, err_msg=name)
 
 
 def test_the_model_needs_only_builtins_and_tf_text_kernels(exported):

@@ -92,7 +92,11 @@ def classifier_outputs(probabilities, problem_type, label_names=None):
         label = tf.argmax(probabilities, axis=-1)
     outputs = {"probabilities": probabilities, "label": label}
     if label_names is not None:
-        outputs["label_name"] = tf.where(label > 0, label_names, "") if multi_label else tf.gather(label_names, label)
+        if multi_label:  # each predicted class's name, "" elsewhere: a gather, as TFLite selects no strings
+            names_after_blank = tf.concat([[""], label_names], axis=0)
+            outputs["label_name"] = tf.gather(names_after_blank, label * tf.range(1, tf.size(label_names, tf.int64) + 1))
+        else:
+            outputs["label_name"] = tf.gather(label_names, label)
     return outputs
 
 

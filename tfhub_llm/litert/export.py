@@ -128,9 +128,10 @@ def convert(model, quantize=None):
     unresolved = unresolved_custom_ops(flatbuffer, tokenizer.custom_ops)
     if unresolved:
         raise LiteRTConversionError(
-            f"The encoder {model.encoder.handle!r} (or the model's head) uses TensorFlow ops that have no TFLite "
-            f"builtin kernel: {', '.join(unresolved)}. They would need Select TF ops and the Flex delegate, "
-            "which ai-edge-litert's interpreter does not ship; re-export the encoder without them.")
+            f"The model over the encoder {model.encoder.handle!r} uses TensorFlow ops (in its encoder, head or "
+            f"outputs) that have no TFLite builtin kernel: {', '.join(unresolved)}. They would need Select TF ops "
+            "and the Flex delegate, which ai-edge-litert's interpreter does not ship; re-export the encoder "
+            "without them.")
     return flatbuffer
 
 
