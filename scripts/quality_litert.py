@@ -1,20 +1,22 @@
 """The on-device figures of the README: MiniLM fine-tuned on SST-2, exported for TF Serving and LiteRT.
 
-    .venv/bin/python scripts/quality_litert.py --sst2 PATH/TO/sst2/train.tsv [--out runs/quality_litert]
+    .venv/bin/python scripts/quality_litert.py [--sst2 data/sst2/train.tsv] [--out runs/quality_litert]
 
-SST-2's train file holds phrases of the parse trees and whole sentences. The longest texts (whole
-sentences) are held out, and every training phrase that occurs inside a held-out sentence is
-dropped, so nothing held out was seen in training, not even in part. The model is fine-tuned on a
-seeded sample of the rest, exported with ``export_for_serving`` (the reference) and ``export_litert``
-(float32 and dynamic int8), and all three label the held-out sentences. Reports: how often the
-LiteRT models give the SavedModel's labels, the largest probability difference, each one's accuracy
-and the file sizes. Writes ``OUT/metrics.json``.
+SST-2 is split as everywhere in this repository, by ``tfhub_llm.split_examples(..., by="sentences")``:
+a seeded fraction of its whole sentences is held out and every phrase inside one of them is dropped
+from training, so nothing held out was seen in training, not even in part. The model (MiniLM) is
+fine-tuned on a seeded sample of the remaining phrases, as ``make demo`` does, exported with
+``export_for_serving`` (the reference) and ``export_litert`` (float32 and dynamic int8), and all
+three label the held-out sentences. Reports: how often the LiteRT models give the SavedModel's
+labels, the largest probability difference, each one's accuracy and the file sizes. Writes
+``OUT/metrics.json``.
 """
 
 import argparse
 import json
 import os
 import pathlib
+import sys
 import tempfile
 import time
 
@@ -24,39 +26,22 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfhub_llm import LiteRTModel, TextClassifier, export_for_serving, export_litert  # noqa: E402
-from tfhub_llm.archive import write_text_atomically  # noqa: E402
+from tfhub_llm import LiteRTModel, TextClassifier, export_for_serving, export_litert, split_examples  # noqa: E402
+from tfhub_llm.atomic import write_text  # noqa: E402
 from tfhub_llm.data import read_text_examples, to_dataset  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
+
 LABEL_NAMES = ["negative", "positive"]
 BATCH_SIZE = 32
-
-
-def _words(text):
-    return " ".join(text.split())
-
-
-def sentence_holdout(examples, num_heldout):
-    """(training indices, held-out indices): the longest texts held out, phrases inside them dropped."""
-    lengths = np.array([len(text.split()) for text in examples.texts])
-    heldout = np.argsort(-lengths, kind="stable")[:num_heldout]
-    inside_heldout = set()
-    for index in heldout:
-        words = examples.texts[index].split()
-        inside_heldout.update(" ".join(words[start:end]) for start in range(len(words))
-                              for end in range(start + 1, len(words) + 1))
-    heldout_set = set(heldout.tolist())
-    train = [index for index, text in enumerate(examples.texts)
-             if index not in heldout_set and _words(text) not in inside_heldout]
-    return np.array(train), heldout
 
 
 def fine_tune(train, args):
     keras.utils.set_random_seed(args.seed)
     model = TextClassifier(str(MINILM / "encoder"), str(MINILM / "preprocessor"), num_classes=2,
-                           label_names=LABEL_NAMES)
+                           label_names=LABEL_NAMES, seq_length=args.seq_length)
     steps = -(-len(train) // BATCH_SIZE) * args.epochs
     model.compile(learning_rate=args.learning_rate, train_steps=steps)
     started = time.monotonic()
@@ -73,25 +58,25 @@ def batched(function, texts):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sst2", required=True, help="GLUE SST-2 train.tsv (columns text, label)")
+    parser.add_argument("--sst2", default=str(REPO / "data" / "sst2" / "train.tsv"),
+                        help="GLUE SST-2 train.tsv (columns text, label)")
     parser.add_argument("--out", default="runs/quality_litert")
-    parser.add_argument("--heldout", type=int, default=1000, help="the longest texts held out")
-    parser.add_argument("--train-examples", type=int, default=8000, help="seeded sample of the other phrases")
+    parser.add_argument("--heldout-fraction", type=float, default=0.1,
+                        help="fraction of SST-2's whole sentences held out")
+    parser.add_argument("--train-examples", type=int, default=20000, help="seeded sample of the other phrases")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--seq-length", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     examples = read_text_examples(args.sst2, text_column="text", label_column="label", num_classes=2)
-    train_indices, heldout_indices = sentence_holdout(examples, args.heldout)
-    available = len(train_indices)
-    rng = np.random.default_rng(args.seed)
-    train = examples.subset(rng.permutation(train_indices)[:args.train_examples])
-    heldout = examples.subset(heldout_indices)
-    print(f"{len(heldout)} held-out sentences ({min(len(t.split()) for t in heldout.texts)}+ words); "
-          f"training on {len(train)} of the {available} phrases not inside any of them", flush=True)
+    phrases, heldout = split_examples(examples, args.heldout_fraction, args.seed, by="sentences")
+    train = phrases.subset(np.random.default_rng(args.seed).permutation(len(phrases))[:args.train_examples])
+    print(f"{len(heldout)} held-out whole sentences; training on {len(train)} of the {len(phrases)} phrases "
+          "not inside any of them", flush=True)
 
     model, train_seconds = fine_tune(train, args)
     texts, labels = list(heldout.texts), np.asarray(heldout.labels)
@@ -121,9 +106,10 @@ def main():
         "int8 loses at most 1 accuracy point": results["int8_accuracy_loss_points"] <= 1.0,
         "int8 file at most 30% of the float file": results["int8_size_fraction_of_float"] <= 0.30,
     }
-    results["run"] = {"heldout": len(heldout), "train_examples": len(train), "epochs": args.epochs,
+    results["run"] = {"heldout": len(heldout), "heldout_fraction": args.heldout_fraction,
+                      "train_examples": len(train), "epochs": args.epochs, "seq_length": args.seq_length,
                       "train_seconds": train_seconds, "seed": args.seed}
-    write_text_atomically(str(out / "metrics.json"), json.dumps(results, indent=2) + "\n")
+    write_text(out / "metrics.json", json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     print(f"wrote {out / 'metrics.json'}")
 

@@ -8,29 +8,28 @@ random tiny model's probabilities by at most 0.02; float16 weights by at most 1e
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from conftest import FIXTURE, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from test_security import _save_encoder  # noqa: E402
-from tfhub_llm import cli  # noqa: E402
-from tfhub_llm.export.serving_signatures import ClassifierServing  # noqa: E402
-from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
-from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert  # noqa: E402
-from tfhub_llm.litert.packing import pack_segments  # noqa: E402
-from tfhub_llm.litert.tokenizer import on_device_tokenizer  # noqa: E402
-from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
+from tests.harness import FIXTURES, REPO, TINY_ENCODER, TINY_PREPROCESSOR
+from test_security import save_hand_made_encoder
+from tfhub_llm import cli
+from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, MissingFileError, TargetExistsError
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
+from tfhub_llm.litert.packing import pack_segments
+from tfhub_llm.litert.tokenizer import on_device_tokenizer
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tf_serving.signatures import ClassifierServing
 
 LABELS = ["negative", "neutral", "positive"]
 SEQ_LENGTH = 16  # short, so that the long texts below are trimmed
 TEXTS = ["A gripping, beautifully acted film.", "ok", "", "HÉLLO Wörld! Ça va? " * 8, "東京 xqzvw 😀", "  "]
 TEXTS_B = ["A cat was sitting on the mat all afternoon long, " * 3, "", "fine", "x", "Profits rose.", "b"]
 FLOAT_ATOL, INT8_ATOL, FLOAT16_ATOL = 1e-5, 0.02, 1e-3
-SENTENCEPIECE_FIXTURE = FIXTURE.parent / "mg_albert_sp_uncased"
+SENTENCEPIECE_FIXTURE = FIXTURES / "model_garden" / "mg_albert_sp_uncased"
 
 
 def _randomize_head(model, seed):
@@ -146,27 +145,27 @@ def test_a_file_that_is_not_a_litert_model_fails_the_check(tmp_path):
 
 def test_runner_refuses_wrong_inputs(exported):
     pair = LiteRTModel(exported[True, None])
-    with pytest.raises(ValueError, match=r"takes the inputs \['text', 'text_b'\]"):
+    with pytest.raises(InvalidArgumentError, match=r"takes the inputs \['text', 'text_b'\]"):
         pair(["only one text"])
-    with pytest.raises(ValueError, match="same number of rows"):
+    with pytest.raises(InvalidArgumentError, match="same number of rows"):
         pair(["a", "b"], ["c"])
-    with pytest.raises(FileNotFoundError, match="no such LiteRT model file"):
+    with pytest.raises(MissingFileError, match="no such LiteRT model file"):
         LiteRTModel("missing.tflite")
 
 
 def test_unsupported_models_and_quantizations_are_refused(models, tmp_path):
-    with pytest.raises(TypeError, match="exports a TextClassifier, not Sequential"):
+    with pytest.raises(InvalidArgumentTypeError, match="exports a TextClassifier, not Sequential"):
         export_litert(keras.Sequential([keras.layers.Dense(1)]), tmp_path / "m.tflite")
-    with pytest.raises(ValueError, match="quantize must be one of"):
+    with pytest.raises(InvalidArgumentError, match="quantize must be one of"):
         export_litert(models[False], tmp_path / "m.tflite", quantize="int4")
     (tmp_path / "exists.tflite").write_bytes(b"")
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(TargetExistsError, match="overwrite"):
         export_litert(models[False], tmp_path / "exists.tflite")
     assert sorted(os.listdir(tmp_path)) == ["exists.tflite"]
 
 
 def test_an_encoder_op_without_a_tflite_kernel_is_named(tmp_path):
-    handle = _save_encoder(str(tmp_path / "betainc"), lambda pooled: tf.math.betainc(pooled, pooled, pooled))
+    handle = save_hand_made_encoder(str(tmp_path / "betainc"), lambda pooled: tf.math.betainc(pooled, pooled, pooled))
     model = TextClassifier(HubEncoder(handle, trust=True), TINY_PREPROCESSOR, num_classes=2)
     with pytest.raises(LiteRTConversionError, match=r"no TFLite builtin kernel: Betainc\b"):
         export_litert(model, tmp_path / "m.tflite")
@@ -189,7 +188,6 @@ def test_a_tokenization_no_fast_tokenizer_reproduces_is_refused():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SENTENCEPIECE_FIXTURE.is_dir(), reason="Model Garden's ALBERT fixture is not here")
 def test_a_sentencepiece_albert_runs_with_fast_sentencepiece(tmp_path):
     model = TextClassifier(HubEncoder(SENTENCEPIECE_FIXTURE / "encoder", trust=True),
                            HubPreprocessor(SENTENCEPIECE_FIXTURE / "preprocessor", trust=True, pad_to_longest=True),

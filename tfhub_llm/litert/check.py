@@ -7,8 +7,9 @@ the model uses (custom ops are the ones the app must register) and the sample ou
 
 import dataclasses
 
-from tfhub_llm.export.serving import DEFAULT_WARMUP_INPUTS
+from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.litert.runner import LiteRTModel
+from tfhub_llm.tf_serving.export import DEFAULT_WARMUP_INPUTS
 
 
 @dataclasses.dataclass
@@ -41,7 +42,8 @@ class LiteRTCheckReport:
         lines.append(f"  signature serving_default: inputs {list(self.inputs)} -> outputs {list(self.outputs)}")
         lines.append(f"  custom ops (register TF Text's TFLite kernels): {', '.join(self.custom_ops) or 'none'}")
         builtins = {name: count for name, count in self.ops.items() if not name.startswith("CUSTOM:")}
-        lines.append(f"  builtin ops ({len(builtins)}): " + ", ".join(f"{name} x{n}" for name, n in sorted(builtins.items())))
+        counts = ", ".join(f"{name} x{n}" for name, n in sorted(builtins.items()))
+        lines.append(f"  builtin ops ({len(builtins)}): {counts}")
         for row in range(len(next(iter(self.samples.values())))):
             texts = " | ".join(repr(self.samples[name][row]) for name in self.inputs)
             values = ", ".join(f"{name}={_show(self.results[name][row])}" for name in self.outputs)
@@ -58,7 +60,7 @@ def check_litert(path, samples=None):
     report = LiteRTCheckReport(str(path))
     try:
         model = LiteRTModel(path)
-    except ValueError as error:
+    except InvalidFileError as error:
         report.error = str(error)
         return report
     report.size_bytes, report.ops = model.size_bytes, model.ops

@@ -15,23 +15,21 @@ found right after conversion and refused by name (:func:`~tfhub_llm.litert.ops.u
 
 import contextlib
 import dataclasses
-import os
 import pathlib
-import tempfile
 
-import keras
 import tensorflow as tf
 from tensorflow.lite.python.convert_phase import ConverterError
 
-from tfhub_llm.export.serving_signatures import classifier_outputs
-from tfhub_llm.hub import ENCODER_INPUT_KEYS
+from tfhub_llm.atomic import atomic_file
+from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
+from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.litert.ops import LiteRTConversionError, unresolved_custom_ops
 from tfhub_llm.litert.packing import pack_segments
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tf_serving.signatures import classifier_outputs
 
 QUANTIZATIONS = (None, "dynamic_int8", "float16")
-SIGNATURE_NAME = "serving_default"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,21 +46,12 @@ class OnDeviceTask:
     outputs: object
 
 
-def _after_preprocessor(model):
-    """The model from the encoder inputs (its preprocessor's outputs) to its outputs: encoder and head."""
-    encoder_inputs = keras.tree.pack_sequence_as(  # Keras keeps a layer's dict output flattened
-        {key: None for key in ENCODER_INPUT_KEYS}, keras.tree.flatten(model.preprocessor.output))
-    rest = keras.Model([encoder_inputs[key] for key in ENCODER_INPUT_KEYS], model.output)
-    return lambda inputs: rest([inputs[key] for key in ENCODER_INPUT_KEYS], training=False)
-
-
 def classifier_task(model):
     """A ``TextClassifier``: ``text`` (and ``text_b``) in; the outputs of its TF Serving export out."""
-    rest = _after_preprocessor(model)
     label_names = tf.constant(model.label_names) if model.label_names else None
     return OnDeviceTask(
         ("text", "text_b") if model.text_pair else ("text",),
-        lambda encoder_inputs: classifier_outputs(rest(encoder_inputs), model.problem_type,
+        lambda encoder_inputs: classifier_outputs(model.probabilities(encoder_inputs), model.label_type,
                                                   label_names))
 
 
@@ -74,7 +63,7 @@ def _task(model):
         if isinstance(model, kind):
             return task(model)
     names = " or ".join(kind.__name__ for kind in ON_DEVICE_TASKS)
-    raise TypeError(f"export_litert exports a {names}, not {type(model).__name__}.")
+    raise InvalidArgumentTypeError(f"export_litert exports a {names}, not {type(model).__name__}.")
 
 
 @contextlib.contextmanager
@@ -111,7 +100,7 @@ def on_device_function(model):
 def convert(model, quantize=None):
     """The ``.tflite`` flatbuffer (bytes) of ``model``'s on-device graph; see :func:`export_litert`."""
     if quantize not in QUANTIZATIONS:
-        raise ValueError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}.")
+        raise InvalidArgumentError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}.")
     function, trackable, tokenizer = on_device_function(model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], trackable)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -144,24 +133,18 @@ def export_litert(model, path, quantize=None, overwrite=False):
         quantize: None (float32), ``"dynamic_int8"`` (int8 weights, float activations) or ``"float16"``.
         overwrite: replace an existing file.
 
-    The file's ``serving_default`` signature takes ``text`` (and ``text_b``) strings ``[batch]`` and returns
-    what the TF Serving export returns (``probabilities``, ``label``, ``label_name``, or ``value``). Run it
-    with :class:`tfhub_llm.litert.LiteRTModel` (or any LiteRT interpreter with TF Text's kernels).
+    The file's ``serving_default`` signature (:data:`~tfhub_llm.interface.SERVING_SIGNATURE`) takes ``text``
+    (and ``text_b``) strings ``[batch]`` and returns what the TF Serving export returns (``probabilities``,
+    ``label``, ``label_name``, or ``value``). Run it with :class:`tfhub_llm.litert.LiteRTModel` (or any
+    LiteRT interpreter with TF Text's kernels).
 
     Returns:
         ``path`` as a string.
     """
-    path = pathlib.Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (or --overwrite) to replace it")
-    flatbuffer = convert(model, quantize)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_path = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(flatbuffer)
-        os.replace(temp_path, path)
-    except BaseException:
-        pathlib.Path(temp_path).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, overwrite=overwrite, exists_error=_exists_error) as temporary:
+        pathlib.Path(temporary).write_bytes(convert(model, quantize))
     return str(path)
+
+
+def _exists_error(path):
+    return TargetExistsError(f"{path} already exists; pass overwrite=True (or --overwrite) to replace it")

@@ -11,10 +11,12 @@ import collections
 
 from tensorflow.lite.python import schema_py_generated as schema
 
+from tfhub_llm.errors import TfhubLlmError
+
 _BUILTIN_NAMES = {code: name for name, code in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
 
 
-class LiteRTConversionError(ValueError):
+class LiteRTConversionError(TfhubLlmError, ValueError):
     """A model that cannot become a LiteRT model that runs; the message names the model part or ops at fault."""
 
 

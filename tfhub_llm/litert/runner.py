@@ -12,7 +12,8 @@ import pathlib
 import numpy as np
 from tensorflow_text.core.pybinds import tflite_registrar
 
-from tfhub_llm.litert.export import SIGNATURE_NAME
+from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, UnsupportedPlatformError
+from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.litert.ops import model_ops
 
 
@@ -20,7 +21,7 @@ def _interpreter_class():
     try:
         from ai_edge_litert.interpreter import InterpreterWithCustomOps
     except ImportError as error:
-        raise ImportError(
+        raise UnsupportedPlatformError(
             "Running LiteRT models needs ai-edge-litert: pip install \"tfhub-llm[litert]\"") from error
     return InterpreterWithCustomOps
 
@@ -40,20 +41,20 @@ class LiteRTModel:
     def __init__(self, path, num_threads=None):
         self.path = str(path)
         if not os.path.isfile(self.path):
-            raise FileNotFoundError(f"{self.path}: no such LiteRT model file")
+            raise MissingFileError(f"{self.path}: no such LiteRT model file")
         self.flatbuffer = pathlib.Path(self.path).read_bytes()
         try:
             self.interpreter = _interpreter_class()(
                 model_content=self.flatbuffer, custom_op_registerers=tflite_registrar.SELECT_TFTEXT_OPS,
                 num_threads=num_threads)
         except ValueError as error:  # not a flatbuffer, or an op without a kernel
-            raise ValueError(f"{self.path}: cannot load as a LiteRT model: {error}") from error
+            raise InvalidFileError(f"{self.path}: cannot load as a LiteRT model: {error}") from error
         signatures = self.interpreter.get_signature_list()
-        if SIGNATURE_NAME not in signatures:
-            raise ValueError(f"{self.path} has no {SIGNATURE_NAME!r} signature (it has {sorted(signatures)}).")
-        self.input_names = tuple(signatures[SIGNATURE_NAME]["inputs"])
-        self.output_names = tuple(signatures[SIGNATURE_NAME]["outputs"])
-        self._runner = self.interpreter.get_signature_runner(SIGNATURE_NAME)
+        if SERVING_SIGNATURE not in signatures:
+            raise InvalidFileError(f"{self.path} has no {SERVING_SIGNATURE!r} signature (it has {sorted(signatures)}).")
+        self.input_names = tuple(signatures[SERVING_SIGNATURE]["inputs"])
+        self.output_names = tuple(signatures[SERVING_SIGNATURE]["outputs"])
+        self._runner = self.interpreter.get_signature_runner(SERVING_SIGNATURE)
 
     @property
     def size_bytes(self):
@@ -71,10 +72,10 @@ class LiteRTModel:
         """
         given = {"text": text} if text_b is None else {"text": text, "text_b": text_b}
         if set(given) != set(self.input_names):
-            raise ValueError(f"{self.path} takes the inputs {list(self.input_names)}, got {sorted(given)}.")
+            raise InvalidArgumentError(f"{self.path} takes the inputs {list(self.input_names)}, got {sorted(given)}.")
         inputs = {name: np.array([_utf8(value) for value in values], dtype=object) for name, values in given.items()}
         if len({len(values) for values in inputs.values()}) != 1:
-            raise ValueError(f"text and text_b need the same number of rows, got "
+            raise InvalidArgumentError(f"text and text_b need the same number of rows, got "
                              f"{[len(values) for values in inputs.values()]}.")
         outputs = self._runner(**inputs)
         return {name: np.char.decode(value.astype(bytes), "utf-8") if value.dtype == object else value
