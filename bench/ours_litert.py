@@ -10,7 +10,6 @@ thread per CPU): strings in, probabilities out. Phases: ``infer_sst2`` (batches 
 """
 
 import argparse
-import json
 import os
 import pathlib
 import sys
@@ -66,14 +65,8 @@ def main():
     parser.add_argument("encoder_dir")
     parser.add_argument("preprocessor_dir")
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    replies = wl.protocol_stdout()
-    with open(args.workload, encoding="utf-8") as file:
-        workload = json.load(file)
-    system = OursLiteRT(args.precision, args.encoder_dir, args.preprocessor_dir)
-    replies.write(json.dumps({"ready": f"litert {args.precision}"}) + "\n")
-    replies.flush()
-    wl.serve_commands(system, workload, replies)
+    wl.run_worker(args.workload, lambda: OursLiteRT(args.precision, args.encoder_dir, args.preprocessor_dir),
+                  f"litert {args.precision}")
 
 
 if __name__ == "__main__":

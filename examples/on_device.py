@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from tfhub_llm import LiteRTModel, TextClassifier, export_litert
-from tfhub_llm.data import read_text_examples, to_dataset
+from tfhub_llm.data import to_dataset
 
 LABEL_NAMES = ["negative", "positive"]
 LATENCY_CALLS = 50
@@ -37,16 +37,11 @@ def batch1_latency_ms(litert):
 
 def main(argv=None):
     parser = common.parser(__doc__.splitlines()[0])
-    parser.add_argument("--train", default=str(common.DATA / "sst2" / "train.tsv"),
-                        help="TSV with columns 'text' and 'label' (0/1)")
-    parser.add_argument("--validation-examples", type=int, default=500, help="held-out phrases")
-    common.add_training_flags(parser, max_examples=2000, epochs=1, batch_size=32, seq_length=64,
-                              learning_rate=5e-5)
+    common.add_sst2_flags(parser)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(args.seed)
 
-    examples = read_text_examples(args.train, text_column="text", label_column="label", num_classes=2)
-    train, validation = common.sample_split(examples, args.max_examples, args.validation_examples, args.seed)
+    train, validation = common.read_sst2_sample(args)
     model = TextClassifier(args.encoder, args.preprocessor, num_classes=2, label_names=LABEL_NAMES,
                            seq_length=args.seq_length)
     model.compile(learning_rate=args.learning_rate)

@@ -7,6 +7,7 @@ random tiny model's probabilities by at most 0.02; float16 weights by at most 1e
 """
 
 import os
+import sys
 
 import keras
 import numpy as np
@@ -16,7 +17,14 @@ import tensorflow as tf
 from tests.harness import FIXTURES, REPO, TINY_ENCODER, TINY_PREPROCESSOR
 from test_security import save_hand_made_encoder
 from tfhub_llm import cli
-from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, MissingFileError, TargetExistsError
+from tfhub_llm.errors import (
+    InvalidArgumentError,
+    InvalidArgumentTypeError,
+    InvalidFileError,
+    MissingFileError,
+    TargetExistsError,
+    UnsupportedPlatformError,
+)
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
 from tfhub_llm.litert.packing import pack_segments
@@ -151,6 +159,16 @@ def test_runner_refuses_wrong_inputs(exported):
         pair(["a", "b"], ["c"])
     with pytest.raises(MissingFileError, match="no such LiteRT model file"):
         LiteRTModel("missing.tflite")
+
+
+def test_runner_refuses_a_broken_file_and_names_the_missing_runtime(exported, tmp_path, monkeypatch):
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"not a flatbuffer")
+    with pytest.raises(InvalidFileError, match="broken.tflite: cannot load as a LiteRT model"):
+        LiteRTModel(broken)
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # as if ai-edge-litert were not installed
+    with pytest.raises(UnsupportedPlatformError, match=r'pip install "tfhub-llm\[litert\]"'):
+        LiteRTModel(exported[False, None])
 
 
 def test_unsupported_models_and_quantizations_are_refused(models, tmp_path):
