@@ -18,6 +18,11 @@ import os
 class TfhubLlmError(Exception):
     """Base of every error the package raises; the message says what is wrong and what to do."""
 
+    # Autograph re-raises an error from traced code as its own type only when that type's __init__
+    # is Exception's (else as a StagingError); this keeps subclasses without an __init__ of their own
+    # (InvalidArgumentError, ...) what they are when raised inside a tf.function.
+    __init__ = Exception.__init__
+
 
 class InvalidArgumentError(TfhubLlmError, ValueError):
     """An argument value the call cannot work with; the message names the argument and what it takes."""
