@@ -19,9 +19,11 @@ import tempfile
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
+from tfhub_llm.export.entity_serving import EntityServing
 from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnsweringServing
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+from tfhub_llm.tasks.token_classification import TokenClassifier
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -45,7 +47,7 @@ DEFAULT_WARMUP_INPUTS = {
 
 
 def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
-    """Exports a ``TextClassifier`` or ``SpanQuestionAnswerer`` as ``base_dir/<version>`` for TF Serving.
+    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer`` or ``TokenClassifier`` as ``base_dir/<version>`` for TF Serving.
 
     Args:
         model: the trained task model.
@@ -107,8 +109,11 @@ def _serving_module(model):
         return ClassifierServing(model)
     if isinstance(model, SpanQuestionAnswerer):
         return QuestionAnsweringServing(model)
+    if isinstance(model, TokenClassifier):
+        return EntityServing(model)
     raise TypeError(
-        f"export_for_serving exports a TextClassifier or a SpanQuestionAnswerer, not {type(model).__name__}.")
+        f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer or a TokenClassifier, "
+        f"not {type(model).__name__}.")
 
 
 def _checked_version(version):

@@ -122,14 +122,18 @@ class QuestionAnsweringServing(_TaskServing):
 def _tokens_with_char_offsets(preprocessor, texts):
     """Flat word piece ids ``[batch, (tokens)]`` with character (not byte) start / end offsets."""
     ids, byte_starts, byte_ends = (tensor.merge_dims(1, -1) for tensor in preprocessor.tokenize_with_offsets(texts))
+    return (tf.cast(ids, tf.int32), *_char_offsets(texts, byte_starts, byte_ends))
+
+
+def _char_offsets(texts, byte_starts, byte_ends):
+    """Ragged ``[batch, (tokens)]`` UTF-8 byte offsets into ``texts`` as character offsets (starts, ends)."""
     _, char_byte_offsets = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
     total_bytes = tf.cast(tf.strings.length(texts), tf.int64)[:, None]
     char_bytes = tf.concat([char_byte_offsets, total_bytes], axis=1).to_tensor(default_value=tf.int64.max)
     starts = tf.searchsorted(char_bytes, byte_starts.to_tensor(), side="right", out_type=tf.int64) - 1
     ends = tf.searchsorted(char_bytes, byte_ends.to_tensor(), side="left", out_type=tf.int64)
-    lengths = ids.row_lengths()
-    return (tf.cast(ids, tf.int32), tf.RaggedTensor.from_tensor(starts, lengths),
-            tf.RaggedTensor.from_tensor(ends, lengths))
+    lengths = byte_starts.row_lengths()
+    return tf.RaggedTensor.from_tensor(starts, lengths), tf.RaggedTensor.from_tensor(ends, lengths)
 
 
 def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
@@ -143,17 +147,9 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
     question_ids = preprocessor.tokenize_with_offsets(questions)[0].merge_dims(1, -1)
     question_ids = tf.cast(question_ids[:, :settings["max_query_length"]], tf.int32)
     context_ids, char_starts, char_ends = _tokens_with_char_offsets(preprocessor, contexts)
-    num_tokens = context_ids.row_lengths()
     window_length = settings["max_seq_length"] - question_ids.row_lengths() - 3
-    step = tf.minimum(window_length, settings["doc_stride"])
-    num_windows = 1 + tf.maximum(tf.constant(0, tf.int64), -((window_length - num_tokens) // step))  # 1 + ceil((n-W)/step)
-
-    example = tf.repeat(tf.range(tf.size(questions, out_type=tf.int64)), num_windows)
-    window = tf.ragged.range(num_windows).flat_values
-    window_start = window * tf.gather(step, example)
-    window_tokens = tf.minimum(tf.gather(num_tokens, example) - window_start, tf.gather(window_length, example))
-    first_token = tf.gather(context_ids.row_starts(), example) + window_start
-    token_index = tf.ragged.range(first_token, first_token + window_tokens)
+    example, token_index, is_max_context = _sliding_windows(
+        context_ids.row_starts(), context_ids.row_lengths(), window_length, settings["doc_stride"])
 
     def context_row(values, before, after):
         ragged = tf.RaggedTensor.from_row_splits(tf.gather(values, token_index.values), token_index.row_splits)
@@ -164,7 +160,6 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
     head = tf.concat([tf.fill([rows, 1], cls_id), question_rows, tf.fill([rows, 1], sep_id)], axis=1)
     word_ids = context_row(context_ids.values, head, tf.fill([rows, 1], sep_id))
     outside = tf.ones_like(head, tf.int64) * -1
-    is_max_context = _is_max_context(window, window_start, window_tokens, example, num_tokens, window_length, step)
     return {
         "encoder_inputs": {
             "input_word_ids": word_ids.to_tensor(default_value=pad_id),
@@ -180,6 +175,26 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
             [tf.zeros_like(head, tf.bool), is_max_context, tf.zeros([rows, 1], tf.bool)], axis=1
         ).to_tensor(default_value=False),
     }
+
+
+def _sliding_windows(row_starts, num_tokens, window_length, doc_stride):
+    """Windows over each example's tokens, ``min(window_length, doc_stride)`` tokens apart, as qa_features lays them out.
+
+    ``row_starts`` / ``num_tokens`` ([examples]) locate each example's tokens in a flat token vector;
+    ``window_length`` ([examples]) is how many fit in a window. Returns each window's example index,
+    the ragged ``[windows, (tokens)]`` flat indices of its tokens, and whether the window gives each
+    of them its most context.
+    """
+    step = tf.minimum(window_length, doc_stride)
+    num_windows = 1 + tf.maximum(tf.constant(0, tf.int64), -((window_length - num_tokens) // step))  # 1 + ceil((n-W)/step)
+    example = tf.repeat(tf.range(tf.size(num_tokens, out_type=tf.int64)), num_windows)
+    window = tf.ragged.range(num_windows).flat_values
+    window_start = window * tf.gather(step, example)
+    window_tokens = tf.minimum(tf.gather(num_tokens, example) - window_start, tf.gather(window_length, example))
+    first_token = tf.gather(row_starts, example) + window_start
+    token_index = tf.ragged.range(first_token, first_token + window_tokens)
+    is_max_context = _is_max_context(window, window_start, window_tokens, example, num_tokens, window_length, step)
+    return example, token_index, is_max_context
 
 
 def _type_ids(head, word_ids):
