@@ -18,14 +18,18 @@ from tfhub_llm.finetune import (
     finetune_classifier,
     finetune_question_answering,
 )
+from tfhub_llm.finetune_ner import evaluate_token_classifier, finetune_token_classifier
 from tfhub_llm.hub import HandleError
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.precision import enable_cpu_bfloat16
 from tfhub_llm.security import UntrustedModelError, check_saved_model, trust_directory
 from tfhub_llm.serving import DevelopmentServer, ServingClient, ServingError
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.conll import TaggedSentences, read_conll, read_tagged_sentences, split_by_document
+from tfhub_llm.tasks.entities import evaluate_entities
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import SquadExample, first_sentence_baseline, read_squad, squad_evaluate
+from tfhub_llm.tasks.token_classification import TokenClassifier
 
 __all__ = [
     "BertConfig",
@@ -39,8 +43,10 @@ __all__ = [
     "ServingError",
     "SpanQuestionAnswerer",
     "SquadExample",
+    "TaggedSentences",
     "TextClassifier",
     "TextExamples",
+    "TokenClassifier",
     "UntrustedModelError",
     "check_saved_model",
     "check_serving",
@@ -48,17 +54,23 @@ __all__ = [
     "describe",
     "enable_cpu_bfloat16",
     "evaluate_classifier",
+    "evaluate_entities",
     "evaluate_question_answering",
+    "evaluate_token_classifier",
     "export_for_serving",
     "export_to_hub",
     "finetune_classifier",
     "finetune_question_answering",
+    "finetune_token_classifier",
     "first_sentence_baseline",
     "multi_worker_fixes",
     "publish",
+    "read_conll",
     "read_squad",
+    "read_tagged_sentences",
     "read_text_examples",
     "safe_extract",
+    "split_by_document",
     "split_examples",
     "squad_evaluate",
     "to_dataset",
