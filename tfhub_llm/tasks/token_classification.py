@@ -202,7 +202,7 @@ def preprocessor_words(preprocessor_module, texts, continuation):
     first_in_text = tf.ragged.range(pieces.row_lengths()).values == 0
     starts_word = first_in_text | (first_in_row & ~tf.gather(continuation, pieces.values))
     first_piece = tf.where(starts_word)[:, 0]
-    last_piece = tf.concat([first_piece[1:], tf.size(pieces.values, out_type=tf.int64)[None]], axis=0) - 1
+    last_piece = tf.concat([first_piece, tf.size(pieces.values, out_type=tf.int64)[None]], axis=0)[1:] - 1
     return {"pieces": pieces, "text": tf.gather(pieces.value_rowids(), first_piece), "first_piece": first_piece,
             "last_piece": last_piece, "byte_start": tf.gather(byte_starts, first_piece),
             "byte_end": tf.gather(byte_ends, last_piece)}
