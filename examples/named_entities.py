@@ -6,8 +6,8 @@ CoNLL file, trains on the others, scores the held-out sentences with entity-leve
 capitalised-words baseline, and finally finds entities in raw sentences, with character offsets
 into them. The embedded MiniLM is uncased, which costs named entities some accuracy.
 
-    .venv/bin/python examples/named_entities.py                    # MiniLM, CoNLL-2003, a few minutes
-    .venv/bin/python examples/named_entities.py --max-examples 4000 --epochs 2
+    .venv/bin/python examples/named_entities.py --train PATH/TO/conll2003/train.txt    # MiniLM, a few minutes
+    .venv/bin/python examples/named_entities.py --train PATH/TO/conll2003/train.txt --max-examples 4000 --epochs 2
 
 Writes ``OUT/named_entities/metrics.json``.
 """
@@ -27,8 +27,9 @@ RAW_TEXTS = ["Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
 
 def main(argv=None):
     parser = common.parser(__doc__.splitlines()[0])
-    parser.add_argument("--train", default=str(common.DATA / "conll2003" / "train.txt"),
-                        help="CoNLL file (tag in the last column) or JSONL {tokens, tags}")
+    parser.add_argument("--train", required=True,
+                        help="CoNLL file (tag in the last column) or JSONL {tokens, tags}; CoNLL-2003 is not "
+                             "redistributed, so give its path")
     parser.add_argument("--held-out-fraction", type=float, default=0.1, help="documents kept for evaluation")
     parser.add_argument("--eval-examples", type=int, default=500, help="held-out sentences to score")
     parser.add_argument("--doc-stride", type=int, default=64, help="word pieces between window starts")

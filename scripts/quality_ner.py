@@ -16,14 +16,16 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import tfhub_llm  # noqa: E402
-from tfhub_llm.archive import write_text_atomically  # noqa: E402
+from tfhub_llm.atomic import write_text  # noqa: E402
 
-MINILM = pathlib.Path(__file__).resolve().parents[1] / "savedmodels" / "minilm_l6_h384_uncased"
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from savedmodels import MINILM  # noqa: E402
 
 
 def main():
@@ -56,7 +58,7 @@ def main():
         "train_seconds": result.train_seconds, "total_seconds": time.monotonic() - started,
     }
     path = pathlib.Path(args.out) / "quality_ner.json"
-    write_text_atomically(str(path), json.dumps(summary, indent=2) + "\n")
+    write_text(path, json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 

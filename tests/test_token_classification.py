@@ -14,11 +14,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.export.check import check_serving, session_predict  # noqa: E402
-from tfhub_llm.export.entity_serving import EntityServing  # noqa: E402
-from tfhub_llm.export.serving import export_for_serving  # noqa: E402
-from tfhub_llm.serving import DevelopmentServer, ServingClient  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving, session_predict  # noqa: E402
+from tfhub_llm.tf_serving.entity_signature import EntityServing  # noqa: E402
 from tfhub_llm.tasks.conll import TaggedSentences  # noqa: E402
 from tfhub_llm.tasks.token_classification import TokenClassifier, preprocessor_words, words_with_offsets  # noqa: E402
 

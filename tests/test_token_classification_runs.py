@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 
-from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
 from test_cli import _assert_one_line_error, _command, _run  # noqa: E402
 from test_examples import run_ok  # noqa: E402
 from tfhub_llm.data import DataError  # noqa: E402

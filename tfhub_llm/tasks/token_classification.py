@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_llm.bert.preprocessing import read_vocab
-from tfhub_llm.hub import ENCODER_INPUT_KEYS
+from tfhub_llm.interface import ENCODER_INPUT_KEYS
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.entities import OUTSIDE, checked_tag_scheme, entity_spans
 from tfhub_llm.tasks.optimization import bert_adamw
