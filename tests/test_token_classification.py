@@ -7,18 +7,16 @@ compared with ``predict_entities`` on real entities rather than noise.
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving, session_predict  # noqa: E402
-from tfhub_llm.tf_serving.entity_signature import EntityServing  # noqa: E402
-from tfhub_llm.tasks.conll import TaggedSentences  # noqa: E402
-from tfhub_llm.tasks.token_classification import TokenClassifier, preprocessor_words, words_with_offsets  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving, session_predict
+from tfhub_llm.tf_serving.entity_signature import EntityServing
+from tfhub_llm.tasks.conll import TaggedSentences
+from tfhub_llm.tasks.token_classification import TokenClassifier, preprocessor_words, words_with_offsets
 
 SENTENCES = [
     ("Ada Lovelace visited Zürich .", "B-PER I-PER O B-LOC O"),

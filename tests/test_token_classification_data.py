@@ -6,7 +6,7 @@ The CoNLL snippets are written here by hand (CoNLL-2003 itself may not be vendor
 import numpy as np
 import pytest
 
-from tfhub_llm.data import DataError
+from tfhub_llm.errors import DataError
 from tfhub_llm.tasks.conll import read_conll, read_tagged_jsonl, read_tagged_sentences, split_by_document
 from tfhub_llm.tasks.token_features import make_token_features
 

@@ -5,18 +5,14 @@ The CoNLL snippets are written here by hand (CoNLL-2003 itself may not be vendor
 """
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest
 
-import pytest  # noqa: E402
-
-from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from test_cli import _assert_one_line_error, _command, _run  # noqa: E402
-from test_examples import run_ok  # noqa: E402
-from tfhub_llm.data import DataError  # noqa: E402
-from tfhub_llm.finetune import RunDirectoryError  # noqa: E402
-from tfhub_llm.finetune_ner import evaluate_token_classifier, finetune_token_classifier  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_one_line_error, cli_command, run_cli
+from test_examples import run_ok
+from tfhub_llm.errors import DataError
+from tfhub_llm.finetune import RunDirectoryError
+from tfhub_llm.finetune_ner import evaluate_token_classifier, finetune_token_classifier
 
 PEOPLE = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Marie Curie"]
 PLACES = ["London", "Paris", "Zürich", "Vienna"]
@@ -84,16 +80,16 @@ def test_validation_tags_unknown_to_training_stop_the_run_before_it_starts(data,
 @pytest.mark.slow  # four subprocesses, each importing TensorFlow
 def test_command_line_finetunes_exports_checks_and_evaluates(data, tmp_path):
     out, served = tmp_path / "ner", tmp_path / "served" / "ner"
-    finetune = _run(_command("finetune", "ner", "--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR,
+    finetune = run_cli(cli_command("finetune", "ner", "--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR,
                              "--train", data / "train.txt", "--validation", data / "dev.jsonl", "--out", out,
                              "--epochs", 1, "--batch-size", 8, "--max-seq-length", 32))
     assert finetune.returncode == 0, finetune.stderr[-3000:]
     assert json.loads((out / "metrics.json").read_text())["sentences"] == 1
-    export = _run(_command("export", "serving", out / "model.keras", served))
+    export = run_cli(cli_command("export", "serving", out / "model.keras", served))
     assert export.returncode == 0, export.stderr[-3000:]
-    check = _run(_command("check-serving", served / "1"))
+    check = run_cli(cli_command("check-serving", served / "1"))
     assert check.returncode == 0 and "OK" in check.stdout, check.stdout + check.stderr[-3000:]
-    evaluate = _run(_command("evaluate", "ner", out / "model.keras", "--data", data / "dev.jsonl"))
+    evaluate = run_cli(cli_command("evaluate", "ner", out / "model.keras", "--data", data / "dev.jsonl"))
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     assert 0.0 <= json.loads(evaluate.stdout)["entity_f1"] <= 100.0
 
@@ -102,9 +98,9 @@ def test_command_line_finetunes_exports_checks_and_evaluates(data, tmp_path):
 def test_command_line_reports_a_malformed_conll_line_in_one_line(tmp_path):
     train = tmp_path / "train.txt"
     train.write_text("Ada NNP B-PER\nLovelace I-PER\n", encoding="utf-8")
-    command = _command("finetune", "ner", "--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR,
+    command = cli_command("finetune", "ner", "--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR,
                        "--train", train, "--out", tmp_path / "out")
-    _assert_one_line_error(_run(command), "finetune", ["train.txt", "line 2", "has 2 columns but line 1 has 3"])
+    assert_one_line_error(run_cli(command), "finetune", ["train.txt", "line 2", "has 2 columns but line 1 has 3"])
     assert not (tmp_path / "out").exists()
 
 

@@ -201,14 +201,14 @@ def _read_records(path: str, columns: list[str], delimiter: str | None) -> list[
         raise DataError(path, None, None,
                         f"cannot tell the format from the suffix {suffix!r}: use .csv, .tsv, "
                         ".jsonl or .json (JSON Lines), or pass delimiter=")
-    file = io.StringIO(_read_utf8(path), newline="")
+    file = io.StringIO(read_utf8(path), newline="")
     if delimiter is not None or suffix in _DELIMITER_BY_SUFFIX:
         return list(_delimited_records(path, file, delimiter or _DELIMITER_BY_SUFFIX[suffix], columns))
     return list(_json_lines_records(path, file, columns))
 
 
-def _read_utf8(path: str) -> str:
-    """The file's text without a leading BOM; invalid UTF-8 is reported by line and byte."""
+def read_utf8(path: str) -> str:
+    """A data file's text without a BOM, for these readers and tasks/conll's; bad UTF-8 is a DataError at line and byte."""
     try:
         with open(path, "rb") as file:
             content = file.read()

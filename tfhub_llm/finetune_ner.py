@@ -12,9 +12,16 @@ import os
 
 import keras
 
-from tfhub_llm.finetune import _fit_and_save, _load, _refuse_unresumed_run, _sample, _write_json
+from tfhub_llm.errors import DataError
+from tfhub_llm.finetune import fit_and_save, load_model_or_path, refuse_unresumed_run, sample_examples, write_json
 from tfhub_llm.tasks.conll import TaggedSentences, read_tagged_sentences, split_by_document
-from tfhub_llm.tasks.entities import capitalised_baseline, detect_tag_scheme, evaluate_entities, most_frequent_type
+from tfhub_llm.tasks.entities import (
+    capitalised_baseline,
+    detect_tag_scheme,
+    entity_spans,
+    evaluate_entities,
+    most_frequent_type,
+)
 from tfhub_llm.tasks.token_classification import TokenClassifier
 
 
@@ -55,9 +62,12 @@ def finetune_token_classifier(
         train, validation = sentences, read_tagged_sentences(validation_file, label_names=label_names)
     else:
         train, validation = split_by_document(sentences, validation_fraction, seed)
-    train = _sample(train, max_train_examples, seed)
-    validation = _sample(validation, max_validation_examples, seed)
-    _refuse_unresumed_run(out_dir, resume)
+    train = sample_examples(train, max_train_examples, seed)
+    validation = sample_examples(validation, max_validation_examples, seed)
+    if not any(entity_spans(tags) for tags in train.tags):
+        raise DataError(train_file, None, "tag", "the training sentences hold no entity (every tag is O): nothing to learn")
+    baseline_type = most_frequent_type(train.tags)
+    refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     model = TokenClassifier(encoder, preprocessor, label_names, tag_scheme=tag_scheme or detect_tag_scheme(sentences.tags),
@@ -66,11 +76,11 @@ def finetune_token_classifier(
     model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(features) / batch_size))
     train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
     validation_data = model.features_dataset(model.make_features(validation), batch_size, shuffle=False)
-    result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
     result.validation_examples = validation
     result.metrics.update(evaluate_token_classifier(model, validation, batch_size=batch_size,
-                                                    baseline_type=most_frequent_type(train.tags)))
-    _write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
+                                                    baseline_type=baseline_type))
+    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
     return result
 
 
@@ -80,7 +90,7 @@ def evaluate_token_classifier(model, data, *, batch_size=32, baseline_type=None)
     ``data`` is a CoNLL / JSONL path or :class:`TaggedSentences`; its tags must be among the model's
     labels. With ``baseline_type``, also the scores of the capitalised-words baseline tagging that type.
     """
-    model = _load(model)
+    model = load_model_or_path(model)
     sentences = data if isinstance(data, TaggedSentences) else read_tagged_sentences(data, label_names=model.label_names)
     scores = evaluate_entities(sentences.tags, model.predict_tags(sentences.tokens, batch_size=batch_size))
     metrics = {"sentences": len(sentences), **{f"entity_{key}": value for key, value in scores.items()}}

@@ -3,7 +3,7 @@
 CoNLL: one token per line with its tag in the LAST column (columns separated by spaces or tabs),
 a blank line between sentences, and ``-DOCSTART-`` lines between documents (skipped; they only
 mark where a document starts). JSON Lines: one ``{"tokens": [...], "tags": [...]}`` object per
-line, each its own document. Every problem raises :class:`tfhub_llm.data.DataError` naming the
+line, each its own document. Every problem raises :class:`tfhub_llm.errors.DataError` naming the
 file, the line and the field.
 """
 
@@ -16,7 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from tfhub_llm.data import DataError, _read_utf8
+from tfhub_llm.data import read_utf8
+from tfhub_llm.errors import DataError, InvalidArgumentError
 from tfhub_llm.tasks.entities import OUTSIDE, tag_parts, tag_problem
 
 DOCUMENT_START = "-DOCSTART-"
@@ -76,7 +77,7 @@ def read_conll(path, label_names: Sequence[str] | None = None) -> TaggedSentence
             documents.append(document)
             sentence.clear()
 
-    for number, line in enumerate(_read_utf8(path).splitlines(), start=1):
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
         fields = line.split()
         if not fields:
             end_sentence()
@@ -107,7 +108,7 @@ def read_tagged_jsonl(path, label_names: Sequence[str] | None = None) -> TaggedS
     """Reads JSON Lines of ``{"tokens": [str, ...], "tags": [str, ...]}``, one sentence (and document) per line."""
     path = os.fspath(path)
     tokens, tags, lines = [], [], []
-    for number, line in enumerate(_read_utf8(path).splitlines(), start=1):
+    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
         if not line.strip():
             continue
         where = f"line {number}"
@@ -145,11 +146,11 @@ def split_by_document(sentences: TaggedSentences, validation_fraction: float,
                       seed: int) -> tuple[TaggedSentences, TaggedSentences]:
     """(train, validation): a seeded ``validation_fraction`` of the documents held out whole; each keeps file order."""
     if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+        raise InvalidArgumentError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     document_ids = sorted(set(sentences.documents))
     held_out = int(round(len(document_ids) * validation_fraction))
     if not 0 < held_out < len(document_ids):
-        raise ValueError(f"{sentences.path} has {len(document_ids)} documents; validation_fraction="
+        raise InvalidArgumentError(f"{sentences.path} has {len(document_ids)} documents; validation_fraction="
                          f"{validation_fraction} leaves {held_out} for validation and "
                          f"{len(document_ids) - held_out} for training, and both need at least one")
     validation = set(np.random.default_rng(seed).permutation(document_ids)[:held_out].tolist())

@@ -15,6 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
+from tfhub_llm.errors import InvalidArgumentError
+
 OUTSIDE = "O"
 TAG_SCHEMES = ("IOB1", "IOB2", "IOBES")
 SCHEME_PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOBES": "BIES"}
@@ -57,14 +59,14 @@ def detect_tag_scheme(tag_sequences: Sequence[Sequence[str]]) -> str:
 def checked_tag_scheme(label_names: Sequence[str], tag_scheme: str | None) -> str:
     """The scheme of ``label_names`` (given, or IOBES if any E-/S- tag, else IOB2); raises if a name does not fit it."""
     if tag_scheme is not None and tag_scheme not in TAG_SCHEMES:
-        raise ValueError(f"tag_scheme must be one of {TAG_SCHEMES} or None, got {tag_scheme!r}")
+        raise InvalidArgumentError(f"tag_scheme must be one of {TAG_SCHEMES} or None, got {tag_scheme!r}")
     scheme = tag_scheme or detect_tag_scheme([label_names])
     if scheme == "IOB1" and tag_scheme is None:
         scheme = "IOB2"  # a list of names cannot tell IOB1 from IOB2; both use the same tags
     for name in label_names:
         problem = tag_problem(name, scheme)
         if problem:
-            raise ValueError(f"label_names: {problem}")
+            raise InvalidArgumentError(f"label_names: {problem}")
     return scheme
 
 
@@ -123,10 +125,10 @@ def evaluate_entities(gold_tags: Sequence[Sequence[str]], predicted_tags: Sequen
     (support: gold entities); a ratio with a zero denominator is 0, as seqeval reports it.
     """
     if len(gold_tags) != len(predicted_tags):
-        raise ValueError(f"{len(gold_tags)} gold sentences but {len(predicted_tags)} predicted ones")
+        raise InvalidArgumentError(f"{len(gold_tags)} gold sentences but {len(predicted_tags)} predicted ones")
     for index, (gold, predicted) in enumerate(zip(gold_tags, predicted_tags)):
         if len(gold) != len(predicted):
-            raise ValueError(f"sentence {index} has {len(gold)} gold tags but {len(predicted)} predicted ones")
+            raise InvalidArgumentError(f"sentence {index} has {len(gold)} gold tags but {len(predicted)} predicted ones")
     gold_entities = _entities_by_type(gold_tags)
     predicted_entities = _entities_by_type(predicted_tags)
     per_type = {}
@@ -175,5 +177,5 @@ def most_frequent_type(tag_sequences: Sequence[Sequence[str]]) -> str:
     """The entity type with the most entities in ``tag_sequences`` (ties: alphabetical order)."""
     counts = collections.Counter(entity_type for tags in tag_sequences for entity_type, _, _ in entity_spans(tags))
     if not counts:
-        raise ValueError("the tag sequences hold no entity")
+        raise InvalidArgumentError("the tag sequences hold no entity")
     return min(counts, key=lambda entity_type: (-counts[entity_type], entity_type))

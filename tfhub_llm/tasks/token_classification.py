@@ -15,11 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_llm.bert.preprocessing import read_vocab
+from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.entities import OUTSIDE, checked_tag_scheme, entity_spans
 from tfhub_llm.tasks.optimization import bert_adamw
-from tfhub_llm.tasks.question_answering import _characters_at_bytes
+from tfhub_llm.tasks.question_answering import characters_at_bytes
 from tfhub_llm.tasks.token_features import make_token_features
 
 
@@ -51,7 +52,7 @@ class TokenClassifier(BertTask):
                  dropout=0.1, **kwargs):
         label_names = list(label_names)
         if OUTSIDE not in label_names or len(set(label_names)) != len(label_names):
-            raise ValueError(f"label_names must hold 'O' and no duplicates, got {label_names}")
+            raise InvalidArgumentError(f"label_names must hold 'O' and no duplicates, got {label_names}")
         scheme = checked_tag_scheme(label_names, tag_scheme)
         encoder = encoder_layer(encoder)
         preprocessor = preprocessor_layer(preprocessor, max_seq_length)
@@ -100,7 +101,7 @@ class TokenClassifier(BertTask):
             index = {name: i for i, name in enumerate(self.label_names)}
             unknown = sorted({tag for tags in tag_lists for tag in tags} - set(index))
             if unknown:
-                raise ValueError(f"tags {unknown} are not among the model's labels {self.label_names}")
+                raise InvalidArgumentError(f"tags {unknown} are not among the model's labels {self.label_names}")
             label_ids = [[index[tag] for tag in tags] for tags in tag_lists]
         return self._features(word_pieces(self.preprocessor, token_lists), label_ids)
 
@@ -175,7 +176,7 @@ def continuation_pieces(encoder, preprocessor):
     asset = getattr(preprocessor.module, "vocab_file", None)
     vocab_file = encoder.vocab_file or (asset.asset_path.numpy().decode() if asset is not None else None)
     if vocab_file is None:
-        raise ValueError(f"Neither the encoder {encoder.handle!r} nor the preprocessor {preprocessor.handle!r} has a "
+        raise InvalidArgumentError(f"Neither the encoder {encoder.handle!r} nor the preprocessor {preprocessor.handle!r} has a "
                          "vocab_file, which tells the word pieces that continue a word from those that start one.")
     return np.array([token.startswith("##") for token in read_vocab(vocab_file)])
 
@@ -211,7 +212,7 @@ def preprocessor_words(preprocessor_module, texts, continuation):
 def words_with_offsets(preprocessor, texts, continuation):
     """Per text: (word piece ids per word, character start per word, character end per word), the preprocessor's words."""
     if not hasattr(preprocessor.module, "tokenize_with_offsets"):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"The preprocessor {preprocessor.handle!r} has no tokenize_with_offsets, which finding entities in raw "
             "text needs to map words back to the text; use one that has it (those of tfhub_llm.convert_hf_bert "
             "and savedmodels/ do), or tag given words with predict_tags.")
@@ -224,7 +225,7 @@ def words_with_offsets(preprocessor, texts, continuation):
     results = []
     for index, text in enumerate(texts):
         mine = slice(bounds[index], bounds[index + 1])
-        char_starts, char_ends = _characters_at_bytes(text, words["byte_start"][mine], words["byte_end"][mine])
+        char_starts, char_ends = characters_at_bytes(text, words["byte_start"][mine], words["byte_end"][mine])
         word_pieces = [pieces[first:last + 1] for first, last in zip(words["first_piece"][mine], words["last_piece"][mine])]
         results.append((word_pieces, char_starts, char_ends))
     return results

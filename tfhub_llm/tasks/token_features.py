@@ -15,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-from tfhub_llm.tasks.qa_features import _max_context_window, _window_spans
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.tasks.qa_features import max_context_window, window_spans
 
 
 @dataclasses.dataclass
@@ -59,11 +60,11 @@ def make_token_features(word_pieces: Sequence[Sequence[np.ndarray]], special_ids
     ``(cls_id, sep_id, pad_id)``; ``label_ids[s][w]`` the tag id of that word.
     """
     if max_seq_length < 3:
-        raise ValueError(f"max_seq_length must leave room for [CLS], a word piece and [SEP], got {max_seq_length}")
+        raise InvalidArgumentError(f"max_seq_length must leave room for [CLS], a word piece and [SEP], got {max_seq_length}")
     if doc_stride < 1:
-        raise ValueError(f"doc_stride must be >= 1, got {doc_stride}")
+        raise InvalidArgumentError(f"doc_stride must be >= 1, got {doc_stride}")
     if label_ids is not None and len(label_ids) != len(word_pieces):
-        raise ValueError(f"{len(label_ids)} label sequences for {len(word_pieces)} sentences")
+        raise InvalidArgumentError(f"{len(label_ids)} label sequences for {len(word_pieces)} sentences")
     cls_id, sep_id, pad_id = special_ids
     window_length = max_seq_length - 2
     rows, word_rows, word_positions = [], [], []
@@ -74,9 +75,9 @@ def make_token_features(word_pieces: Sequence[Sequence[np.ndarray]], special_ids
         has_pieces = lengths > 0
         tags = None if label_ids is None else np.asarray(label_ids[sentence], dtype=np.int32)
         if tags is not None and len(tags) != len(words):
-            raise ValueError(f"sentence {sentence} has {len(words)} words but {len(tags)} labels")
-        spans = _window_spans(len(pieces), window_length, doc_stride)
-        best_window = _max_context_window(spans, len(pieces))
+            raise InvalidArgumentError(f"sentence {sentence} has {len(words)} words but {len(tags)} labels")
+        spans = window_spans(len(pieces), window_length, doc_stride)
+        best_window = max_context_window(spans, len(pieces))
         word_window = best_window[np.minimum(first_piece, max(len(pieces) - 1, 0))] if len(pieces) else first_piece
         window_starts = np.array([start for start, _ in spans])
         word_rows.append(np.where(has_pieces, len(rows) + word_window, -1))

@@ -2,21 +2,22 @@
 
 Everything ``TokenClassifier.predict_entities`` does in Python happens in the graph, so TF Serving
 runs no Python: the preprocessor's words (``token_classification.preprocessor_words``), windows over long texts
-(:func:`signatures._sliding_windows`, the layout of ``token_features``), each word's tag
+(:func:`signatures.sliding_windows`, the layout of ``token_features``), each word's tag
 read at its first word piece in its max-context window, and entities decoded with the chunking
 rules of :mod:`tfhub_llm.tasks.entities` as lookup tables.
 """
 
 import tensorflow as tf
 
-from tfhub_llm.tf_serving.signatures import _char_offsets, _sliding_windows, _TaskServing
+from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tasks.entities import chunk_boundary_tables, tag_parts
 from tfhub_llm.tasks.token_classification import preprocessor_words
+from tfhub_llm.tf_serving.signatures import TaskServing, char_offsets, sliding_windows
 
 NO_ENTITY = {"entity_text": "", "entity_label": "", "entity_start": -1, "entity_end": -1, "entity_score": 0.0}
 
 
-class EntityServing(_TaskServing):
+class EntityServing(TaskServing):
     """``serving_default`` of a ``TokenClassifier``: the entities of each text.
 
     Outputs, ``[batch, max entities in the request]`` padded as ``NO_ENTITY``: ``entity_text``,
@@ -27,7 +28,7 @@ class EntityServing(_TaskServing):
 
     def __init__(self, model):
         if not hasattr(model.preprocessor.module, "tokenize_with_offsets"):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"The preprocessor {model.preprocessor.handle!r} has no tokenize_with_offsets, which the entity "
                 "serving signature needs to map words back to the text.")
         super().__init__(model, ("text",))
@@ -57,7 +58,7 @@ def _words(preprocessor, texts, continuation):
     num_texts = tf.size(texts, out_type=tf.int64)
     by_text = {key: tf.RaggedTensor.from_value_rowids(words[key], words["text"], nrows=num_texts)
                for key in ("byte_start", "byte_end")}
-    char_starts, char_ends = _char_offsets(texts, by_text["byte_start"], by_text["byte_end"])
+    char_starts, char_ends = char_offsets(texts, by_text["byte_start"], by_text["byte_end"])
     return {**words, "char_start": char_starts.values, "char_end": char_ends.values,
             "words_per_text": by_text["byte_start"].row_lengths()}
 
@@ -66,7 +67,7 @@ def _windows(pieces, window_length, doc_stride, special_ids):
     """``[CLS] window [SEP]`` encoder rows over each text's pieces, and where each window's pieces came from."""
     cls_id, sep_id, pad_id = special_ids
     num_pieces = pieces.row_lengths()
-    example, token_index, is_max_context = _sliding_windows(
+    example, token_index, is_max_context = sliding_windows(
         pieces.row_starts(), num_pieces, tf.fill(tf.shape(num_pieces), tf.constant(window_length, tf.int64)),
         doc_stride)
     rows = tf.shape(example, out_type=tf.int64)[0]

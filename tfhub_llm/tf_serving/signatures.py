@@ -21,8 +21,8 @@ from tfhub_llm.data import MULTILABEL, REGRESSION
 MULTI_LABEL_THRESHOLD = 0.5
 
 
-class _TaskServing(tf.Module):
-    """Tracks what a task model's serving function captures: its weights and its TF-Hub modules."""
+class TaskServing(tf.Module):
+    """Base of every task's serving module (here and in entity_signature): tracks its weights and TF-Hub modules."""
 
     def __init__(self, model, input_names):
         super().__init__(name=type(self).__name__)
@@ -43,7 +43,7 @@ class _TaskServing(tf.Module):
         return {SERVING_SIGNATURE: self.serve}
 
 
-class ClassifierServing(_TaskServing):
+class ClassifierServing(TaskServing):
     """``serving_default`` of a ``TextClassifier``.
 
     Outputs, by label type:
@@ -80,7 +80,7 @@ class ClassifierServing(_TaskServing):
         self.serve = self._trace(serve)
 
 
-class QuestionAnsweringServing(_TaskServing):
+class QuestionAnsweringServing(TaskServing):
     """``serving_default`` of a ``SpanQuestionAnswerer``: the answer to each question in its context.
 
     Outputs ``answer`` string, ``score`` float32 (the answer's probability among the n-best spans,
@@ -112,11 +112,11 @@ class QuestionAnsweringServing(_TaskServing):
 def _tokens_with_char_offsets(preprocessor, texts):
     """Flat word piece ids ``[batch, (tokens)]`` with character (not byte) start / end offsets."""
     ids, byte_starts, byte_ends = (tensor.merge_dims(1, -1) for tensor in preprocessor.tokenize_with_offsets(texts))
-    return (tf.cast(ids, tf.int32), *_char_offsets(texts, byte_starts, byte_ends))
+    return (tf.cast(ids, tf.int32), *char_offsets(texts, byte_starts, byte_ends))
 
 
-def _char_offsets(texts, byte_starts, byte_ends):
-    """Ragged ``[batch, (tokens)]`` UTF-8 byte offsets into ``texts`` as character offsets (starts, ends)."""
+def char_offsets(texts, byte_starts, byte_ends):
+    """Ragged ``[batch, (tokens)]`` UTF-8 byte offsets into ``texts`` as character offsets: the QA and entity signatures'."""
     _, char_byte_offsets = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
     total_bytes = tf.cast(tf.strings.length(texts), tf.int64)[:, None]
     char_bytes = tf.concat([char_byte_offsets, total_bytes], axis=1).to_tensor(default_value=tf.int64.max)
@@ -138,7 +138,7 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
     question_ids = tf.cast(question_ids[:, :settings["max_query_length"]], tf.int32)
     context_ids, char_starts, char_ends = _tokens_with_char_offsets(preprocessor, contexts)
     window_length = settings["max_seq_length"] - question_ids.row_lengths() - 3
-    example, token_index, is_max_context = _sliding_windows(
+    example, token_index, is_max_context = sliding_windows(
         context_ids.row_starts(), context_ids.row_lengths(), window_length, settings["doc_stride"])
 
     def context_row(values, before, after):
@@ -167,8 +167,8 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
     }
 
 
-def _sliding_windows(row_starts, num_tokens, window_length, doc_stride):
-    """Windows over each example's tokens, ``min(window_length, doc_stride)`` tokens apart, as qa_features lays them out.
+def sliding_windows(row_starts, num_tokens, window_length, doc_stride):
+    """Windows over each example's tokens as qa_features lays them out, in the graph: the QA and entity signatures'.
 
     ``row_starts`` / ``num_tokens`` ([examples]) locate each example's tokens in a flat token vector;
     ``window_length`` ([examples]) is how many fit in a window. Returns each window's example index,
