@@ -157,6 +157,7 @@ def test_export_gives_the_entities_of_predict_entities(model, exported):
             assert got["score"] == pytest.approx(want["score"], abs=1e-5)
 
 
+@pytest.mark.slow  # loads the export in a TF1 session and replays its warmup requests
 def test_export_passes_check_serving_and_answers_empty_requests(model, exported):
     report = check_serving(exported, tf_serving_version="2.19")
     assert report.ok, report.format()
@@ -166,6 +167,7 @@ def test_export_passes_check_serving_and_answers_empty_requests(model, exported)
         "entity_score": [0, 0], "num_entities": [0]}
 
 
+@pytest.mark.slow  # a server thread loading the export
 def test_development_server_returns_entities_over_rest(exported):
     with DevelopmentServer(os.path.dirname(exported)) as server:
         [first, empty] = ServingClient(server.url, "ner").predict([{"text": TEXTS[0]}, {"text": ""}])

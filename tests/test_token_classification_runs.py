@@ -77,6 +77,15 @@ def test_validation_tags_unknown_to_training_stop_the_run_before_it_starts(data,
     assert not (tmp_path / "run").exists()
 
 
+def test_training_data_without_entities_stops_the_run_before_it_starts(tmp_path):
+    train = tmp_path / "train.txt"
+    train.write_text("the O\nend O\n\n-DOCSTART- O\n\nonly O\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train.txt: field 'tag': the training sentences hold no entity"):
+        finetune_token_classifier(TINY_ENCODER, TINY_PREPROCESSOR, train, tmp_path / "run", validation_fraction=0.5,
+                                  verbose=0)
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.slow  # four subprocesses, each importing TensorFlow
 def test_command_line_finetunes_exports_checks_and_evaluates(data, tmp_path):
     out, served = tmp_path / "ner", tmp_path / "served" / "ner"

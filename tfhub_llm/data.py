@@ -257,23 +257,29 @@ def _next_row(path, reader) -> tuple[int, list[str] | None]:
 
 
 def _json_lines_records(path, file, columns):
-    for number, line in enumerate(file, start=1):
-        if not line.strip():
-            continue
+    for number, record in json_lines_objects(path, file):
         where = f"line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, where, None,
-                            f"not valid JSON ({error.msg} at column {error.colno}); "
-                            "files are read as JSON Lines, one object per line") from None
-        if not isinstance(record, dict):
-            raise DataError(path, where, None, f"expected a JSON object, got {type(record).__name__}")
         for column in columns:
             if column not in record:
                 raise DataError(path, where, column,
                                 f"missing; this record has the fields {sorted(record)}")
         yield where, record
+
+
+def json_lines_objects(path, lines):
+    """(line number, object) of each non-blank line, for these readers and tasks/conll's; other JSON is a DataError."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, f"line {number}", None,
+                            f"not valid JSON ({error.msg} at column {error.colno}); "
+                            "files are read as JSON Lines, one object per line") from None
+        if not isinstance(record, dict):
+            raise DataError(path, f"line {number}", None, f"expected a JSON object, got {type(record).__name__}")
+        yield number, record
 
 
 def _text_field(path, where, record, column) -> str:

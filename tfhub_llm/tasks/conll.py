@@ -10,13 +10,14 @@ file, the line and the field.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import os
 from typing import Sequence
 
 import numpy as np
 
-from tfhub_llm.data import read_utf8
+from tfhub_llm.data import json_lines_objects, read_utf8
 from tfhub_llm.errors import DataError, InvalidArgumentError
 from tfhub_llm.tasks.entities import OUTSIDE, tag_parts, tag_problem
 
@@ -108,16 +109,8 @@ def read_tagged_jsonl(path, label_names: Sequence[str] | None = None) -> TaggedS
     """Reads JSON Lines of ``{"tokens": [str, ...], "tags": [str, ...]}``, one sentence (and document) per line."""
     path = os.fspath(path)
     tokens, tags, lines = [], [], []
-    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, record in json_lines_objects(path, io.StringIO(read_utf8(path), newline="")):
         where = f"line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, where, None, f"not valid JSON ({error.msg} at column {error.colno})") from None
-        if not isinstance(record, dict):
-            raise DataError(path, where, None, f"expected a JSON object, got {type(record).__name__}")
         for field in ("tokens", "tags"):
             value = record.get(field)
             if not isinstance(value, list) or not value or not all(isinstance(item, str) and item for item in value):
