@@ -21,7 +21,7 @@ from tests.harness import (
     cli_command,
     run_cli,
 )
-from test_security import _save_encoder, _writes_file
+from test_security import _writes_file, save_hand_made_encoder
 from tfhub_llm import cli
 
 TSV = "text\tlabel\na gripping film\tpositive\na dull film\tnegative\nfine acting\tpositive\n"
@@ -108,7 +108,7 @@ def test_scan_passes_a_clean_model_and_refuses_one_that_writes_files(tmp_path):
     clean = run_cli(cli_command("scan", FIXTURE_ENCODER))
     assert clean.returncode == cli.EXIT_OK, clean.stderr[-3000:]
     assert "allow-list" in clean.stdout
-    writes_file = _save_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
+    writes_file = save_hand_made_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
     refused = run_cli(cli_command("scan", writes_file))
     assert refused.returncode == cli.EXIT_CHECK_FAILED, refused.stderr[-3000:]
     assert "WriteFile" in refused.stdout and "__call__" in refused.stdout

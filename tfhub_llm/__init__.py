@@ -20,6 +20,7 @@ from tfhub_llm.hub.describe import describe
 from tfhub_llm.hub.handles import HandleError
 from tfhub_llm.hub.security import UntrustedModelError, check_saved_model, trust_directory
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
 from tfhub_llm.precision import enable_cpu_bfloat16
 from tfhub_llm.publishing import ModelCard, export_to_hub, publish
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError, check_serving, export_for_serving
@@ -37,6 +38,8 @@ __all__ = [
     "HandleError",
     "HubEncoder",
     "HubPreprocessor",
+    "LiteRTConversionError",
+    "LiteRTModel",
     "ModelCard",
     "ServingClient",
     "ServingError",
@@ -49,6 +52,7 @@ __all__ = [
     "TokenClassifier",
     "UntrustedModelError",
     "check_saved_model",
+    "check_litert",
     "check_serving",
     "convert_hf_bert",
     "describe",
@@ -58,6 +62,7 @@ __all__ = [
     "evaluate_question_answering",
     "evaluate_token_classifier",
     "export_for_serving",
+    "export_litert",
     "export_to_hub",
     "finetune_classifier",
     "finetune_question_answering",
