@@ -91,9 +91,18 @@ def _add_training_commands(commands):
     qa.add_argument("--max-query-length", type=int, default=64)
     _add_training(qa, batch_size=16, learning_rate=5e-5)
     qa.set_defaults(run=run_finetune_qa)
+    ner = tasks.add_parser("ner", help="named entities (token tags) from CoNLL or JSONL")
+    _add_model_handles(ner)
+    ner.add_argument("--train", required=True, metavar="FILE", help="CoNLL (tag in the last column) or .jsonl")
+    ner.add_argument("--validation", metavar="FILE", help="default: 10%% of --train's documents held out")
+    ner.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "IOBES"], help="default: the one the tags follow")
+    ner.add_argument("--max-seq-length", type=int, default=128)
+    ner.add_argument("--doc-stride", type=int, default=64, help="word pieces between the starts of windows")
+    _add_training(ner, batch_size=32, learning_rate=5e-5)
+    ner.set_defaults(run=run_finetune_ner)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a fine-tuned model.keras on labelled data")
-    evaluate.add_argument("task", choices=["classify", "qa"])
+    evaluate.add_argument("task", choices=["classify", "qa", "ner"])
     evaluate.add_argument("model", help="a model.keras written by finetune")
     evaluate.add_argument("--data", required=True, metavar="FILE")
     _add_columns(evaluate, required=False)
@@ -278,6 +287,23 @@ def run_finetune_qa(args):
     _report_run(result)
 
 
+def run_finetune_ner(args):
+    from tfhub_llm.finetune_ner import finetune_token_classifier
+
+    result = finetune_token_classifier(
+        args.encoder,
+        args.preprocessor,
+        args.train,
+        args.out,
+        validation_file=args.validation,
+        tag_scheme=args.tag_scheme,
+        max_seq_length=args.max_seq_length,
+        doc_stride=args.doc_stride,
+        **_training_options(args),
+    )
+    _report_run(result)
+
+
 def _report_run(result):
     print(f"trained in {result.train_seconds:.0f} s; model saved to {result.model_path}")
     _print_json(result.metrics)
@@ -288,6 +314,10 @@ def run_evaluate(args):
 
     if args.task == "qa":
         _print_json(finetune.evaluate_question_answering(args.model, args.data))
+    elif args.task == "ner":
+        from tfhub_llm.finetune_ner import evaluate_token_classifier
+
+        _print_json(evaluate_token_classifier(args.model, args.data, batch_size=args.batch_size))
     else:
         _print_json(
             finetune.evaluate_classifier(
