@@ -224,19 +224,23 @@ def test_op_types_of_fixture_encoder():
     assert not any(name in ops for ops in op_types.values() for name in op_types)
 
 
-def test_scan_is_cached_until_the_file_changes(models, monkeypatch):
-    path = models["writes_file"]
+def test_scan_is_cached_by_content_not_by_stat(models, monkeypatch, tmp_path):
+    path = shutil.copytree(models["writes_file"], tmp_path / "model")
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(path)
 
     def fail(_):
         raise AssertionError("rescanned")
-    monkeypatch.setattr(security, "_read_saved_model", fail)
+    monkeypatch.setattr(security, "_graph_findings", fail)
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(path)
     pb = os.path.join(path, "saved_model.pb")
     stat = os.stat(pb)
-    os.utime(pb, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with open(pb, "r+b") as f:  # same size, same mtime, other bytes
+        last = f.seek(stat.st_size - 1) and f.read(1)
+        f.seek(stat.st_size - 1)
+        f.write(bytes([last[0] ^ 1]))
+    os.utime(pb, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     with pytest.raises(AssertionError, match="rescanned"):
         security.check_saved_model(path)
 

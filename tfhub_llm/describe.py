@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tfhub_llm import hub
+from tfhub_llm import hub, security
 
 SUB_OBJECTS = ("mlm", "tokenize", "tokenize_with_offsets", "bert_pack_inputs")
 
@@ -89,8 +89,7 @@ def _vocabulary(module):
     if hasattr(module, "tokenize") and hasattr(module.tokenize, "get_special_tokens_dict"):
         facts["vocab_size"] = int(module.tokenize.get_special_tokens_dict()["vocab_size"])
     elif hasattr(module, "vocab_file"):
-        with tf.io.gfile.GFile(module.vocab_file.asset_path.numpy()) as vocab:
-            facts["vocab_size"] = sum(1 for _ in vocab)
+        facts["vocab_size"] = security.asset_line_count(module.vocab_file.asset_path.numpy().decode())
     if hasattr(module, "do_lower_case"):
         facts["do_lower_case"] = bool(module.do_lower_case.numpy())
     return facts

@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use, as the model server links them)
 
-from tfhub_llm.security import saved_model_op_names
+from tfhub_llm.security import UntrustedModelError, saved_model_op_names, scanned_copy
 from tfhub_llm.export.serving import SIGNATURE_NAME, WARMUP_FILE, read_warmup_requests
 
 OPS_FILE = pathlib.Path(__file__).resolve().parents[1] / "data" / "tf_serving_ops.json"
@@ -110,16 +110,17 @@ def _quiet_deprecation():
 
 
 class ServingSession:
-    """An export loaded as TF Serving loads it: a TF1 session over the "serve" MetaGraph."""
+    """An export loaded as TF Serving loads it: a TF1 session over the "serve" MetaGraph (scanned unless ``trust``)."""
 
-    def __init__(self, export_dir):
+    def __init__(self, export_dir, *, trust=False):
         self.export_dir = str(export_dir)
+        load_dir = scanned_copy(self.export_dir, trust=trust)
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
         try:
             with self.graph.as_default(), _quiet_deprecation():  # the TF1 loader is what TF Serving uses
                 self.meta_graph = tf.compat.v1.saved_model.loader.load(
-                    self.session, [tf.saved_model.SERVING], self.export_dir)
+                    self.session, [tf.saved_model.SERVING], load_dir)
         except BaseException:
             self.session.close()
             raise
@@ -176,16 +177,21 @@ def compare_session_outputs(export_dir, inputs, expected, atol=1e-5, signature_n
     return differences
 
 
-def check_serving(export_dir, tf_serving_version=DEFAULT_TF_SERVING_VERSION):
-    """Checks that ``export_dir`` loads and answers in TF Serving ``tf_serving_version``; returns a report."""
+def check_serving(export_dir, tf_serving_version=DEFAULT_TF_SERVING_VERSION, *, trust=False):
+    """Checks that ``export_dir`` loads and answers in TF Serving ``tf_serving_version``; returns a report.
+
+    Raises ``UntrustedModelError`` before anything of the export runs unless it passes the scan or ``trust``.
+    """
     export_dir = str(export_dir)
     available = tf_serving_ops(tf_serving_version)
     op_names = saved_model_op_names(export_dir)
     requests, error, function_names = [], None, set()
     try:
-        with ServingSession(export_dir) as session:
+        with ServingSession(export_dir, trust=trust) as session:
             function_names = session.function_names
             requests = _replay_warmup(session, pathlib.Path(export_dir) / WARMUP_FILE)
+    except UntrustedModelError:
+        raise
     except (tf.errors.OpError, RuntimeError, ValueError, OSError) as failure:
         error = f"{type(failure).__name__}: {failure}"
     return ServingCheckReport(

@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfhub_llm import archive, hub
+from tfhub_llm import archive, hub, security
 from tfhub_llm.bert.export import atomic_directory
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
@@ -69,7 +69,7 @@ def export_to_hub(model_or_encoder, out_dir, *, preprocessor=True):
     with atomic_directory(out_dir, overwrite=out_dir.exists()) as staging:
         tf.saved_model.save(encoder.module, str(staging / "encoder"), signatures=_encoder_signatures(encoder.module))
         if preprocessor_layer is not None:
-            shutil.copytree(hub.resolve(preprocessor_layer.handle), staging / "preprocessor")
+            archive.copy_saved_model(hub.resolve(preprocessor_layer.handle), staging / "preprocessor")
     return out_dir
 
 
@@ -111,14 +111,14 @@ def _encoder_serving_default(module):
 # ---------------------------------------------------------------- interface of a SavedModel
 
 
-def describe_interface(saved_model_dir) -> dict:
+def describe_interface(saved_model_dir, *, trust=False) -> dict:
     """What a Reusable SavedModel offers, read from the loaded object (after the op scan of ``hub.load``).
 
     Returns ``kind`` (encoder / preprocessor / SavedModel), ``functions`` (name → lines
     ``inputs → outputs``), ``signatures`` (name → inputs, outputs), ``vocab_file`` and its
     size, ``do_lower_case``, ``variables``, ``trainable_variables`` and ``parameters``.
     """
-    module = hub.load(os.fspath(saved_model_dir))
+    module = hub.load(os.fspath(saved_model_dir), trust=trust)
     functions = {name: _function_lines(_part_functions(module, name)) for name in _INTERFACE_PARTS if hasattr(module, name)}
     variables = hub.module_variables(module)
     vocab = getattr(module, "vocab_file", None)
@@ -132,7 +132,7 @@ def describe_interface(saved_model_dir) -> dict:
             for name, function in sorted(module.signatures.items())
         },
         "vocab_file": os.path.basename(vocab_path) if vocab_path else None,
-        "vocab_size": _line_count(vocab_path) if vocab_path else None,
+        "vocab_size": security.asset_line_count(vocab_path) if vocab_path else None,
         "do_lower_case": bool(do_lower_case.numpy()) if do_lower_case is not None else None,
         "variables": len(variables),
         "trainable_variables": len(getattr(module, "trainable_variables", ())),
@@ -178,11 +178,6 @@ def _render(value):
 
 def _shape(shape):
     return "[" + ", ".join("?" if size is None else str(size) for size in shape.as_list()) + "]" if shape.rank is not None else "[...]"
-
-
-def _line_count(path):
-    with open(path, "rb") as f:
-        return sum(1 for _ in f)
 
 
 # ---------------------------------------------------------------- model card and Kaggle metadata
@@ -376,7 +371,8 @@ def validate_name_and_version(name, version) -> tuple[str, int]:
     return name, int(version)
 
 
-def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | None = None, kaggle=None) -> Published:
+def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | None = None, kaggle=None,
+            trust=False) -> Published:
     """Publishes a SavedModel as ``HUB_DIR/NAME/VERSION`` for ``hub.load("http(s)://HOST/NAME/VERSION")``.
 
     Writes the archive (root = the SavedModel root) and its ``.sha256``, the model card ``VERSION.md``
@@ -394,7 +390,7 @@ def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | 
     if os.path.lexists(archive_path):
         raise archive.ArchiveExistsError(f"{archive_path} already exists; published versions are immutable, "
                                          "publish a new version number instead")
-    interface = describe_interface(saved_model_dir)
+    interface = describe_interface(saved_model_dir, trust=trust)
     card_text = render_model_card(name, version, interface, card, kaggle)
     model_metadata, instance_metadata = kaggle_metadata(name, version, interface, card, card_text, kaggle)
     digest = archive.write_saved_model_archive(saved_model_dir, archive_path)

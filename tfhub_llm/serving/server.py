@@ -36,6 +36,7 @@ from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
+from tfhub_llm import security
 from tfhub_llm.serving.client import DEFAULT_SIGNATURE
 
 _ROUTE = re.compile(
@@ -58,14 +59,15 @@ class ModelLoadError(RuntimeError):
 # --- versions on disk ------------------------------------------------------------------------
 
 class LoadedVersion:
-    """One loaded SavedModel version: its callable signatures and its SignatureDef protos."""
+    """One loaded SavedModel version (scanned first unless ``trust``): its signatures and SignatureDef protos."""
 
-    def __init__(self, version: int, path: str):
+    def __init__(self, version: int, path: str, trust: bool = False):
         self.version = version
         self.path = path
-        self.model = tf.saved_model.load(path)
+        load_dir = security.scanned_copy(path, trust=trust)
+        self.model = tf.saved_model.load(load_dir)
         self.signatures = dict(self.model.signatures)
-        self.signature_defs = _read_signature_defs(path)
+        self.signature_defs = _read_signature_defs(load_dir)
 
 
 def _read_signature_defs(path: str):
@@ -82,8 +84,9 @@ def _read_signature_defs(path: str):
 class VersionedModel:
     """A model name and base directory: finds numeric versions, loads each once, thread-safely."""
 
-    def __init__(self, base_dir: str, name: str | None = None):
+    def __init__(self, base_dir: str, name: str | None = None, trust: bool = False):
         self.base_dir = os.path.abspath(base_dir)
+        self.trust = trust
         if not os.path.isdir(self.base_dir):
             raise FileNotFoundError(f"model base directory {self.base_dir} does not exist")
         self.name = name or os.path.basename(self.base_dir.rstrip(os.sep))
@@ -121,7 +124,7 @@ class VersionedModel:
             if version not in self._loaded:
                 path = os.path.join(self.base_dir, str(version))
                 try:
-                    self._loaded[version] = LoadedVersion(version, path)
+                    self._loaded[version] = LoadedVersion(version, path, self.trust)
                 except Exception as error:  # noqa: BLE001  (any load failure is reported as such)
                     raise ModelLoadError(f"cannot load version {version} of model "
                                          f"'{self.name}' from {path}: {error}") from error
@@ -390,8 +393,8 @@ class DevelopmentServer:
     """
 
     def __init__(self, base_dir: str, host: str = "127.0.0.1", port: int = 0,
-                 model_name: str | None = None, log_requests: bool = False):
-        self.model = VersionedModel(base_dir, model_name)
+                 model_name: str | None = None, log_requests: bool = False, trust: bool = False):
+        self.model = VersionedModel(base_dir, model_name, trust)
         self._httpd = _HTTPServer((host, port), self.model, log_requests)
         self._thread: threading.Thread | None = None
 
@@ -430,12 +433,13 @@ class DevelopmentServer:
 
 
 def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501,
-          model_name: str | None = None) -> None:
-    """For `tfhub-llm serve`: loads the latest version, prints the URL, serves until Ctrl-C."""
-    server = DevelopmentServer(base_dir, host, port, model_name, log_requests=True)
+          model_name: str | None = None, trust: bool = False) -> None:
+    """For `tfhub-llm serve`: scans and loads the latest version, prints the URL, serves until Ctrl-C."""
+    server = DevelopmentServer(base_dir, host, port, model_name, log_requests=True, trust=trust)
     model = server.model
     versions = model.versions_on_disk()
     if versions:
+        security.check_saved_model(os.path.join(model.base_dir, str(versions[0])), trust=trust)
         model.load(versions[0])
     else:
         print(f"no numeric version directory in {model.base_dir} yet; waiting for one",
