@@ -20,7 +20,6 @@ import json
 import os
 import pathlib
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 
 import numpy as np
