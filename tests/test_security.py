@@ -1,9 +1,6 @@
 """SavedModel op scanning: hand-made encoders that misbehave when called are refused."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import shutil
 import subprocess
 import sys
@@ -12,9 +9,11 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tfhub_llm import security
+from tfhub_llm.hub import security, trust
 
-FIXTURE = "/work/shared/fixtures/mg_bert_tiny_uncased"
+from tests.harness import MODEL_GARDEN_BERT
+
+FIXTURE = str(MODEL_GARDEN_BERT)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 
@@ -108,8 +107,8 @@ def models(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def no_trusted_dirs(monkeypatch):
-    monkeypatch.delenv(security.TRUSTED_DIRS_ENV, raising=False)
-    monkeypatch.setattr(security, "_trusted_directories", [])
+    monkeypatch.delenv(trust.TRUSTED_DIRS_ENV, raising=False)
+    monkeypatch.setattr(trust, "_trusted_directories", [])
 
 
 @pytest.mark.parametrize("part", ["encoder", "preprocessor"])
@@ -161,7 +160,7 @@ def test_allow_ops_overrides_only_the_named_ops(models):
 
 def test_trusted_directory_skips_scan(models):
     folder = os.path.dirname(models["reads_file"])
-    security.trust_directory(folder)
+    trust.trust_directory(folder)
     security.check_saved_model(models["reads_file"])
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(models["calls_python"])
@@ -169,16 +168,16 @@ def test_trusted_directory_skips_scan(models):
 
 def test_trusted_directories_from_environment(models, monkeypatch):
     folder = os.path.dirname(models["calls_python"])
-    monkeypatch.setenv(security.TRUSTED_DIRS_ENV, os.pathsep.join(["/nonexistent", folder]))
+    monkeypatch.setenv(trust.TRUSTED_DIRS_ENV, os.pathsep.join(["/nonexistent", folder]))
     security.check_saved_model(models["calls_python"])
 
 
 def test_trusted_directory_is_not_a_string_prefix(tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models-evil").mkdir()
-    security.trust_directory(tmp_path / "models")
-    assert security.is_trusted_path(tmp_path / "models" / "x")
-    assert not security.is_trusted_path(tmp_path / "models-evil")
+    trust.trust_directory(tmp_path / "models")
+    assert trust.is_trusted_path(tmp_path / "models" / "x")
+    assert not trust.is_trusted_path(tmp_path / "models-evil")
 
 
 def test_checkpoint_ops_are_fine_in_save_restore_functions_only(models):
@@ -229,9 +228,9 @@ def test_scan_is_cached_by_content_not_by_stat(models, monkeypatch, tmp_path):
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(path)
 
-    def fail(_):
+    def fail(*_):
         raise AssertionError("rescanned")
-    monkeypatch.setattr(security, "_graph_findings", fail)
+    monkeypatch.setattr(security, "graph_findings", fail)
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(path)
     pb = os.path.join(path, "saved_model.pb")
@@ -277,7 +276,7 @@ def test_layers_refuse_an_untrusted_encoder_before_calling_it(models, tmp_path):
 def test_resaved_preprocessor_reads_its_asset_through_wrapper_functions(tmp_path):
     import tensorflow_hub as hub
 
-    from conftest import TINY_PREPROCESSOR
+    from tests.harness import TINY_PREPROCESSOR
 
     resaved = str(tmp_path / "resaved")
     tf.saved_model.save(hub.load(TINY_PREPROCESSOR), resaved)  # wraps the table initializer in more functions

@@ -6,13 +6,10 @@ a positive control is cheap, the same artifact is loaded with ``trust=True`` and
 do its harm (into a ``tmp_path`` stand-in file), so the test proves the scan is what stops it.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import contextlib
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -26,7 +23,9 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tfhub_llm import archive, cli, hub, security
+from tfhub_llm import cli
+from tfhub_llm.hub import archive, assets, handles, security, trust
+from tfhub_llm.interface import ENCODER_INPUT_KEYS
 
 WORDS = ["[PAD]", "[UNK]", "hello", "world"]
 
@@ -101,9 +100,9 @@ def _v1_load(path):
 
 @pytest.fixture(autouse=True)
 def no_trusted_dirs(monkeypatch):
-    monkeypatch.delenv(security.TRUSTED_DIRS_ENV, raising=False)
-    monkeypatch.delenv(security.REMOTE_HANDLES_ENV, raising=False)
-    monkeypatch.setattr(security, "_trusted_directories", [])
+    monkeypatch.delenv(trust.TRUSTED_DIRS_ENV, raising=False)
+    monkeypatch.delenv(trust.REMOTE_HANDLES_ENV, raising=False)
+    monkeypatch.setattr(trust, "_trusted_directories", [])
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +122,7 @@ def test_clean_table_model_passes_and_loads_from_a_scanned_copy(table_model, tmp
     assert copy != table_model
     with open(os.path.join(copy, "saved_model.pb"), "rb") as f, open(os.path.join(table_model, "saved_model.pb"), "rb") as g:
         assert f.read() == g.read()
-    assert hub.load(table_model)(tf.constant(["world", "nope"])).numpy().tolist() == [3, -1]
+    assert handles.load(table_model)(tf.constant(["world", "nope"])).numpy().tolist() == [3, -1]
 
 
 # ---------------------------------------------------------------- 1. checkpoint functions
@@ -264,7 +263,7 @@ def _keras_file(encoder_path, path, **config_edits):
     """A .keras model over a HubEncoder (saved with trust=True), its layer config edited afterwards."""
     from tfhub_llm.layers import HubEncoder
 
-    inputs = {key: keras.Input((None,), dtype="int32", name=key) for key in hub.ENCODER_INPUT_KEYS}
+    inputs = {key: keras.Input((None,), dtype="int32", name=key) for key in ENCODER_INPUT_KEYS}
     outputs = HubEncoder(encoder_path, trust=True, output_key="pooled_output", micro_batches=1)(inputs)
     keras.Model(inputs, outputs).save(path)
     with zipfile.ZipFile(path) as source:
@@ -281,7 +280,7 @@ def _keras_file(encoder_path, path, **config_edits):
 
 def _call_keras_model(model):
     ones = tf.ones([1, 3], tf.int32)
-    return model({key: ones for key in hub.ENCODER_INPUT_KEYS})
+    return model({key: ones for key in ENCODER_INPUT_KEYS})
 
 
 def test_trust_is_not_saved_and_a_trust_in_a_keras_file_is_ignored(writer, tmp_path):
@@ -294,7 +293,7 @@ def test_trust_is_not_saved_and_a_trust_in_a_keras_file_is_ignored(writer, tmp_p
         with pytest.raises(Exception, match="Refusing to run SavedModel"):
             keras.models.load_model(model_file, safe_mode=safe_mode)
     assert not os.path.exists(target)
-    with security.trusting():  # positive control: the caller's trust, not the file's
+    with trust.trusting():  # positive control: the caller's trust, not the file's
         _call_keras_model(keras.models.load_model(model_file))
     assert os.path.exists(target)
     os.remove(target)
@@ -313,7 +312,7 @@ def test_remote_handle_in_a_keras_file_is_refused_unless_the_caller_allows_it(wr
     with pytest.raises(Exception, match="remote handle"):
         keras.models.load_model(model_file)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
-    with security.allowing_remote_handles(), pytest.raises(Exception, match="not a TF-Hub BERT encoder"):
+    with trust.allowing_remote_handles(), pytest.raises(Exception, match="not a TF-Hub BERT encoder"):
         keras.models.load_model(model_file)  # positive control: it downloads (then finds a table, not an encoder)
     assert any((tmp_path / "cache").iterdir())
 
@@ -323,10 +322,10 @@ def test_a_download_into_a_trusted_folder_is_not_trusted(writer, tmp_path, serve
     archive.write_saved_model_archive(encoder, tmp_path / "hub" / "writer" / "1")
     url = serve_directory(tmp_path / "hub") + "/writer/1"
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "trusted" / "cache"))
-    security.trust_directory(tmp_path / "trusted")
+    trust.trust_directory(tmp_path / "trusted")
     with pytest.raises(security.UntrustedModelError, match="WriteFile"):
-        hub.load(url)
-    assert hub.load(url, trust=True)  # positive control: the caller's trust=True
+        handles.load(url)
+    assert handles.load(url, trust=True)  # positive control: the caller's trust=True
 
 
 # ---------------------------------------------------------------- 3. assets
@@ -398,18 +397,20 @@ def test_stateful_op_in_a_stateless_body_is_refused(tmp_path):
 
 
 def test_inspect_and_model_card_read_only_regular_files_inside_the_model(table_model, secret, tmp_path):
-    from tfhub_llm.describe import describe
-    from tfhub_llm.export.hub import describe_interface
+    from tfhub_llm.hub.describe import describe
+    from tfhub_llm.publishing import publish
 
     path = tmp_path / "model"
     with _edited(table_model, path) as meta_graph:
         meta_graph.asset_file_def[0].filename = secret
     assert tf.saved_model.load(str(path)).vocab_file.asset_path.numpy().decode() == secret
-    for read in (describe, describe_interface):
-        with pytest.raises(ValueError, match="refusing to read"):
-            read(str(path), trust=True)
     with pytest.raises(ValueError, match="refusing to read"):
-        security.read_asset("/dev/zero")
+        describe(str(path), trust=True)
+    with pytest.raises(ValueError, match="refusing to read"):  # the model card comes from the same describer
+        publish(str(path), tmp_path / "hub", "m", 1, trust=True)
+    assert not (tmp_path / "hub").exists()
+    with pytest.raises(ValueError, match="refusing to read"):
+        assets.read_asset("/dev/zero")
     assert describe(table_model)["vocab_size"] == len(WORDS)
 
 
@@ -461,6 +462,17 @@ def test_a_swap_after_the_scan_does_not_reach_the_load(table_model, writer, tmp_
     loaded = tf.saved_model.load(copy)
     assert loaded(tf.constant(["world", "swapped"])).numpy().tolist() == [3, -1]
     _refused(str(path), op="WriteFile")
+
+
+def test_a_copy_for_one_load_is_removed_when_the_load_is_done(table_model):
+    with security.scanned_for_load(table_model) as folder:
+        assert folder != table_model
+        loaded = tf.saved_model.load(folder)
+    assert not os.path.exists(folder)
+    assert loaded(tf.constant(["world"])).numpy().tolist() == [3]  # tables were filled at load
+    with security.scanned_for_load(table_model, trust=True) as folder:
+        assert folder == table_model
+    assert os.path.isdir(table_model)
 
 
 # ---------------------------------------------------------------- 6. bounds
@@ -570,7 +582,7 @@ def test_download_from_a_server_that_never_answers_times_out(tmp_path, monkeypat
 
     def download():
         try:
-            hub.resolve(f"http://127.0.0.1:{listener.getsockname()[1]}/silent/1")
+            handles.resolve(f"http://127.0.0.1:{listener.getsockname()[1]}/silent/1")
         except Exception as error:  # noqa: BLE001
             outcome.append(error)
 
@@ -579,4 +591,4 @@ def test_download_from_a_server_that_never_answers_times_out(tmp_path, monkeypat
     thread.join(30)
     listener.close()
     assert not thread.is_alive(), "the download did not time out"
-    assert isinstance(outcome[0], hub.HandleError)
+    assert isinstance(outcome[0], handles.HandleError)

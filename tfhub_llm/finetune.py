@@ -15,8 +15,9 @@ import time
 import keras
 import numpy as np
 
-from tfhub_llm.archive import write_text_atomically
-from tfhub_llm.data import read_text_examples, split_examples, to_dataset
+from tfhub_llm.atomic import atomic_file, write_text
+from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
+from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
@@ -25,7 +26,7 @@ MODEL_FILE = "model.keras"
 BACKUP_DIR = "backup"
 
 
-class RunDirectoryError(ValueError):
+class RunDirectoryError(TfhubLlmError, ValueError):
     """An output directory holding an interrupted run that the caller did not ask to resume."""
 
 
@@ -58,6 +59,7 @@ def finetune_classifier(
     multi_label=False,
     validation_file=None,
     validation_fraction=0.1,
+    split_by="rows",
     max_train_examples=None,
     max_validation_examples=None,
     epochs=2,
@@ -70,8 +72,12 @@ def finetune_classifier(
     verbose=1,
     callbacks=(),
 ):
-    """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``."""
-    label_type = "multilabel" if multi_label else "regression" if num_classes == 1 else "categorical"
+    """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
+
+    Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
+    :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
+    """
+    label_type = label_type_for(num_classes, multi_label)
     read = dict(text_column=text_column, label_column=label_column, text_b_column=text_b_column, label_type=label_type)
     examples = read_text_examples(train_file, num_classes=num_classes, **read)
     if validation_file:
@@ -80,7 +86,7 @@ def finetune_classifier(
             validation_file, num_classes=num_classes, label_vocabulary=examples.label_names, **read
         )
     else:
-        train, validation = split_examples(examples, validation_fraction, seed)
+        train, validation = split_examples(examples, validation_fraction, seed, by=split_by)
     train = _sample(train, max_train_examples, seed)
     validation = _sample(validation, max_validation_examples, seed)
     num_classes = num_classes or (len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1)
@@ -160,13 +166,12 @@ def finetune_question_answering(
 def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
     """Keras metrics of a classifier (a model or a ``.keras`` path) on a labelled file."""
     model = _load(model)
-    label_type = "multilabel" if model.multi_label else "regression" if model.num_classes == 1 else "categorical"
     examples = read_text_examples(
         data_file,
         text_column=text_column,
         label_column=label_column,
         text_b_column=text_b_column,
-        label_type=label_type,
+        label_type=model.label_type,
         label_vocabulary=model.label_names,
         num_classes=model.num_classes,
     )
@@ -239,7 +244,7 @@ def _squad_split(train_file, validation_file, validation_articles):
         return dataset, load_squad_json(validation_file)
     articles = dataset["data"]
     if not 0 < validation_articles < len(articles):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{train_file} has {len(articles)} articles; cannot hold out {validation_articles} for validation."
         )
     return (
@@ -267,11 +272,10 @@ def _load(model):
 
 
 def _save_atomically(model, path):
-    temporary = path + ".partial.keras"
-    model.save(temporary)
-    os.replace(temporary, path)
+    with atomic_file(path, suffix=".keras") as temporary:
+        model.save(temporary)
 
 
 def _write_json(path, value):
-    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+    write_text(path, json.dumps(value, indent=2) + "\n")
 

@@ -1,7 +1,7 @@
 """Keras 3 layers over TF-Hub BERT SavedModels: ``HubEncoder`` and ``HubPreprocessor``.
 
 ``hub.KerasLayer`` is a tf-keras layer and cannot sit in a Keras 3 model; these layers load the
-same Reusable SavedModels (through :mod:`tfhub_llm.hub`), pass ``training`` through, and expose
+same Reusable SavedModels (through :mod:`tfhub_llm.hub.handles`), pass ``training`` through, and expose
 the SavedModel's variables as Keras weights that share its storage, so ``fit`` trains them and
 ``model.save("m.keras")`` keeps them.
 """
@@ -9,9 +9,12 @@ the SavedModel's variables as Keras weights that share its storage, so ``fit`` t
 import keras
 import tensorflow as tf
 
-from tfhub_llm import hub, security
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.hub import handles
+from tfhub_llm.hub.trust import layer_config_for_load
+from tfhub_llm import interface
+from tfhub_llm.interface import DEFAULT_SEQ_LENGTH, ENCODER_INPUT_KEYS
 
-DEFAULT_SEQ_LENGTH = 128
 DEFAULT_MICRO_BATCHES = 4
 MIN_ROWS_PER_MICRO_BATCH = 4
 
@@ -28,7 +31,7 @@ class HubEncoder(keras.layers.Layer):
         handle: where the encoder lives: a directory, ``file://``, ``http(s)://`` or tfhub.dev / Kaggle URL.
         trainable: whether ``fit`` updates the encoder's variables (fine-tuning).
         output_key: return only this output (e.g. ``"pooled_output"``) instead of the whole dict.
-        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.security`). Never saved in
+        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.hub.security`). Never saved in
             the layer's config: a loaded ``.keras`` file is scanned unless the caller trusts it.
         micro_batches: split each batch of at least ``micro_batches * 4`` rows into this many
             micro-batches of similar lengths, each cut to its own longest input, so short inputs
@@ -45,15 +48,15 @@ class HubEncoder(keras.layers.Layer):
                  micro_batches=DEFAULT_MICRO_BATCHES, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
         if micro_batches < 1:
-            raise ValueError(f"micro_batches must be at least 1, got {micro_batches}.")
+            raise InvalidArgumentError(f"micro_batches must be at least 1, got {micro_batches}.")
         self.handle = str(handle)
         self.output_key = output_key
         self.trust = trust
         self.micro_batches = micro_batches
-        self._module = hub.load_encoder(handle, trust=trust)
+        self._module = handles.load_encoder(handle, trust=trust)
         # Variables that __call__ does not read (an MLM head's) stay out of fit's gradients.
         used_by_call = {id(v) for f in self._module.__call__.concrete_functions for v in f.trainable_variables}
-        for variable in hub.module_variables(self._module):
+        for variable in handles.module_variables(self._module):
             self._track_variable(
                 keras.Variable(
                     initializer=variable,
@@ -83,7 +86,7 @@ class HubEncoder(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         training = bool(training)
-        encoder_inputs = {key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}
+        encoder_inputs = interface.encoder_inputs(inputs)
         if self.micro_batches > 1:
             batch_size = tf.shape(encoder_inputs["input_mask"])[0]
             outputs = tf.cond(
@@ -122,8 +125,8 @@ class HubEncoder(keras.layers.Layer):
     def mlm_logits(self, inputs, masked_lm_positions, training=False):
         """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
         if not self.has_mlm:
-            raise ValueError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
-        mlm_inputs = {key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}
+            raise InvalidArgumentError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
+        mlm_inputs = interface.encoder_inputs(inputs)
         mlm_inputs["masked_lm_positions"] = tf.cast(masked_lm_positions, tf.int32)
         return self._module.mlm(mlm_inputs, training=training)["mlm_logits"]
 
@@ -137,7 +140,7 @@ class HubEncoder(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**security.layer_config_for_load(config, cls.__name__))
+        return cls(**layer_config_for_load(config, cls.__name__))
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -161,7 +164,7 @@ class HubPreprocessor(keras.layers.Layer):
         self.seq_length = seq_length
         self.pad_to_longest = pad_to_longest
         self.trust = trust
-        self._module = hub.load_preprocessor(handle, trust=trust)
+        self._module = handles.load_preprocessor(handle, trust=trust)
         self.special_tokens = {
             key: int(value) for key, value in self._module.tokenize.get_special_tokens_dict().items()
         }
@@ -206,27 +209,13 @@ class HubPreprocessor(keras.layers.Layer):
         return dict(self._module.bert_pack_inputs(list(segments), seq_length=seq_length))
 
     def call(self, inputs):
-        segments = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if len(segments) not in (1, 2):
-            raise ValueError(f"HubPreprocessor takes 1 or 2 batches of strings, got {len(segments)}.")
-        tokenized = [self.tokenize(tf.reshape(segment, [-1])) for segment in segments]
-        seq_length = self.max_seq_length
-        if self.pad_to_longest:
-            seq_length = tf.minimum(seq_length, self._longest_packed_length(tokenized))
-        return self.bert_pack_inputs(tokenized, seq_length=seq_length)
-
-    @staticmethod
-    def _longest_packed_length(tokenized):
-        """Length of the longest packed input: all word pieces plus [CLS] and one [SEP] per segment."""
-        lengths = [tf.cast(segment.merge_dims(1, -1).row_lengths(), tf.int32) for segment in tokenized]
-        longest = tf.reduce_max(tf.add_n(lengths) + 1 + len(tokenized))
-        return tf.maximum(longest, 1 + len(tokenized))
+        return pack_inputs(self._module, inputs, self.max_seq_length, self.pad_to_longest)
 
     def compute_output_spec(self, inputs):
         batch = (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).shape[0]
         length = None if self.pad_to_longest else self.max_seq_length
         return {
-            key: keras.KerasTensor((batch, length), dtype="int32") for key in hub.ENCODER_INPUT_KEYS
+            key: keras.KerasTensor((batch, length), dtype="int32") for key in ENCODER_INPUT_KEYS
         }
 
     def get_config(self):
@@ -239,5 +228,27 @@ class HubPreprocessor(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        return cls(**security.layer_config_for_load(config, cls.__name__))
+        return cls(**layer_config_for_load(config, cls.__name__))
 
+
+def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest):
+    """The encoder's input dict for 1 or 2 batches of strings, from a TF-Hub preprocessor module.
+
+    Packs to ``seq_length`` or, with ``pad_to_longest``, to the batch's longest input (at most
+    ``seq_length``). A pure function of its arguments, so a serving signature can choose its own
+    padding without touching a layer.
+    """
+    segments = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(segments) not in (1, 2):
+        raise InvalidArgumentError(f"HubPreprocessor takes 1 or 2 batches of strings, got {len(segments)}.")
+    tokenized = [preprocessor.tokenize(tf.reshape(segment, [-1])) for segment in segments]
+    if pad_to_longest:
+        seq_length = tf.minimum(seq_length, _longest_packed_length(tokenized))
+    return dict(preprocessor.bert_pack_inputs(tokenized, seq_length=seq_length))
+
+
+def _longest_packed_length(tokenized):
+    """Length of the longest packed input: all word pieces plus [CLS] and one [SEP] per segment."""
+    lengths = [tf.cast(segment.merge_dims(1, -1).row_lengths(), tf.int32) for segment in tokenized]
+    longest = tf.reduce_max(tf.add_n(lengths) + 1 + len(tokenized))
+    return tf.maximum(longest, 1 + len(tokenized))

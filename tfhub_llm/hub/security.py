@@ -1,0 +1,247 @@
+"""Scanning SavedModels before anything from them runs, and loading exactly what was scanned.
+
+A SavedModel is a program: restoring it runs its initializers and restore code, calling it runs its
+functions. ``check_saved_model`` parses ``saved_model.pb`` as a protocol buffer, never executing it,
+and raises ``UntrustedModelError`` (naming each op or asset, its function and the reason) unless
+
+* its graphs pass the rules of :mod:`tfhub_llm.hub.scan_rules` against the op lists
+  ``data/allowed_ops.json`` and ``data/denied_ops.json`` (a reason per denied family), and
+* every asset it names is a regular file inside ``<model>/assets`` (:mod:`tfhub_llm.hub.assets`).
+
+``scanned_copy`` returns the folder to load: a private copy holding the very ``saved_model.pb`` bytes
+and asset bytes that were checked (``variables/`` is linked: it is data, restored by TensorFlow's own
+code), so swapping files after the scan changes nothing. That copy stays until the process exits,
+because a TF2 object loaded from it keeps its assets' paths (``Asset.asset_path``): the describer
+reads the vocabulary there, and ``tf.saved_model.save`` copies it from there when the module is
+re-exported. ``scanned_for_load`` removes the copy as soon as its block ends, for loaders that keep
+nothing of the folder (TF Serving's TF1 loader, the development server). Findings are cached by the
+sha256 of ``saved_model.pb``; assets are read and checked on every call.
+
+Trust comes only from the caller (:mod:`tfhub_llm.hub.trust`): ``trust=True``, ``allow_ops=[...]``,
+``trusting()`` for a block of code, or a trusted folder judged by the handle the caller named.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from importlib import resources
+
+from google.protobuf import text_format
+from tensorflow.core.protobuf import saved_model_pb2
+
+from tfhub_llm.errors import InvalidFileError, MissingFileError, PackageDataError, TfhubLlmError
+from tfhub_llm.hub.assets import read_assets
+from tfhub_llm.hub.saved_model_graph import TOP_LEVEL_GRAPH
+from tfhub_llm.hub.scan_rules import ASSETS, Finding, Policy, graph_findings
+from tfhub_llm.hub.trust import TRUSTED_DIRS_ENV, is_trusted
+
+_CACHE_SIZE = 64
+
+
+class UntrustedModelError(TfhubLlmError, ValueError):
+    """A SavedModel does something untrusted models may not; names each op (or asset) and its function."""
+
+    def __init__(self, source: str, findings: tuple[Finding, ...]):
+        self.source = source
+        self.findings = findings
+        shown = "\n".join(f"  - op {f.op!r} in function {f.function!r}: {f.reason}" for f in findings[:10])
+        more = f"\n  ... and {len(findings) - 10} more" if len(findings) > 10 else ""
+        ops = sorted({f.op for f in findings})
+        super().__init__(
+            f"Refusing to run SavedModel {source}: it does what untrusted models may not:\n{shown}{more}\n"
+            f"If you trust this model, pass trust=True (--trust on the command line), or allow_ops={ops!r}, "
+            f"or trust its folder with tfhub_llm.hub.trust.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
+        )
+
+
+@functools.cache
+def _policy() -> Policy:
+    data = resources.files("tfhub_llm") / "data"
+    allowed = json.loads((data / "allowed_ops.json").read_text())["ops"]
+    denied_reason, permitted_in = {}, {}
+    for family in json.loads((data / "denied_ops.json").read_text())["families"]:
+        for op in family["ops"]:
+            denied_reason[op] = family["reason"]
+            if "permitted_in" in family:
+                permitted_in[op] = family["permitted_in"]
+    overlap = set(allowed) & set(denied_reason)
+    if overlap:
+        raise PackageDataError(f"allowed_ops.json lists denied ops {sorted(overlap)}")
+    return Policy(frozenset(allowed), denied_reason, permitted_in)
+
+
+def denied_ops() -> dict[str, str]:
+    """Every denied op type mapped to the reason it is denied."""
+    return dict(_policy().denied_reason)
+
+
+def allowed_ops() -> frozenset[str]:
+    """The op types untrusted SavedModels may use."""
+    return _policy().allowed
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def _saved_model_file(path: str) -> str:
+    for name in ("saved_model.pb", "saved_model.pbtxt"):
+        candidate = os.path.join(path, name)
+        if os.path.isfile(candidate):
+            return candidate
+    raise MissingFileError(f"{path} is not a SavedModel: no saved_model.pb or saved_model.pbtxt in it")
+
+
+def _parse_saved_model(data: bytes, filename: str) -> saved_model_pb2.SavedModel:
+    saved_model = saved_model_pb2.SavedModel()
+    try:
+        if filename.endswith(".pbtxt"):
+            text_format.Parse(data.decode("utf-8"), saved_model)
+        else:
+            saved_model.ParseFromString(data)
+    except Exception as error:  # protobuf raises its own DecodeError / ParseError, not a ValueError
+        raise InvalidFileError(f"{filename} is not a SavedModel protobuf: {error}") from error
+    return saved_model
+
+
+def _read_saved_model(path: str) -> saved_model_pb2.SavedModel:
+    filename = _saved_model_file(path)
+    with open(filename, "rb") as f:
+        return _parse_saved_model(f.read(), filename)
+
+
+def _op_types(nodes, library) -> set[str]:
+    return {node.op for node in nodes if node.op not in library}
+
+
+def saved_model_op_types(path: str) -> dict[str, set[str]]:
+    """Map every function of a SavedModel (and ``"<graph>"``) to the op types it uses.
+
+    Reads ``saved_model.pb`` without loading or running it. Calls of other library
+    functions are not op types; the callees appear under their own names.
+    """
+    op_types: dict[str, set[str]] = {}
+    for meta_graph in _read_saved_model(path).meta_graphs:
+        graph = meta_graph.graph_def
+        library = {f.signature.name for f in graph.library.function}
+        op_types.setdefault(TOP_LEVEL_GRAPH, set()).update(_op_types(graph.node, library))
+        for function in graph.library.function:
+            op_types.setdefault(function.signature.name, set()).update(_op_types(function.node_def, library))
+    return op_types
+
+
+def saved_model_op_names(path: str) -> set[str]:
+    """Every op type a SavedModel's graphs use, function library included (what TF Serving must link)."""
+    return set().union(*saved_model_op_types(path).values())
+
+
+# ---------------------------------------------------------------- scanning
+
+
+_findings_cache: collections.OrderedDict[str, tuple[Finding, ...]] = collections.OrderedDict()
+
+
+def _cached_graph_findings(data: bytes, saved_model) -> tuple[Finding, ...]:
+    """The graphs' findings, cached by the sha256 of the saved_model.pb bytes they were computed from."""
+    digest = hashlib.sha256(data).hexdigest()
+    if digest not in _findings_cache:
+        _findings_cache[digest] = graph_findings(saved_model, _policy())
+        while len(_findings_cache) > _CACHE_SIZE:
+            _findings_cache.popitem(last=False)
+    _findings_cache.move_to_end(digest)
+    return _findings_cache[digest]
+
+
+def _asset_names(saved_model) -> list[str]:
+    return list(dict.fromkeys(asset.filename for meta_graph in saved_model.meta_graphs
+                              for asset in meta_graph.asset_file_def))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Scanned:
+    path: str
+    filename: str
+    data: bytes
+    assets: dict
+
+
+def _scan(path, allow_ops, handle) -> _Scanned:
+    """Read a SavedModel's bytes once, check them, and return them; raise ``UntrustedModelError``."""
+    path = os.path.realpath(path)
+    filename = _saved_model_file(path)
+    with open(filename, "rb") as f:
+        data = f.read()
+    saved_model = _parse_saved_model(data, filename)
+    assets, asset_problems = read_assets(path, _asset_names(saved_model))
+    asset_findings = tuple(Finding(ASSETS, "asset", f"asset file name {name!r} {problem}")
+                           for name, problem in asset_problems.items())
+    extra = set(allow_ops)
+    findings = tuple(f for f in _cached_graph_findings(data, saved_model) + asset_findings if f.op not in extra)
+    if findings:
+        source = f"{handle!r} ({path})" if handle else repr(path)
+        raise UntrustedModelError(source, findings)
+    return _Scanned(path, filename, data, assets)
+
+
+def check_saved_model(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> None:
+    """Raise ``UntrustedModelError`` unless the SavedModel at ``path`` is safe to run.
+
+    Skipped when the caller trusts it (``trust``, ``trusting()``, or ``handle`` / ``path`` in a
+    trusted folder); ``allow_ops`` names extra op types to accept (even denied ones).
+    """
+    if not is_trusted(path, trust=trust, handle=handle):
+        _scan(path, allow_ops, handle)
+
+
+# ---------------------------------------------------------------- loading what was scanned
+
+
+def scanned_copy(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> str:
+    """The folder to load the SavedModel at ``path`` from, after ``check_saved_model``.
+
+    Trusted: ``path`` itself. Otherwise a private copy (removed when the process exits) of
+    the scanned ``saved_model.pb`` bytes and asset bytes, with ``variables/`` linked to the
+    original, so what TensorFlow loads is what was scanned.
+    """
+    if is_trusted(path, trust=trust, handle=handle):
+        return os.fspath(path)
+    scanned = _scan(path, allow_ops, handle)
+    # A private folder (mode 0700) that nobody reads before this returns, so plain writes suffice.
+    copy = tempfile.mkdtemp(prefix="model.", dir=_staging_root())
+    with open(os.path.join(copy, os.path.basename(scanned.filename)), "wb") as f:
+        f.write(scanned.data)
+    for name, content in scanned.assets.items():
+        target = os.path.join(copy, "assets", *name.split("/"))
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as f:
+            f.write(content)
+    variables = os.path.join(scanned.path, "variables")
+    if os.path.isdir(variables):
+        os.symlink(variables, os.path.join(copy, "variables"))
+    return copy
+
+
+@contextlib.contextmanager
+def scanned_for_load(path, *, trust: bool = False, allow_ops=(), handle: str | None = None):
+    """``scanned_copy`` for a load that reads nothing of the folder once the block ends: the copy is removed then."""
+    folder = scanned_copy(path, trust=trust, allow_ops=allow_ops, handle=handle)
+    try:
+        yield folder
+    finally:
+        if folder != os.fspath(path):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@functools.cache
+def _staging_root() -> str:
+    root = tempfile.mkdtemp(prefix="tfhub_llm-scanned-")
+    atexit.register(shutil.rmtree, root, True)
+    return root
