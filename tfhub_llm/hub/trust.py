@@ -70,23 +70,22 @@ def is_trusted(path, *, trust: bool = False, handle: str | None = None) -> bool:
 
 
 @contextlib.contextmanager
+def _switched_on(flag: contextvars.ContextVar):
+    token = flag.set(True)
+    try:
+        yield
+    finally:
+        flag.reset(token)
+
+
 def trusting():
     """Trust every SavedModel loaded inside the block (the caller vouches for it, like ``--trust``)."""
-    token = _trust_all.set(True)
-    try:
-        yield
-    finally:
-        _trust_all.reset(token)
+    return _switched_on(_trust_all)
 
 
-@contextlib.contextmanager
 def allowing_remote_handles():
     """Let saved Keras models loaded inside the block download the http(s) / hub handles their config names."""
-    token = _remote_handles.set(True)
-    try:
-        yield
-    finally:
-        _remote_handles.reset(token)
+    return _switched_on(_remote_handles)
 
 
 def remote_handles_allowed() -> bool:
