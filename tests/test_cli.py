@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from tests.harness import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR
-from test_security import _save_encoder, _writes_file
+from test_security import _writes_file, save_hand_made_encoder
 from tfhub_llm import cli
 from tfhub_llm.hub import trust
 
@@ -134,7 +134,7 @@ def test_scan_passes_a_clean_model_and_refuses_one_that_writes_files(tmp_path):
     clean = _run(_command("scan", FIXTURE_ENCODER))
     assert clean.returncode == cli.EXIT_OK, clean.stderr[-3000:]
     assert "allow-list" in clean.stdout
-    writes_file = _save_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
+    writes_file = save_hand_made_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
     refused = _run(_command("scan", writes_file))
     assert refused.returncode == cli.EXIT_CHECK_FAILED, refused.stderr[-3000:]
     assert "WriteFile" in refused.stdout and "__call__" in refused.stdout

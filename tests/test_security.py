@@ -76,7 +76,8 @@ def _table_from_chosen_file(pooled):
     return pooled
 
 
-def _save_encoder(folder, payload):
+def save_hand_made_encoder(folder, payload):
+    """Saves a :class:`HandMadeEncoder` running ``payload`` under ``folder/model``; returns that path."""
     os.makedirs(folder)
     vocab = os.path.join(folder, "vocab.txt")
     with open(vocab, "w") as f:
@@ -102,7 +103,7 @@ def models(tmp_path_factory):
         "saves_checkpoint": _saves_checkpoint(str(root / "stolen_ckpt")),
         "table_from_chosen_file": _table_from_chosen_file,
     }
-    return {name: _save_encoder(str(root / name), payload) for name, payload in payloads.items()}
+    return {name: save_hand_made_encoder(str(root / name), payload) for name, payload in payloads.items()}
 
 
 @pytest.fixture(autouse=True)

@@ -423,7 +423,7 @@ def writer_keras(writer, tmp_path_factory):
 
 
 @pytest.mark.parametrize("command", ["inspect", "publish", "check-serving", "serve", "evaluate", "export serving",
-                                     "export hub"])
+                                     "export hub", "export litert"])
 def test_every_loading_command_refuses_an_untrusted_model(command, writer, writer_keras, tmp_path, capsys):
     encoder, target = writer
     data = tmp_path / "data.csv"
@@ -436,6 +436,7 @@ def test_every_loading_command_refuses_an_untrusted_model(command, writer, write
         "evaluate": ["evaluate", "classify", writer_keras, "--data", str(data)],
         "export serving": ["export", "serving", writer_keras, str(tmp_path / "out")],
         "export hub": ["export", "hub", writer_keras, str(tmp_path / "out")],
+        "export litert": ["export", "litert", writer_keras, str(tmp_path / "out")],
     }[command]
     if command == "serve":  # a base folder whose version 1 is the writer
         base = tmp_path / "base"

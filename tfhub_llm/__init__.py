@@ -20,6 +20,7 @@ from tfhub_llm.hub.handles import HandleError
 from tfhub_llm.hub.security import UntrustedModelError, check_saved_model
 from tfhub_llm.hub.trust import trust_directory
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
 from tfhub_llm.precision import enable_cpu_bfloat16
 from tfhub_llm.publishing import ModelCard, export_to_hub, publish
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError, check_serving, export_for_serving
@@ -34,6 +35,8 @@ __all__ = [
     "HandleError",
     "HubEncoder",
     "HubPreprocessor",
+    "LiteRTConversionError",
+    "LiteRTModel",
     "ModelCard",
     "ServingClient",
     "ServingError",
@@ -44,6 +47,7 @@ __all__ = [
     "TfhubLlmError",
     "UntrustedModelError",
     "check_saved_model",
+    "check_litert",
     "check_serving",
     "convert_hf_bert",
     "describe",
@@ -51,6 +55,7 @@ __all__ = [
     "evaluate_classifier",
     "evaluate_question_answering",
     "export_for_serving",
+    "export_litert",
     "export_to_hub",
     "finetune_classifier",
     "finetune_question_answering",

@@ -103,7 +103,7 @@ def _add_training_commands(commands):
 
 
 def _add_export_commands(commands):
-    """``export serving|hub`` and ``check-serving``."""
+    """``export serving|hub|litert``, ``check-serving`` and ``check-litert``."""
     export = commands.add_parser("export", help="export a fine-tuned model")
     targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
     serving = targets.add_parser("serving", help="TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N")
@@ -118,7 +118,17 @@ def _add_export_commands(commands):
     hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")
     _add_trust(hub, "the model file")
     hub.set_defaults(run=run_export_hub)
+    litert = targets.add_parser("litert", help="on-device LiteRT (TFLite) model that takes raw strings")
+    litert.add_argument("model", help="a model.keras written by finetune")
+    litert.add_argument("out", help="the .tflite file to write")
+    litert.add_argument("--quantize", choices=["dynamic-int8", "float16"], help="default: float32")
+    litert.add_argument("--overwrite", action="store_true")
+    _add_trust(litert, "the model file")
+    litert.set_defaults(run=run_export_litert)
 
+    check_litert = commands.add_parser("check-litert", help="load a .tflite export, run sample texts, list its ops")
+    check_litert.add_argument("path", help="a .tflite file written by `export litert`")
+    check_litert.set_defaults(run=run_check_litert)
     check = commands.add_parser("check-serving", help="load an export as TF Serving does; list missing ops")
     check.add_argument("export_dir", help="BASE_DIR/N")
     check.add_argument("--tf-serving-version", default="2.19", help="the model server release to check against")
@@ -333,6 +343,23 @@ def run_export_hub(args):
 
     with _trust_scope(args):
         print(export_to_hub(_load_model(args.model), args.out_dir, preprocessor=not args.no_preprocessor))
+
+
+def run_export_litert(args):
+    from tfhub_llm.litert import export_litert
+
+    quantize = args.quantize.replace("-", "_") if args.quantize else None
+    with _trust_scope(args):
+        path = export_litert(_load_model(args.model), args.out, quantize=quantize, overwrite=args.overwrite)
+    print(f"{path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+
+
+def run_check_litert(args):
+    from tfhub_llm.litert.check import check_litert
+
+    report = check_litert(args.path)
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
 def run_check_serving(args):

@@ -19,6 +19,7 @@ import stat
 from tfhub_llm.errors import InvalidFileError
 
 MAX_ASSET_BYTES = 512 << 20
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
 def _asset_name_problem(name: str) -> str | None:
@@ -77,7 +78,7 @@ def read_asset(asset_path: str | os.PathLike, max_bytes: int = MAX_ASSET_BYTES) 
     parts = os.path.abspath(asset_path).split(os.sep)
     for i in range(len(parts) - 2, 0, -1):
         model = os.sep.join(parts[:i]) or os.sep
-        if parts[i] == "assets" and os.path.isfile(os.path.join(model, "saved_model.pb")):
+        if parts[i] == "assets" and any(os.path.isfile(os.path.join(model, name)) for name in SAVED_MODEL_FILES):
             try:
                 return _read_confined(os.path.join(model, "assets"), "/".join(parts[i + 1:]), max_bytes)
             except (OSError, InvalidFileError) as error:

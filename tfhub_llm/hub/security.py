@@ -39,7 +39,7 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm.errors import InvalidFileError, MissingFileError, PackageDataError, TfhubLlmError
-from tfhub_llm.hub.assets import read_assets
+from tfhub_llm.hub.assets import SAVED_MODEL_FILES, read_assets
 from tfhub_llm.hub.saved_model_graph import TOP_LEVEL_GRAPH
 from tfhub_llm.hub.scan_rules import ASSETS, Finding, Policy, graph_findings
 from tfhub_llm.hub.trust import TRUSTED_DIRS_ENV, is_trusted
@@ -93,7 +93,7 @@ def allowed_ops() -> frozenset[str]:
 
 
 def _saved_model_file(path: str) -> str:
-    for name in ("saved_model.pb", "saved_model.pbtxt"):
+    for name in SAVED_MODEL_FILES:
         candidate = os.path.join(path, name)
         if os.path.isfile(candidate):
             return candidate

@@ -63,21 +63,32 @@ class ClassifierServing(_TaskServing):
 
         def serve(*texts):
             encoder_inputs = pack_inputs(self.preprocessor, list(texts), seq_length, pad_to_longest=True)
-            probabilities = model.probabilities(encoder_inputs)
-            if label_type == REGRESSION:
-                return {"value": probabilities[:, 0]}
-            multi_label = label_type == MULTILABEL
-            if multi_label:
-                label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
-            else:
-                label = tf.argmax(probabilities, axis=-1)
-            outputs = {"probabilities": probabilities, "label": label}
-            names = self.label_names
-            if names is not None:
-                outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
-            return outputs
+            return classifier_outputs(model.probabilities(encoder_inputs), label_type, self.label_names)
 
         self.serve = self._trace(serve)
+
+
+def classifier_outputs(probabilities, label_type, label_names=None):
+    """A classifier's serving outputs from its probabilities (see :class:`ClassifierServing`).
+
+    ``label_names`` is a string tensor of the class names, or None.
+    """
+    if label_type == REGRESSION:
+        return {"value": probabilities[:, 0]}
+    multi_label = label_type == MULTILABEL
+    if multi_label:
+        label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
+    else:
+        label = tf.argmax(probabilities, axis=-1)
+    outputs = {"probabilities": probabilities, "label": label}
+    if label_names is not None:
+        if multi_label:  # each predicted class's name, "" elsewhere: a gather, as TFLite selects no strings
+            names_after_blank = tf.concat([[""], label_names], axis=0)
+            name_index = label * tf.range(1, tf.size(label_names, tf.int64) + 1)  # 0 (the blank) where not predicted
+            outputs["label_name"] = tf.gather(names_after_blank, name_index)
+        else:
+            outputs["label_name"] = tf.gather(label_names, label)
+    return outputs
 
 
 class QuestionAnsweringServing(_TaskServing):
