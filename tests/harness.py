@@ -57,9 +57,9 @@ def cli_command(*args):
 
 def run_cli(command):
     """Runs ``command`` from the repository root without trusted directories from the environment."""
-    from tfhub_llm.hub import security
+    from tfhub_llm.hub import trust
 
-    environment = {key: value for key, value in os.environ.items() if key != security.TRUSTED_DIRS_ENV}
+    environment = {key: value for key, value in os.environ.items() if key != trust.TRUSTED_DIRS_ENV}
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=CLI_TIMEOUT_SECONDS,
                           env=environment)
 

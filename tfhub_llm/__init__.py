@@ -18,7 +18,8 @@ from tfhub_llm.finetune_ner import evaluate_token_classifier, finetune_token_cla
 from tfhub_llm.hub.archive import safe_extract, verify_sha256, write_saved_model_archive
 from tfhub_llm.hub.describe import describe
 from tfhub_llm.hub.handles import HandleError
-from tfhub_llm.hub.security import UntrustedModelError, check_saved_model, trust_directory
+from tfhub_llm.hub.security import UntrustedModelError, check_saved_model
+from tfhub_llm.hub.trust import trust_directory
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
 from tfhub_llm.precision import enable_cpu_bfloat16

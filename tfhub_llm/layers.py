@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles
+from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import interface
 from tfhub_llm.interface import DEFAULT_SEQ_LENGTH, ENCODER_INPUT_KEYS
 
@@ -30,7 +31,8 @@ class HubEncoder(keras.layers.Layer):
         handle: where the encoder lives: a directory, ``file://``, ``http(s)://`` or tfhub.dev / Kaggle URL.
         trainable: whether ``fit`` updates the encoder's variables (fine-tuning).
         output_key: return only this output (e.g. ``"pooled_output"``) instead of the whole dict.
-        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.security`).
+        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.hub.security`). Never saved in
+            the layer's config: a loaded ``.keras`` file is scanned unless the caller trusts it.
         micro_batches: split each batch of at least ``micro_batches * 4`` rows into this many
             micro-batches of similar lengths, each cut to its own longest input, so short inputs
             are not computed at the batch's longest length; ``1`` calls the encoder on the whole batch.
@@ -133,9 +135,12 @@ class HubEncoder(keras.layers.Layer):
             **super().get_config(),
             "handle": self.handle,
             "output_key": self.output_key,
-            "trust": self.trust,
             "micro_batches": self.micro_batches,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -147,7 +152,7 @@ class HubPreprocessor(keras.layers.Layer):
         seq_length: the packed length (default 128, as TF Hub's preprocessors use). With
             ``pad_to_longest=True`` it is the maximum, and each batch is padded only to its longest input.
         pad_to_longest: pad each batch to its longest input instead of ``seq_length``.
-        trust: skip the scan of the SavedModel's ops.
+        trust: skip the scan of the SavedModel's ops (never saved in the layer's config).
 
     Called on a batch of strings, or on a list of two batches for sentence pairs.
     """
@@ -219,8 +224,11 @@ class HubPreprocessor(keras.layers.Layer):
             "handle": self.handle,
             "seq_length": self.seq_length,
             "pad_to_longest": self.pad_to_longest,
-            "trust": self.trust,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
 
 
 def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest):

@@ -4,9 +4,11 @@ A WordPiece preprocessor becomes ``text.FastBertTokenizer`` (custom ops FastBert
 FastWordpieceTokenizeWithOffsets) over its vocab; a SentencePiece one ``text.FastSentencepieceTokenizer``
 (FastSentencepieceTokenize) over its model, optionally after FastBertNormalize's lower-casing. The vocab
 or SentencePiece model comes from the preprocessor's assets or, where TF Hub's BERT exports keep it,
-the encoder's. No flag is trusted alone: each candidate is run next to the preprocessor's own
-``tokenize`` on probe texts (capitals, accents, CJK, punctuation, unknown words, empty), and the first
-that gives the same ids is used; when none does, the export is refused with the first difference.
+the encoder's, read only as a regular file inside the model's ``assets/`` (:func:`tfhub_llm.hub.assets.read_asset`,
+as the describer reads it, so an asset name cannot put another file into the export). No flag is trusted
+alone: each candidate is run next to the preprocessor's own ``tokenize`` on probe texts (capitals,
+accents, CJK, punctuation, unknown words, empty), and the first that gives the same ids is used; when
+none does, the export is refused with the first difference.
 """
 
 import dataclasses
@@ -15,6 +17,7 @@ import tensorflow as tf
 import tensorflow_text as text
 
 from tfhub_llm.bert.preprocessing import UNKNOWN_TOKEN
+from tfhub_llm.hub.assets import read_asset
 from tfhub_llm.litert.ops import LiteRTConversionError
 
 PROBE_TEXTS = [
@@ -61,8 +64,7 @@ def _asset_path(modules, attribute):
 
 
 def _wordpiece_candidates(vocab_file, declared_lower_case):
-    with open(vocab_file, encoding="utf-8") as f:
-        vocab = f.read().split("\n")
+    vocab = read_asset(vocab_file).decode("utf-8").split("\n")
     if vocab and vocab[-1] == "":
         vocab.pop()
     casings = [True, False] if declared_lower_case is None else [declared_lower_case, not declared_lower_case]
@@ -76,8 +78,7 @@ def _wordpiece_candidates(vocab_file, declared_lower_case):
 
 
 def _sentencepiece_candidates(model_file):
-    with open(model_file, "rb") as f:
-        tokenizer = text.FastSentencepieceTokenizer(f.read())
+    tokenizer = text.FastSentencepieceTokenizer(read_asset(model_file))
     yield OnDeviceTokenizer(f"FastSentencepieceTokenizer over {model_file}", ("TFText>FastSentencepieceTokenize",),
                             tokenizer.tokenize)
     normalizer = text.FastBertNormalizer(lower_case_nfd_strip_accents=True)
