@@ -87,10 +87,10 @@ def finetune_classifier(
         )
     else:
         train, validation = split_examples(examples, validation_fraction, seed, by=split_by)
-    train = _sample(train, max_train_examples, seed)
-    validation = _sample(validation, max_validation_examples, seed)
+    train = sample_examples(train, max_train_examples, seed)
+    validation = sample_examples(validation, max_validation_examples, seed)
     num_classes = num_classes or (len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1)
-    _refuse_unresumed_run(out_dir, resume)
+    refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     model = TextClassifier(
@@ -105,7 +105,7 @@ def finetune_classifier(
     model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(train) / batch_size))
     train_data = to_dataset(train, batch_size, shuffle=True, seed=seed)
     validation_data = to_dataset(validation, batch_size, shuffle=False)
-    result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
     result.validation_examples = validation
     return result
 
@@ -138,10 +138,10 @@ def finetune_question_answering(
     out, so no validation question shares a context with a training question.
     """
     train_set, validation_set = _squad_split(train_file, validation_file, validation_articles)
-    train = _sample(read_squad(train_set, path=train_file), max_train_examples, seed)
-    validation_examples = _sample(read_squad(validation_set, path=validation_file or train_file),
-                                  max_validation_examples, seed)
-    _refuse_unresumed_run(out_dir, resume)
+    train = sample_examples(read_squad(train_set, path=train_file), max_train_examples, seed)
+    validation_examples = sample_examples(read_squad(validation_set, path=validation_file or train_file),
+                                          max_validation_examples, seed)
+    refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     model = SpanQuestionAnswerer(
@@ -156,16 +156,16 @@ def finetune_question_answering(
     model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(features) / batch_size))
     train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
     validation_data = model.features_dataset(model.make_features(validation_examples), batch_size, shuffle=False)
-    result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
     result.validation_examples = validation_examples
     result.metrics.update(evaluate_question_answering(model, validation_set, validation_examples))
-    _write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
+    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
     return result
 
 
 def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
     """Keras metrics of a classifier (a model or a ``.keras`` path) on a labelled file."""
-    model = _load(model)
+    model = load_model_or_path(model)
     examples = read_text_examples(
         data_file,
         text_column=text_column,
@@ -181,7 +181,7 @@ def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_c
 
 def evaluate_question_answering(model, squad, examples=None):
     """SQuAD EM / F1 of a QA model (a model or a ``.keras`` path) and of the first-sentence baseline."""
-    model = _load(model)
+    model = load_model_or_path(model)
     dataset = squad if isinstance(squad, dict) else load_squad_json(squad)
     examples = examples if examples is not None else read_squad(dataset, path=None if dataset is squad else squad)
     answers = model.predict_examples(examples)
@@ -191,7 +191,8 @@ def evaluate_question_answering(model, squad, examples=None):
     return {**scores, "baseline_exact_match": baseline["exact_match"], "baseline_f1": baseline["f1"]}
 
 
-def _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks):
+def fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks):
+    """The fit of every run (here and in finetune_ner): backup, best checkpoint, early stop, model.keras, JSON files."""
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     best_path = os.path.join(out_dir, "best.keras")
     standard = [
@@ -214,12 +215,13 @@ def _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience,
     metrics = {f"validation_{key}": float(value) for key, value in metrics.items()}
     _save_atomically(model, os.path.join(out_dir, MODEL_FILE))
     history = {key: [float(value) for value in values] for key, values in history.items()}
-    _write_json(os.path.join(out_dir, "history.json"), history)
-    _write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    write_json(os.path.join(out_dir, "history.json"), history)
+    write_json(os.path.join(out_dir, "metrics.json"), metrics)
     return FinetuneResult(model, history, metrics, out_dir, train_seconds)
 
 
-def _refuse_unresumed_run(out_dir, resume):
+def refuse_unresumed_run(out_dir, resume):
+    """Raises RunDirectoryError before any task's run when ``out_dir`` holds an interrupted run and resume is off."""
     backup = os.path.join(out_dir, BACKUP_DIR)
     if os.path.isdir(backup) and not resume:
         raise RunDirectoryError(
@@ -228,7 +230,8 @@ def _refuse_unresumed_run(out_dir, resume):
         )
 
 
-def _sample(examples, limit, seed):
+def sample_examples(examples, limit, seed):
+    """A seeded sample of ``limit`` examples in file order: a list, TextExamples or TaggedSentences (``subset``)."""
     if not limit or len(examples) <= limit:
         return examples
     chosen = np.sort(np.random.default_rng(seed).choice(len(examples), limit, replace=False))
@@ -267,7 +270,8 @@ def _restricted(dataset, predictions):
     return {**dataset, "data": articles}
 
 
-def _load(model):
+def load_model_or_path(model):
+    """The model itself, or the one a ``.keras`` path holds: what every ``evaluate_*`` takes."""
     return keras.models.load_model(model) if isinstance(model, (str, os.PathLike)) else model
 
 
@@ -276,6 +280,7 @@ def _save_atomically(model, path):
         model.save(temporary)
 
 
-def _write_json(path, value):
+def write_json(path, value):
+    """Writes a run's JSON file (metrics.json, history.json) atomically, indented."""
     write_text(path, json.dumps(value, indent=2) + "\n")
 

@@ -14,7 +14,9 @@ ENCODER_INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 ENCODER_OUTPUT_KEYS = ("pooled_output", "sequence_output")
 PREPROCESSOR_ATTRIBUTES = ("tokenize", "bert_pack_inputs")
 SERVING_SIGNATURE = "serving_default"
-DEFAULT_SEQ_LENGTH = 128  # the packed length TF Hub's BERT preprocessors use by default
+# The default call's packed length of the package's own preprocessors (tfhub_llm.bert), as most TF Hub
+# ones use; HubPreprocessor reads a hub preprocessor's own default from the SavedModel instead.
+DEFAULT_SEQ_LENGTH = 128
 ENCODER, PREPROCESSOR = "encoder", "preprocessor"
 
 

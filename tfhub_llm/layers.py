@@ -9,9 +9,10 @@ the SavedModel's variables as Keras weights that share its storage, so ``fit`` t
 import keras
 import tensorflow as tf
 
-from tfhub_llm.bert.preprocessing import pack_segments
+from tfhub_llm.bert.preprocessing import pack_with_ragged_ops
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles
+from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import interface
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
 
@@ -31,7 +32,8 @@ class HubEncoder(keras.layers.Layer):
         handle: where the encoder lives: a directory, ``file://``, ``http(s)://`` or tfhub.dev / Kaggle URL.
         trainable: whether ``fit`` updates the encoder's variables (fine-tuning).
         output_key: return only this output (e.g. ``"pooled_output"``) instead of the whole dict.
-        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.hub.security`).
+        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.hub.security`). Never saved in
+            the layer's config: a loaded ``.keras`` file is scanned unless the caller trusts it.
         micro_batches: split each batch of at least ``micro_batches * 4`` rows into this many
             micro-batches of similar lengths, each cut to its own longest input (plus one padding
             position, which MobileBERT's embedding reads), so short inputs
@@ -142,9 +144,12 @@ class HubEncoder(keras.layers.Layer):
             **super().get_config(),
             "handle": self.handle,
             "output_key": self.output_key,
-            "trust": self.trust,
             "micro_batches": self.micro_batches,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -159,7 +164,7 @@ class HubPreprocessor(keras.layers.Layer):
             what its default call packs to: 128 for most TF Hub preprocessors, 32 to 512 for others).
             With ``pad_to_longest=True`` it is the maximum, and each batch is padded only to its longest input.
         pad_to_longest: pad each batch to its longest input instead of ``seq_length``.
-        trust: skip the scan of the SavedModel's ops.
+        trust: skip the scan of the SavedModel's ops (never saved in the layer's config).
 
     Called on a batch of strings, or on a list of two batches for sentence pairs.
     """
@@ -262,8 +267,11 @@ class HubPreprocessor(keras.layers.Layer):
             "handle": self.handle,
             "seq_length": self.seq_length,
             "pad_to_longest": self.pad_to_longest,
-            "trust": self.trust,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
 
 
 def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest, ragged_ops=False):
@@ -271,7 +279,7 @@ def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest, ragged_ops=Fal
 
     Packs to ``seq_length`` or, with ``pad_to_longest``, to the batch's longest input (at most
     ``seq_length``). With ``ragged_ops``, the ``tokenize`` output is packed by
-    :func:`tfhub_llm.bert.preprocessing.pack_segments` (the same ids, from ops TF Serving 2.12+ has)
+    :func:`tfhub_llm.bert.preprocessing.pack_with_ragged_ops` (the same ids, from ops TF Serving 2.12+ has)
     instead of the module's own ``bert_pack_inputs``, and only ``tokenize`` is used. A pure function
     of its arguments, so a serving signature can choose its own padding and packing without
     touching a layer.
@@ -283,7 +291,7 @@ def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest, ragged_ops=Fal
     if pad_to_longest:
         seq_length = tf.minimum(seq_length, _longest_packed_length(tokenized))
     if ragged_ops:
-        return pack_segments(tokenized, seq_length, preprocessor.tokenize.get_special_tokens_dict())
+        return pack_with_ragged_ops(tokenized, seq_length, preprocessor.tokenize.get_special_tokens_dict())
     return dict(preprocessor.bert_pack_inputs(tokenized, seq_length=seq_length))
 
 

@@ -49,16 +49,19 @@ def round_robin_trim(segments, budget):
     Tokens are allotted one segment at a time in turn, as ``text.RoundRobinTrimmer`` does, so a
     short segment keeps all its tokens and the other gets the rest of the budget.
     """
-    budget = tf.maximum(tf.cast(budget, tf.int64), 0)
-    lengths = [segment.row_lengths() for segment in segments]
-    if len(segments) == 1:
-        kept = [tf.minimum(lengths[0], budget)]
-    elif len(segments) == 2:
-        first = tf.minimum(lengths[0], tf.maximum((budget + 1) // 2, budget - lengths[1]))
-        kept = [first, tf.minimum(lengths[1], budget - first)]
-    else:
-        raise InvalidArgumentError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
+    kept = round_robin_lengths([segment.row_lengths() for segment in segments], budget)
     return [_keep_first(segment, count) for segment, count in zip(segments, kept)]
+
+
+def round_robin_lengths(lengths, budget):
+    """How many tokens of each segment (lengths ``[batch]``, one or two) round-robin trimming keeps."""
+    if len(lengths) not in (1, 2):
+        raise InvalidArgumentError(f"bert_pack_inputs takes 1 or 2 segments, got {len(lengths)}")
+    budget = tf.maximum(tf.cast(budget, lengths[0].dtype), 0)
+    if len(lengths) == 1:
+        return [tf.minimum(lengths[0], budget)]
+    first = tf.minimum(lengths[0], tf.maximum((budget + 1) // 2, budget - lengths[1]))
+    return [first, tf.minimum(lengths[1], budget - first)]
 
 
 def _keep_first(segment, counts):
@@ -126,7 +129,7 @@ class BertPreprocessor(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def __call__(self, sentences):
         """Tokenizes and packs single sentences at ``default_seq_length``."""
-        return pack_segments([self._tokenizer.tokenize(sentences)], self.default_seq_length, self._special_ids)
+        return pack_with_ragged_ops([self._tokenizer.tokenize(sentences)], self.default_seq_length, self._special_ids)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="sentences")])
     def tokenize_with_offsets(self, sentences):
@@ -138,10 +141,10 @@ class BertPreprocessor(tf.Module):
     def bert_pack_inputs(self, segments, seq_length=DEFAULT_SEQ_LENGTH):
         """Packs 1 or 2 ragged segments (``[batch, tokens]`` or ``[batch, words, wordpieces]``) into
         ``[CLS] a [SEP] (b [SEP])``, trimmed round-robin and padded to ``seq_length``."""
-        return pack_segments(segments, seq_length, self._special_ids)
+        return pack_with_ragged_ops(segments, seq_length, self._special_ids)
 
 
-def pack_segments(segments, seq_length, special_ids):
+def pack_with_ragged_ops(segments, seq_length, special_ids):
     """``[CLS] a [SEP] (b [SEP])`` from 1 or 2 ragged segments, trimmed round-robin, padded to ``seq_length``.
 
     Segments are ``[batch, tokens]``, ``[batch, tokens, 1]`` or ``[batch, words, pieces]``;

@@ -21,9 +21,11 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidFileError, TargetExistsError
 from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.tf_serving.entity_signature import EntityServing
 from tfhub_llm.tf_serving.signatures import ClassifierServing, QuestionAnsweringServing
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+from tfhub_llm.tasks.token_classification import TokenClassifier
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -46,7 +48,7 @@ DEFAULT_WARMUP_INPUTS = {
 
 
 def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
-    """Exports a ``TextClassifier`` or ``SpanQuestionAnswerer`` as ``base_dir/<version>`` for TF Serving.
+    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer`` or ``TokenClassifier`` as ``base_dir/<version>`` for TF Serving.
 
     Args:
         model: the trained task model.
@@ -103,8 +105,11 @@ def _serving_module(model):
         return ClassifierServing(model)
     if isinstance(model, SpanQuestionAnswerer):
         return QuestionAnsweringServing(model)
+    if isinstance(model, TokenClassifier):
+        return EntityServing(model)
     raise InvalidArgumentTypeError(
-        f"export_for_serving exports a TextClassifier or a SpanQuestionAnswerer, not {type(model).__name__}.")
+        f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer or a TokenClassifier, "
+        f"not {type(model).__name__}.")
 
 
 def _checked_version(version):
