@@ -50,6 +50,7 @@ LOAD_TIME_OPS = frozenset({
     "HashTableV2", "MutableHashTableV2", "MutableHashTableOfTensorsV2", "MutableDenseHashTableV2",
     "InitializeTableV2", "InitializeTableFromTextFileV2", "LookupTableImportV2", "LookupTableExportV2",
     "LookupTableInsertV2", "LookupTableSizeV2",
+    "SentencepieceOp",  # TF Text's SentencePiece model resource, parsed from the graph's own attr (ALBERT)
     "RestoreV2", "SaveV2", "MergeV2Checkpoints", "ShardedFilename", "StringJoin", "StaticRegexFullMatch",
     "Select", "SelectV2", "Pack",
     "PartitionedCall", "StatefulPartitionedCall",
