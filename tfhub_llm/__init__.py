@@ -12,34 +12,45 @@ from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.export.check import check_serving
 from tfhub_llm.export.hub import ModelCard, export_to_hub, publish
 from tfhub_llm.export.serving import export_for_serving
+from tfhub_llm.export.text_embedding import export_text_embedding
 from tfhub_llm.finetune import (
     evaluate_classifier,
     evaluate_question_answering,
     finetune_classifier,
     finetune_question_answering,
 )
+from tfhub_llm.finetune_embedding import finetune_embedder
 from tfhub_llm.hub import HandleError
+from tfhub_llm.hub_text_embedding import HubTextEmbedding
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.precision import enable_cpu_bfloat16
 from tfhub_llm.security import UntrustedModelError, check_saved_model, trust_directory
 from tfhub_llm.serving import DevelopmentServer, ServingClient, ServingError
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.embedding import TextEmbedder
+from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
+from tfhub_llm.tasks.embedding_training import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import SquadExample, first_sentence_baseline, read_squad, squad_evaluate
 
 __all__ = [
     "BertConfig",
+    "CosineSimilarityLoss",
     "DataError",
     "DevelopmentServer",
+    "EmbeddingPairModel",
     "HandleError",
     "HubEncoder",
     "HubPreprocessor",
+    "HubTextEmbedding",
     "ModelCard",
+    "MultipleNegativesRankingLoss",
     "ServingClient",
     "ServingError",
     "SpanQuestionAnswerer",
     "SquadExample",
     "TextClassifier",
+    "TextEmbedder",
     "TextExamples",
     "UntrustedModelError",
     "check_saved_model",
@@ -49,9 +60,13 @@ __all__ = [
     "enable_cpu_bfloat16",
     "evaluate_classifier",
     "evaluate_question_answering",
+    "evaluate_retrieval",
+    "evaluate_similarity",
     "export_for_serving",
+    "export_text_embedding",
     "export_to_hub",
     "finetune_classifier",
+    "finetune_embedder",
     "finetune_question_answering",
     "first_sentence_baseline",
     "multi_worker_fixes",

@@ -79,6 +79,18 @@ def build_parser():
     qa.add_argument("--max-query-length", type=int, default=64)
     _add_training(qa, batch_size=16, learning_rate=5e-5)
     qa.set_defaults(run=run_finetune_qa)
+    embed = tasks.add_parser("embed", help="sentence embeddings from pairs (scored: cosine loss; else in-batch negatives)")
+    _add_model_handles(embed)
+    embed.add_argument("--train", required=True, metavar="FILE")
+    embed.add_argument("--validation", metavar="FILE", help="default: 10%% of --train held out")
+    embed.add_argument("--text-column", required=True, metavar="C")
+    embed.add_argument("--text-b-column", required=True, metavar="C", help="the second text of each pair")
+    embed.add_argument("--score-column", metavar="C", help="similarity scores; without it every pair is a positive")
+    embed.add_argument("--max-score", type=float, default=1.0, help="scores are divided by it (5 for STS-B)")
+    embed.add_argument("--pooling", choices=["mean", "cls", "pooled"], default="mean")
+    embed.add_argument("--seq-length", type=int, default=256, help="maximum word pieces per text")
+    _add_training(embed, batch_size=32, learning_rate=2e-5)
+    embed.set_defaults(run=run_finetune_embed)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a fine-tuned model.keras on labelled data")
     evaluate.add_argument("task", choices=["classify", "qa"])
@@ -100,6 +112,10 @@ def build_parser():
     hub.add_argument("out_dir")
     hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")
     hub.set_defaults(run=run_export_hub)
+    text_embedding = targets.add_parser("text-embedding", help="a fine-tuned embedder as a TF-Hub text embedding")
+    text_embedding.add_argument("model", help="a model.keras written by finetune embed")
+    text_embedding.add_argument("out_dir")
+    text_embedding.set_defaults(run=run_export_text_embedding)
 
     check = commands.add_parser("check-serving", help="load an export as TF Serving does; list missing ops")
     check.add_argument("export_dir", help="BASE_DIR/N")
@@ -248,6 +264,26 @@ def run_finetune_qa(args):
     _report_run(result)
 
 
+def run_finetune_embed(args):
+    from tfhub_llm.finetune_embedding import finetune_embedder
+
+    result = finetune_embedder(
+        args.encoder,
+        args.preprocessor,
+        args.train,
+        args.out,
+        text_column=args.text_column,
+        text_b_column=args.text_b_column,
+        score_column=args.score_column,
+        max_score=args.max_score,
+        validation_file=args.validation,
+        pooling=args.pooling,
+        seq_length=args.seq_length,
+        **_training_options(args),
+    )
+    _report_run(result)
+
+
 def _report_run(result):
     print(f"trained in {result.train_seconds:.0f} s; model saved to {result.model_path}")
     _print_json(result.metrics)
@@ -289,6 +325,12 @@ def run_export_hub(args):
     from tfhub_llm.export.hub import export_to_hub
 
     print(export_to_hub(_load_model(args.model), args.out_dir, preprocessor=not args.no_preprocessor))
+
+
+def run_export_text_embedding(args):
+    from tfhub_llm.export.text_embedding import export_text_embedding
+
+    print(export_text_embedding(_load_model(args.model), args.out_dir))
 
 
 def run_check_serving(args):

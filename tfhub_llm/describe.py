@@ -57,6 +57,8 @@ def _kind(module):
     kind = hub.interface_kind(module)
     if kind is None:
         return "other SavedModel"
+    if kind == hub.TEXT_EMBEDDING:
+        return kind
     return f"BERT {kind}" + (" with MLM head" if hasattr(module, "mlm") else "")
 
 
@@ -80,7 +82,7 @@ def _call_interface(module):
         return ""
     inputs = tf.nest.map_structure(_spec, functions[0].structured_input_signature[0][0])
     outputs = functions[0].structured_outputs
-    output_keys = sorted(outputs) if isinstance(outputs, dict) else type(outputs).__name__
+    output_keys = sorted(outputs) if isinstance(outputs, dict) else tf.nest.map_structure(_spec, outputs)
     return f"{inputs} -> {output_keys}"
 
 

@@ -4,7 +4,7 @@ A handle is a local directory, a ``file://`` URL, an ``http(s)://`` URL serving 
 format, or a tfhub.dev / Kaggle Models URL. Resolution and caching (``TFHUB_CACHE_DIR``) are
 tensorflow_hub's own (with :mod:`tfhub_llm.hub_resolver` verifying archives); this module adds
 a scan of the graph (:mod:`tfhub_llm.security`), errors that name the handle and say what to do, and checks
-that what was loaded has the encoder or preprocessor interface before anyone calls it.
+that what was loaded has the encoder, preprocessor or text-embedding interface before anyone calls it.
 """
 
 import os
@@ -22,6 +22,7 @@ hub_resolver.install_resolver()
 ENCODER_INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 ENCODER_OUTPUT_KEYS = ("pooled_output", "sequence_output")
 PREPROCESSOR_ATTRIBUTES = ("tokenize", "bert_pack_inputs")
+TEXT_EMBEDDING = "text embedding"
 
 
 class HandleError(ValueError):
@@ -105,13 +106,42 @@ def module_variables(module):
     return [item for item in descendants if isinstance(item, tf.Variable)]
 
 
+def load_text_embedding(handle, **load_options):
+    """Loads a TF-Hub text embedding, refusing a SavedModel without that interface."""
+    module = load(handle, **load_options)
+    missing = missing_text_embedding_parts(module)
+    if missing:
+        raise HandleError(
+            f"Handle {handle!r} is not a TF-Hub text embedding: {missing}. A text embedding is called on a "
+            "1-D string tensor and returns one float vector per string, [batch, dim]."
+        )
+    return module
+
+
 def interface_kind(module):
-    """Which TF-Hub BERT interface a loaded SavedModel has: "preprocessor", "encoder", or None."""
+    """Which TF-Hub interface a loaded SavedModel has: "preprocessor", "encoder", "text embedding", or None."""
     if all(hasattr(module, name) for name in PREPROCESSOR_ATTRIBUTES):
         return "preprocessor"
     if not missing_encoder_parts(module):
         return "encoder"
+    if not missing_text_embedding_parts(module):
+        return TEXT_EMBEDDING
     return None
+
+
+def missing_text_embedding_parts(module):
+    """Describes what keeps ``module`` from being a text embedding, or returns '' when nothing does."""
+    functions = getattr(getattr(module, "__call__", None), "concrete_functions", None)
+    if not functions:
+        return "it has no restored __call__ function"
+    inputs = functions[0].structured_input_signature[0]
+    first = inputs[0] if inputs else None
+    if not (isinstance(first, tf.TensorSpec) and first.dtype == tf.string and first.shape.rank == 1):
+        return f"its __call__ does not take a 1-D string tensor (it takes {inputs})"
+    outputs = functions[0].structured_outputs
+    if not (isinstance(outputs, (tf.Tensor, tf.TensorSpec)) and outputs.dtype.is_floating and outputs.shape.rank == 2):
+        return f"its __call__ does not return one float tensor [batch, dim] (it returns {outputs})"
+    return ""
 
 
 def missing_encoder_parts(module):

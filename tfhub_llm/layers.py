@@ -20,6 +20,31 @@ def _keras_name(variable_name):
     return variable_name.split(":")[0].replace("/", "_")
 
 
+def track_module_variables(layer, module):
+    """Makes a restored SavedModel's variables ``layer``'s Keras weights, sharing their storage.
+
+    Variables that ``__call__`` does not read (an MLM head's) are not trainable, so they stay out of
+    ``fit``'s gradients.
+    """
+    used_by_call = {id(v) for f in module.__call__.concrete_functions for v in f.trainable_variables}
+    for variable in hub.module_variables(module):
+        layer._track_variable(
+            keras.Variable(
+                initializer=variable,
+                trainable=variable.trainable and id(variable) in used_by_call,
+                dtype=variable.dtype,
+                shape=variable.shape,
+                name=_keras_name(variable.name),
+            )
+        )
+
+
+def add_regularization_losses(layer, module):
+    """Adds the SavedModel's ``regularization_losses`` (callables) to ``layer``'s losses."""
+    for regularization_loss in getattr(module, "regularization_losses", ()):
+        layer.add_loss(regularization_loss())
+
+
 @keras.saving.register_keras_serializable(package="tfhub_llm")
 class HubEncoder(keras.layers.Layer):
     """A TF-Hub BERT encoder as a Keras 3 layer.
@@ -50,18 +75,7 @@ class HubEncoder(keras.layers.Layer):
         self.trust = trust
         self.micro_batches = micro_batches
         self._module = hub.load_encoder(handle, trust=trust)
-        # Variables that __call__ does not read (an MLM head's) stay out of fit's gradients.
-        used_by_call = {id(v) for f in self._module.__call__.concrete_functions for v in f.trainable_variables}
-        for variable in hub.module_variables(self._module):
-            self._track_variable(
-                keras.Variable(
-                    initializer=variable,
-                    trainable=variable.trainable and id(variable) in used_by_call,
-                    dtype=variable.dtype,
-                    shape=variable.shape,
-                    name=_keras_name(variable.name),
-                )
-            )
+        track_module_variables(self, self._module)
         self.built = True
 
     @property
@@ -93,8 +107,7 @@ class HubEncoder(keras.layers.Layer):
         else:
             outputs = dict(self._module(encoder_inputs, training=training))
         if training and self.trainable:
-            for regularization_loss in getattr(self._module, "regularization_losses", ()):
-                self.add_loss(regularization_loss())
+            add_regularization_losses(self, self._module)
         return outputs[self.output_key] if self.output_key else outputs
 
     def _call_by_length(self, inputs, training):

@@ -114,7 +114,7 @@ def _encoder_serving_default(module):
 def describe_interface(saved_model_dir) -> dict:
     """What a Reusable SavedModel offers, read from the loaded object (after the op scan of ``hub.load``).
 
-    Returns ``kind`` (encoder / preprocessor / SavedModel), ``functions`` (name → lines
+    Returns ``kind`` (encoder / preprocessor / text embedding / SavedModel), ``functions`` (name → lines
     ``inputs → outputs``), ``signatures`` (name → inputs, outputs), ``vocab_file`` and its
     size, ``do_lower_case``, ``variables``, ``trainable_variables`` and ``parameters``.
     """
@@ -274,6 +274,16 @@ def _usage(url, kind, kaggle):
             f'encoder = HubEncoder("{url}", trainable=True)\n\n'
             "# tf-keras (Keras 2): hub.KerasLayer\n"
             f'layer = hub.KerasLayer("{url}", trainable=True)'
+        )
+    elif kind == hub.TEXT_EMBEDDING:
+        code = (
+            "import tensorflow as tf, tensorflow_hub as hub, tensorflow_text  # registers the TF Text ops\n"
+            f'embed = hub.load("{url}")\n'
+            'vectors = embed(tf.constant(["hello world"]))  # [batch, dim]\n\n'
+            "from tfhub_llm import HubTextEmbedding  # Keras 3 layer, fine-tunable\n"
+            f'embedding = HubTextEmbedding("{url}", trainable=True)\n\n'
+            "# tf-keras (Keras 2): hub.KerasLayer\n"
+            f'layer = hub.KerasLayer("{url}", input_shape=[], dtype=tf.string, trainable=True)'
         )
     else:
         code = f'import tensorflow_hub as hub\nmodel = hub.load("{url}")'

@@ -19,8 +19,9 @@ import tempfile
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnsweringServing
+from tfhub_llm.export.serving_signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
@@ -45,7 +46,7 @@ DEFAULT_WARMUP_INPUTS = {
 
 
 def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
-    """Exports a ``TextClassifier`` or ``SpanQuestionAnswerer`` as ``base_dir/<version>`` for TF Serving.
+    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer`` or ``TextEmbedder`` as ``base_dir/<version>`` for TF Serving.
 
     Args:
         model: the trained task model.
@@ -107,8 +108,10 @@ def _serving_module(model):
         return ClassifierServing(model)
     if isinstance(model, SpanQuestionAnswerer):
         return QuestionAnsweringServing(model)
-    raise TypeError(
-        f"export_for_serving exports a TextClassifier or a SpanQuestionAnswerer, not {type(model).__name__}.")
+    if isinstance(model, TextEmbedder):
+        return EmbedderServing(model)
+    raise TypeError(f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer or a TextEmbedder, "
+                    f"not {type(model).__name__}.")
 
 
 def _checked_version(version):

@@ -2,7 +2,7 @@
 
 ``ClassifierServing`` wraps a ``TextClassifier``: ``text`` (and ``text_b`` for pairs) in,
 ``probabilities`` and ``label`` (plus ``label_name`` when the model has class names) out; for
-regression, ``value``. ``QuestionAnsweringServing`` wraps a ``SpanQuestionAnswerer``: ``question``
+regression, ``value``. ``EmbedderServing`` wraps a ``TextEmbedder``: ``text`` in, ``embedding`` out. ``QuestionAnsweringServing`` wraps a ``SpanQuestionAnswerer``: ``question``
 and ``context`` in, ``answer``, ``score``, ``start`` and ``end`` out, with the windows over long
 contexts and the span search of :mod:`tfhub_llm.tasks.qa_features` done in the graph, so TF
 Serving runs no Python. Both pad each request only to its longest input.
@@ -85,6 +85,19 @@ class ClassifierServing(_TaskServing):
             if names is not None:
                 outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
             return outputs
+
+        with _padding_to_longest(model.preprocessor):
+            self.serve = self._trace(serve)
+
+
+class EmbedderServing(_TaskServing):
+    """``serving_default`` of a ``TextEmbedder``: ``text`` in, ``embedding`` float32 ``[batch, dim]`` out."""
+
+    def __init__(self, model):
+        super().__init__(model, ("text",))
+
+        def serve(texts):
+            return {"embedding": model(texts, training=False)}
 
         with _padding_to_longest(model.preprocessor):
             self.serve = self._trace(serve)
