@@ -26,9 +26,7 @@ INPUT_NAME, OUTPUT_NAME = "text", "embedding"
 
 
 def text_embedding_saveable(embedder):
-    """The trackable object that :func:`export_text_embedding` writes (it traces ``embedder`` as it is)."""
-    if not isinstance(embedder, TextEmbedder):
-        raise TypeError(f"export_text_embedding takes a TextEmbedder, got {type(embedder).__name__}.")
+    """The trackable object that :func:`export_text_embedding` writes for a ``TextEmbedder`` (traced as it is)."""
     root = tf.__internal__.tracking.AutoTrackable()
     root.encoder = embedder.encoder.module  # the restored TF-Hub modules: their assets (vocabulary) and tables
     root.preprocessor = embedder.preprocessor.module
@@ -65,6 +63,8 @@ def export_text_embedding(embedder, out_dir, overwrite=False):
     The folder appears complete or not at all; an existing one is refused unless ``overwrite``.
     Returns the ``out_dir`` path.
     """
+    if not isinstance(embedder, TextEmbedder):
+        raise TypeError(f"export_text_embedding takes a TextEmbedder, got {type(embedder).__name__}.")
     with _whole_batches(embedder.encoder), atomic_directory(out_dir, overwrite=overwrite) as staging:
         root = text_embedding_saveable(embedder)
         tf.saved_model.save(root, str(staging), signatures={"serving_default": root.serving_default})
