@@ -63,6 +63,9 @@ def finetune_embedder(
         train, validation = split_examples(examples, validation_fraction, seed)
     train = _with_positive_ids(_sample(train, max_train_examples, seed), score_column)
     validation = _with_positive_ids(_sample(validation, max_validation_examples, seed), score_column)
+    if score_column and len(validation) < 2:
+        raise ValueError(f"{validation_file or train_file}: {len(validation)} validation pair; a correlation needs "
+                         "at least 2: give more pairs, a larger validation_fraction or a validation file.")
     _refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
