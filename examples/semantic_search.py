@@ -5,7 +5,7 @@ with the paragraphs of highest cosine similarity, scored against the paragraph i
 (recall@1 / @5, MRR). The embedder is then fine-tuned with the multiple-negatives ranking loss on
 question → paragraph pairs of the other articles (no paragraph or question is shared) and scored again.
 
-    .venv/bin/python examples/semantic_search.py                     # MiniLM, a few minutes on 2 cores
+    .venv/bin/python examples/semantic_search.py                     # MiniLM, about 20 minutes on 2 busy cores
     .venv/bin/python examples/semantic_search.py --max-examples 4000 --epochs 2
 
 Writes ``OUT/semantic_search/metrics.json``.
