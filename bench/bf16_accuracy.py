@@ -23,8 +23,9 @@ import ours  # noqa: E402
 import workload as wl  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
-SST2 = REPO.parent / "shared" / "data" / "sst2" / "train.tsv"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
+SST2 = REPO / "data" / "sst2" / "train.tsv"
 ALLOWED_DROP_POINTS = 0.5
 
 

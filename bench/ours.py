@@ -57,7 +57,7 @@ class Ours:
         encoder = HubEncoder(encoder_dir, trainable=True, **options)
         self.model = TextClassifier(encoder, preprocessor_dir, num_classes=2)
         if mode == "serving":
-            from tfhub_llm.export.serving import export_for_serving
+            from tfhub_llm.tf_serving.export import export_for_serving
 
             self._export_dir = tempfile.TemporaryDirectory(prefix="bench-serving-")
             path = export_for_serving(self.model, self._export_dir.name)

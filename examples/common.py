@@ -7,17 +7,19 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tfhub_llm.archive import write_text_atomically  # noqa: E402
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
-TINY = REPO / "savedmodels" / "bert_tiny_random_uncased"
+sys.path.insert(0, str(REPO))
+
+from savedmodels import MINILM, TINY  # noqa: E402,F401  (the examples' default models)
+from tfhub_llm.atomic import write_text  # noqa: E402
+
+DATA = REPO / "data"
 
 
 def parser(description, model=MINILM, out="runs/examples"):
@@ -46,7 +48,7 @@ def write_json(path, value):
     """Writes ``value`` as JSON to ``path`` through a temporary sibling, so readers never see half a file."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(str(path), json.dumps(value, indent=2, sort_keys=True))
+    write_text(path, json.dumps(value, indent=2, sort_keys=True))
     return path
 
 

@@ -24,9 +24,7 @@ import keras
 import numpy as np
 
 from tfhub_llm.data import read_text_examples, to_dataset
-from tfhub_llm.export.check import check_serving
-from tfhub_llm.export.serving import export_for_serving
-from tfhub_llm.serving import DevelopmentServer, ServingClient
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving
 from tfhub_llm.tasks.classifier import TextClassifier
 
 MODEL_NAME = "sst2"

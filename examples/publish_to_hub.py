@@ -26,7 +26,7 @@ import tensorflow as tf
 import tensorflow_hub
 
 from tfhub_llm.data import read_text_examples, to_dataset
-from tfhub_llm.export.hub import ModelCard, export_to_hub, publish
+from tfhub_llm.publishing import ModelCard, export_to_hub, publish
 from tfhub_llm.layers import HubEncoder
 from tfhub_llm.tasks.classifier import TextClassifier
 

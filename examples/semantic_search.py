@@ -42,7 +42,7 @@ def sample(count, limit, rng):
 
 def main(argv=None):
     parser = common.parser(__doc__.splitlines()[0])
-    parser.add_argument("--squad", default=str(common.REPO / "data" / "squad" / "train-v2.0-first10articles.json"),
+    parser.add_argument("--squad", default=str(common.DATA / "squad" / "train-v2.0-first10articles.json"),
                         help="SQuAD v1.1 or v2.0 JSON")
     parser.add_argument("--held-out-articles", type=int, default=3, help="articles whose paragraphs are searched")
     parser.add_argument("--eval-questions", type=int, default=500, help="held-out questions to answer")

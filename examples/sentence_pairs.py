@@ -4,9 +4,11 @@
 both sentences into one input (``[CLS] a [SEP] b [SEP]``, segment ids 0 and 1), the encoder reads
 them together, and a softmax head decides. The script carves a validation split out of the task's
 train.tsv, fine-tunes, and compares the accuracy with always answering the majority class.
+GLUE's MRPC and RTE files are not redistributed with this repository: pass the path of the task's
+train.tsv (from the GLUE benchmark's download).
 
-    .venv/bin/python examples/sentence_pairs.py                  # MRPC on MiniLM, a few minutes on 2 cores
-    .venv/bin/python examples/sentence_pairs.py --task rte --epochs 3
+    .venv/bin/python examples/sentence_pairs.py --data MRPC/train.tsv          # a few minutes on 2 cores
+    .venv/bin/python examples/sentence_pairs.py --task rte --data RTE/train.tsv --epochs 3
 
 Writes ``OUT/sentence_pairs/metrics.json``.
 """
@@ -20,13 +22,11 @@ import numpy as np
 from tfhub_llm.data import read_text_examples, to_dataset
 from tfhub_llm.tasks.classifier import TextClassifier
 
-# Each task's file and columns as GLUE ships them (MRPC starts with a UTF-8 BOM, which the reader drops).
+# Each task's columns as GLUE ships them (MRPC starts with a UTF-8 BOM, which the reader drops).
 # MRPC's labels are class ids 0/1, named here; RTE's are the names themselves.
 TASKS = {
-    "mrpc": {"path": common.DATA / "mrpc" / "train.tsv", "text_column": "#1 String",
-             "text_b_column": "#2 String", "label_column": "Quality"},
-    "rte": {"path": common.DATA / "rte" / "train.tsv", "text_column": "sentence1",
-            "text_b_column": "sentence2", "label_column": "label"},
+    "mrpc": {"text_column": "#1 String", "text_b_column": "#2 String", "label_column": "Quality"},
+    "rte": {"text_column": "sentence1", "text_b_column": "sentence2", "label_column": "label"},
 }
 CLASS_ID_NAMES = {"mrpc": ["not_equivalent", "equivalent"]}
 
@@ -34,6 +34,7 @@ CLASS_ID_NAMES = {"mrpc": ["not_equivalent", "equivalent"]}
 def main(argv=None):
     parser = common.parser(__doc__.splitlines()[0])
     parser.add_argument("--task", choices=sorted(TASKS), default="mrpc")
+    parser.add_argument("--data", required=True, help="the task's GLUE train.tsv")
     parser.add_argument("--validation-examples", type=int, default=400,
                         help="pairs held out of train.tsv to measure accuracy on")
     common.add_training_flags(parser, max_examples=1500, epochs=2, batch_size=32, seq_length=128,
@@ -41,8 +42,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(args.seed)
 
-    task = dict(TASKS[args.task])
-    examples = read_text_examples(task.pop("path"), num_classes=2, **task)
+    examples = read_text_examples(args.data, num_classes=2, **TASKS[args.task])
     label_names = examples.label_names or CLASS_ID_NAMES[args.task]
     train, validation = common.sample_split(examples, args.max_examples, args.validation_examples, args.seed)
     print(f"data: {args.task}, {len(train)} training and {len(validation)} held-out pairs from {examples.path}; "

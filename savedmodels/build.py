@@ -23,6 +23,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from savedmodels import MINILM, TINY  # noqa: E402
 from tfhub_llm.bert import (  # noqa: E402
     BertConfig, BertPreprocessor, build_bert_encoder, convert_hf_bert, save_bert_pair)
 
@@ -55,7 +56,7 @@ def build_tiny_random(out_dir):
     save_bert_pair(encoder, preprocessor, out_dir, overwrite=True)
 
 
-RECIPES = {"minilm_l6_h384_uncased": build_minilm, "bert_tiny_random_uncased": build_tiny_random}
+RECIPES = {MINILM.name: build_minilm, TINY.name: build_tiny_random}
 
 
 def recipe_digest():

@@ -31,9 +31,9 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import tensorflow_text as text  # noqa: E402
 
-from tfhub_llm.security import saved_model_op_types  # noqa: E402
+from tfhub_llm.hub.security import saved_model_op_types  # noqa: E402
 
-FIXTURE = "/work/shared/fixtures/mg_bert_tiny_uncased"
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "model_garden", "mg_bert_tiny_uncased")
 OUTPUT = os.path.join(ROOT, "tfhub_llm", "data", "allowed_ops.json")
 DENIED = os.path.join(ROOT, "tfhub_llm", "data", "denied_ops.json")
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "a", "##s", "cat", "sat", "on", "mat", ".", ","]

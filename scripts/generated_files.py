@@ -1,6 +1,5 @@
 """What the scripts deriving committed data files share: check a file is current, or write it atomically."""
 
-import os
 import sys
 
 
@@ -14,7 +13,7 @@ def check_current(path, rendered, script):
 
 
 def write_atomically(path, rendered):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(rendered)
-    os.replace(tmp, path)
+    """Writes ``rendered`` to ``path`` with the package's atomic writer (imported only when writing)."""
+    from tfhub_llm.atomic import write_text
+
+    write_text(path, rendered)

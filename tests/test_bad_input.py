@@ -7,20 +7,16 @@ Property tests over random Unicode check the packing invariants and that every Q
 exactly ``context[start:end]``.
 """
 
-import os
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from hypothesis import example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
-from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
-from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 
 SEQ_LENGTH = 16
 HOSTILE_TEXTS = [

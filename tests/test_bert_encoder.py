@@ -1,16 +1,12 @@
 """The Keras 3 BERT encoder against a numpy BERT with Hugging Face's weight layout."""
 
-import os
+import keras
+import numpy as np
+import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from numpy_bert import hf_bert_forward, random_hf_tensors  # noqa: E402
-from tfhub_llm.bert import BertConfig, BertEncoder, build_bert_encoder  # noqa: E402
-from tfhub_llm.bert.convert import load_hf_weights  # noqa: E402
+from numpy_bert import hf_bert_forward, random_hf_tensors
+from tfhub_llm.bert import BertConfig, BertEncoder, build_bert_encoder
+from tfhub_llm.bert.convert import load_hf_weights
 
 CONFIG = BertConfig(vocab_size=60, hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,
                     max_position_embeddings=300, with_mlm=True)

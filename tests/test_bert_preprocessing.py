@@ -2,21 +2,18 @@
 
 import importlib.util
 import json
-import os
 import pathlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
+import tensorflow_text as text
+from hypothesis import given, settings, strategies as st
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_hub as hub  # noqa: E402
-import tensorflow_text as text  # noqa: E402
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-from conftest import FIXTURE_PREPROCESSOR  # noqa: E402
-from tfhub_llm.bert import BertPreprocessor  # noqa: E402
-from tfhub_llm.bert.preprocessing import read_vocab, round_robin_trim  # noqa: E402
+from tests.harness import FIXTURE_PREPROCESSOR
+from tfhub_llm.bert import BertPreprocessor
+from tfhub_llm.bert.preprocessing import read_vocab, round_robin_trim
 
 FIXTURE_VOCAB = pathlib.Path(FIXTURE_PREPROCESSOR) / "assets" / "vocab.txt"
 HF_CASES = pathlib.Path(__file__).parent / "reference" / "minilm_tokenizer_cases.json"

@@ -5,19 +5,17 @@ import shutil
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.security import saved_model_op_names  # noqa: E402
-from tfhub_llm.export import check_serving, compare_session_outputs, export_for_serving  # noqa: E402
-from tfhub_llm.export.check import tf_serving_ops, tf_serving_releases  # noqa: E402
-from tfhub_llm.export.serving import WARMUP_FILE, read_warmup_requests, warmup_requests  # noqa: E402
-from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
-from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm.hub.security import saved_model_op_names
+from tfhub_llm.tf_serving import check_serving, compare_session_outputs, export_for_serving
+from tfhub_llm.tf_serving.check import tf_serving_ops, tf_serving_releases
+from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests, warmup_requests
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 
 ROUND_ROBIN_TRIM = "TFText>RoundRobinTrim"
 

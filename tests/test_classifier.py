@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_keras_round_trip
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.optimization import WarmupLinearDecay
 
@@ -61,11 +61,9 @@ def test_keras_round_trip_keeps_weights_config_and_optimizer(tmp_path):
     model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=2, label_names=["neg", "pos"], dropout=0.2)
     model.compile(learning_rate=1e-3, train_steps=4)
     model.fit(TEXTS, BINARY, epochs=2, batch_size=8, verbose=0)
-    model.save(tmp_path / "classifier.keras")
-    restored = keras.models.load_model(tmp_path / "classifier.keras")
+    restored = assert_keras_round_trip(model, TEXTS, tmp_path)
     assert isinstance(restored, TextClassifier)
     assert (restored.label_names, restored.dropout) == (["neg", "pos"], 0.2)
-    np.testing.assert_allclose(restored.predict(TEXTS, verbose=0), model.predict(TEXTS, verbose=0), atol=1e-6)
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 4
 
 

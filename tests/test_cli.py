@@ -7,20 +7,18 @@ process and the runs are few.
 """
 
 import os
+import argparse
+import json
+import re
+import subprocess
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import pytest
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-import pytest  # noqa: E402
-
-from conftest import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from test_security import _save_encoder, _writes_file  # noqa: E402
-from tfhub_llm import cli, security  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR
+from test_security import _save_encoder, _writes_file
+from tfhub_llm import cli
+from tfhub_llm.hub import security
 
 TIMEOUT_SECONDS = 300
 # What TensorFlow's C++ side prints to stderr while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says

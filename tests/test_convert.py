@@ -1,19 +1,16 @@
 """Hugging Face BERT directory → TF-Hub pair: outputs against numpy BERT, and every refusal."""
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_hub as hub  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
 import tensorflow_text  # noqa: E402,F401  (registers the preprocessor's ops)
-from safetensors.numpy import save_file  # noqa: E402
+from safetensors.numpy import save_file
 
-from numpy_bert import hf_bert_forward, random_hf_tensors  # noqa: E402
-from tfhub_llm.bert import BertConfig, ConversionError, convert_hf_bert  # noqa: E402
+from numpy_bert import hf_bert_forward, random_hf_tensors
+from tfhub_llm.bert import BertConfig, ConversionError, convert_hf_bert
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", ".", ",", "a"]
 CONFIG = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,
@@ -151,11 +148,19 @@ def test_existing_output_is_kept_unless_overwrite(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="overwrite=True"):
+    with pytest.raises(FileExistsError, match=r"overwrite=True \(tfhub-llm convert --overwrite\)"):
         convert_hf_bert(src, out, progress=lambda line: None)
     assert (out / "keep.txt").read_text() == "mine"
     convert_hf_bert(src, out, progress=lambda line: None, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["encoder", "preprocessor"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
+
+
+def test_an_existing_empty_folder_is_filled_as_git_clone_fills_one(tmp_path):
+    src, _ = make_hf_dir(tmp_path / "src")
+    (tmp_path / "out").mkdir()
+    convert_hf_bert(src, tmp_path / "out", progress=lambda line: None)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["encoder", "preprocessor"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]
 
 

@@ -7,24 +7,21 @@ warmup file, and whatever the killed export left behind has a non-numeric name, 
 """
 
 import os
+import pathlib
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import pathlib  # noqa: E402
-import select  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from conftest import REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.export.serving import WARMUP_FILE, export_for_serving, read_warmup_requests  # noqa: E402
-from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
+from tests.harness import REPO, TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm.tf_serving.export import WARMUP_FILE, export_for_serving, read_warmup_requests
+from tfhub_llm.tasks.classifier import TextClassifier
 
 KILLS_ANYWHERE = 2  # at delays spread over a whole export, from the child's start
 KILLS_WHILE_WRITING = 4  # at delays spread over the write phase, from the temp folder's appearance
@@ -37,7 +34,7 @@ CHILD = """
 import os, sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
-from tfhub_llm.export.serving import export_for_serving
+from tfhub_llm.tf_serving.export import export_for_serving
 model = keras.models.load_model(sys.argv[1])
 print("ready", flush=True)
 for _ in range(int(sys.argv[3])):

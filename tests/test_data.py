@@ -1,15 +1,16 @@
-"""Text-example readers on the real GLUE files, every DataError path, tf.data batching and splits."""
-
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+"""Text-example readers on SST-2 and on pairs files in the GLUE layouts, every DataError path, tf.data batching and splits."""
 
 import numpy as np
 import pytest
 
 from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
 
-DATA = "/work/shared/data"
+from tests.harness import DATA, FIXTURES
+
+SST2 = DATA / "sst2" / "train.tsv"
+# Hand-written pairs in the GLUE MRPC (UTF-8 BOM, quotes in the text) and RTE (string labels) layouts.
+MRPC_FORMAT = FIXTURES / "data" / "pairs_mrpc_format.tsv"
+RTE_FORMAT = FIXTURES / "data" / "pairs_rte_format.tsv"
 
 
 def glue_rows(path):
@@ -20,8 +21,8 @@ def glue_rows(path):
 
 
 def test_sst2_single_sentences_with_integer_labels():
-    rows = glue_rows(f"{DATA}/sst2/train.tsv")
-    examples = read_text_examples(f"{DATA}/sst2/train.tsv", "text", "label", num_classes=2)
+    rows = glue_rows(SST2)
+    examples = read_text_examples(SST2, "text", "label", num_classes=2)
     assert examples.texts == [row[0] for row in rows]
     assert examples.texts_b is None and examples.label_names is None
     assert examples.labels.dtype == np.int32
@@ -29,8 +30,8 @@ def test_sst2_single_sentences_with_integer_labels():
 
 
 def test_mrpc_pairs_with_a_byte_order_mark_and_quotes_kept():
-    rows = glue_rows(f"{DATA}/mrpc/train.tsv")
-    examples = read_text_examples(f"{DATA}/mrpc/train.tsv", "#1 String", "Quality",
+    rows = glue_rows(MRPC_FORMAT)
+    examples = read_text_examples(MRPC_FORMAT, "#1 String", "Quality",
                                   text_b_column="#2 String", num_classes=2)
     assert len(examples) == len(rows)
     assert examples.texts == [row[3] for row in rows] and examples.texts_b == [row[4] for row in rows]
@@ -39,11 +40,11 @@ def test_mrpc_pairs_with_a_byte_order_mark_and_quotes_kept():
 
 
 def test_rte_string_labels_build_or_follow_a_vocabulary():
-    rows = glue_rows(f"{DATA}/rte/train.tsv")
-    built = read_text_examples(f"{DATA}/rte/train.tsv", "sentence1", "label", text_b_column="sentence2")
+    rows = glue_rows(RTE_FORMAT)
+    built = read_text_examples(RTE_FORMAT, "sentence1", "label", text_b_column="sentence2")
     assert built.label_names == ["entailment", "not_entailment"]
     np.testing.assert_array_equal(built.labels, [row[3] == "not_entailment" for row in rows])
-    given = read_text_examples(f"{DATA}/rte/train.tsv", "sentence1", "label", text_b_column="sentence2",
+    given = read_text_examples(RTE_FORMAT, "sentence1", "label", text_b_column="sentence2",
                                label_vocabulary=["not_entailment", "entailment"])
     np.testing.assert_array_equal(given.labels, 1 - built.labels)
     assert given.label_names == ["not_entailment", "entailment"]
@@ -186,7 +187,7 @@ def test_to_dataset_single_texts_and_unlabelled(tmp_path):
 
 
 def test_split_examples_is_deterministic_and_disjoint():
-    examples = read_text_examples(f"{DATA}/rte/train.tsv", "sentence1", "label", text_b_column="sentence2")
+    examples = read_text_examples(RTE_FORMAT, "sentence1", "label", text_b_column="sentence2")
     train, validation = split_examples(examples, 0.1, seed=3)
     assert len(validation) == round(0.1 * len(examples)) and len(train) + len(validation) == len(examples)
     pairs_of = lambda ex: list(zip(ex.texts, ex.texts_b, ex.labels.tolist()))
@@ -198,3 +199,32 @@ def test_split_examples_is_deterministic_and_disjoint():
         split_examples(examples, 1.0, seed=0)
     with pytest.raises(ValueError, match="both need at least one"):
         split_examples(pairs(3), 0.1, seed=0)
+
+
+def phrase_treebank(sentences):
+    """Rows as SST-2 has them: every sentence, then every word span of it (a parse tree's phrases)."""
+    rows = []
+    for sentence in sentences:
+        words = sentence.split()
+        rows += [" ".join(words[start:end]) + " " for start in range(len(words))
+                 for end in range(start + 1, len(words) + 1)]
+    return TextExamples(texts=rows, texts_b=None, labels=np.arange(len(rows), dtype=np.int32) % 2,
+                        label_names=None, path="treebank.tsv")
+
+
+def test_sentence_split_holds_out_whole_sentences_and_drops_their_phrases():
+    sentences = [f"film {i} was quite good" if i % 2 else f"plot {i} felt rather thin and slow" for i in range(20)]
+    sentences.append("was quite good")  # a row that is a span of longer rows is no sentence of its own
+    examples = phrase_treebank(sentences)
+    train, held_out = split_examples(examples, 0.25, seed=1, by="sentences")
+    normalised = lambda texts: {" ".join(text.split()) for text in texts}
+    assert len(held_out) == 5 and normalised(held_out.texts) <= set(sentences[:20])
+    held_out_spans = set().union(*(phrase_treebank([s]).texts for s in held_out.texts))
+    assert not normalised(train.texts) & normalised(held_out_spans)
+    kept = set(sentences[:20]) - normalised(held_out.texts)
+    assert kept <= normalised(train.texts)  # the other sentences and their own phrases stay
+    assert split_examples(examples, 0.25, seed=1, by="sentences")[1].texts == held_out.texts
+    with pytest.raises(ValueError, match="whole sentences"):
+        split_examples(phrase_treebank(["one"]), 0.5, seed=0, by="sentences")
+    with pytest.raises(ValueError, match="by must be one of"):
+        split_examples(examples, 0.25, seed=1, by="words")

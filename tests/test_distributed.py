@@ -11,12 +11,10 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import pytest
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from conftest import REPO, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
+from tests.harness import REPO, TINY_ENCODER, TINY_PREPROCESSOR
 
 SCRIPT = REPO / "examples" / "distributed_fit.py"
 TIMEOUT = 600

@@ -1,18 +1,15 @@
 """TextEmbedder: pooling, normalisation, the 256-word-piece default, `.keras` round trip, training on pairs,
 the pair losses and the similarity / retrieval metrics; and the MiniLM embedder against sentence-transformers."""
 
-import os
+import pathlib
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
 
-import pathlib  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from conftest import MINILM_ENCODER, MINILM_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm import (  # noqa: E402
+from tests.harness import MINILM_ENCODER, MINILM_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm import (
     CosineSimilarityLoss,
     EmbeddingPairModel,
     HubEncoder,
@@ -22,8 +19,8 @@ from tfhub_llm import (  # noqa: E402
     evaluate_retrieval,
     evaluate_similarity,
 )
-from tfhub_llm.tasks.embedding import mean_pool, pool_embeddings  # noqa: E402
-from tfhub_llm.tasks.embedding_metrics import average_ranks, pearson, spearman  # noqa: E402
+from tfhub_llm.tasks.embedding import mean_pool, pool_embeddings
+from tfhub_llm.tasks.embedding_metrics import average_ranks, pearson, spearman
 
 REFERENCE = pathlib.Path(__file__).parent / "reference" / "minilm_outputs.npz"
 TEXTS = ["A man is playing a flute.", "", "Héllo 東京 😀", "a much longer sentence " * 40]
@@ -41,7 +38,7 @@ def test_mean_pool_averages_only_the_unmasked_positions():
     outputs = {"sequence_output": sequence, "pooled_output": -sequence[:, 0]}
     np.testing.assert_allclose(np.asarray(pool_embeddings(outputs, mask, "cls")), sequence[:, 0])
     np.testing.assert_allclose(np.asarray(pool_embeddings(outputs, mask, "pooled")), -sequence[:, 0])
-    with pytest.raises(ValueError, match="pooling must be one of"):
+    with pytest.raises(InvalidArgumentError, match="pooling must be one of"):
         pool_embeddings(outputs, mask, "max")
 
 
@@ -72,7 +69,7 @@ def test_pooling_choices_and_unnormalized_vectors(embedder):
         model = TextEmbedder(embedder.encoder, embedder.preprocessor, pooling=pooling, normalize=False)
         want = np.asarray(pool_embeddings(outputs, packed["input_mask"], pooling))
         np.testing.assert_allclose(model.embed(TEXTS[:2]), want, atol=1e-5)
-    with pytest.raises(ValueError, match="pooling must be one of"):
+    with pytest.raises(InvalidArgumentError, match="pooling must be one of"):
         TextEmbedder(embedder.encoder, embedder.preprocessor, pooling="max")
 
 
@@ -128,9 +125,9 @@ def test_average_ranks_and_correlations_by_hand():
     assert spearman([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / np.sqrt(4.5 * 5))
     assert pearson([1, 2, 3], [2, 4, 7]) == pytest.approx(5 / np.sqrt(2 * 12.666666666666666))
     assert spearman([3, 1, 2], [30, 10, 20]) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="constant"):
+    with pytest.raises(InvalidArgumentError, match="constant"):
         spearman([1, 1, 1], [1, 2, 3])
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(InvalidArgumentError, match="same length"):
         pearson([1, 2], [1, 2, 3])
 
 
@@ -154,7 +151,7 @@ def test_evaluate_similarity_by_hand():
     assert result["spearman"] == pytest.approx(100 * spearman([1, 0.7071, 0, -1], [5, 3, 4, 0]))
     assert result["spearman"] == pytest.approx(80.0)
     assert result["pearson"] == pytest.approx(100 * pearson([1, np.sqrt(0.5), 0, -1], [5, 3, 4, 0]))
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(InvalidArgumentError, match="same length"):
         evaluate_similarity(embedder, ["a"], ["a", "b"], [1, 2])
 
 
@@ -165,9 +162,9 @@ def test_evaluate_retrieval_by_hand():
     assert result["recall@1"] == pytest.approx(100 * (0 + 0.5) / 2)
     assert result["recall@2"] == pytest.approx(100 * (1 + 0.5) / 2)
     assert result["mrr"] == pytest.approx(100 * (1 / 2 + 1) / 2) and result["queries"] == 2
-    with pytest.raises(ValueError, match=r"relevant\[1\] = \[3\] must name 1 or more indices in range\(3\)"):
+    with pytest.raises(InvalidArgumentError, match=r"relevant\[1\] = \[3\] must name 1 or more indices in range\(3\)"):
         evaluate_retrieval(embedder, ["q1", "q2"], ["x", "y", "z"], [0, 3])
-    with pytest.raises(ValueError, match="one relevant entry per query"):
+    with pytest.raises(InvalidArgumentError, match="one relevant entry per query"):
         evaluate_retrieval(embedder, ["q1", "q2"], ["x"], [0])
 
 

@@ -6,15 +6,13 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm import (  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm import (
     HandleError,
     HubEncoder,
     HubTextEmbedding,
@@ -26,8 +24,11 @@ from tfhub_llm import (  # noqa: E402
     export_text_embedding,
     publish,
 )
-from tfhub_llm import hub as tfhub_llm_hub  # noqa: E402
-from tfhub_llm.export.serving import read_warmup_requests  # noqa: E402
+from tfhub_llm.errors import InvalidArgumentTypeError
+from tfhub_llm.hub import handles
+from tfhub_llm.hub.describe import format_text
+from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
+from tfhub_llm.tf_serving.export import read_warmup_requests
 
 TEXTS = ["A man is playing a flute.", "", "Héllo 東京 😀", "a much longer sentence " * 10]
 
@@ -88,8 +89,8 @@ def _save_use_like(module_class, path):
 
 
 def test_export_has_the_text_embedding_interface(embedder, exported):
-    module = tfhub_llm_hub.load(exported)  # passes the op scan
-    assert tfhub_llm_hub.interface_kind(module) == "text embedding"
+    module = handles.load(exported)  # passes the op scan
+    assert interface_kind(module) == TEXT_EMBEDDING
     vectors = module(tf.constant(TEXTS)).numpy()
     np.testing.assert_allclose(vectors, embedder.embed(TEXTS), atol=1e-5)
     np.testing.assert_allclose(module(tf.constant(TEXTS), training=False).numpy(), vectors, atol=1e-6)
@@ -98,17 +99,19 @@ def test_export_has_the_text_embedding_interface(embedder, exported):
     assert len(module.variables) == len(embedder.weights) and list(module.regularization_losses) == []
     signature = module.signatures["serving_default"](text=tf.constant(TEXTS[:2]))
     np.testing.assert_allclose(signature["embedding"].numpy(), vectors[:2], atol=1e-5)
-    assert describe(exported)["kind"] == "text embedding"
+    description = describe(exported)
+    assert description["kind"] == TEXT_EMBEDDING
+    assert "  kind          text embedding\n" in format_text(description)  # not "BERT text embedding"
 
 
 def test_export_holds_fine_tuned_weights_and_refuses_what_it_cannot_export(embedder, tmp_path):
     model = TextEmbedder(TINY_ENCODER, TINY_PREPROCESSOR)
     model.encoder.weights[0].assign(model.encoder.weights[0] * 2.0)
-    module = tfhub_llm_hub.load(export_text_embedding(model, tmp_path / "changed"))
+    module = handles.load(export_text_embedding(model, tmp_path / "changed"))
     np.testing.assert_allclose(module(tf.constant(TEXTS)).numpy(), model.embed(TEXTS), atol=1e-5)
     with pytest.raises(FileExistsError, match="already exists"):
         export_text_embedding(model, tmp_path / "changed")
-    with pytest.raises(TypeError, match="takes a TextEmbedder, got HubEncoder"):
+    with pytest.raises(InvalidArgumentTypeError, match="takes a TextEmbedder, got HubEncoder"):
         export_text_embedding(model.encoder, tmp_path / "encoder")
     assert not (tmp_path / "encoder").exists()
 
@@ -140,7 +143,7 @@ def test_hub_text_embedding_on_use_like_modules(module_class, tmp_path):
     assert len(layer.weights) == 1 and not layer.trainable_weights  # trainable=False by default
     sequential = keras.Sequential([keras.Input(shape=(), dtype="string"), layer, keras.layers.Dense(2)])
     assert sequential(tf.constant(TEXTS)).shape == (4, 2)
-    assert tfhub_llm_hub.interface_kind(tfhub_llm_hub.load(tmp_path / "use_like")) == "text embedding"
+    assert interface_kind(handles.load(tmp_path / "use_like")) == TEXT_EMBEDDING
 
 
 def test_hub_text_embedding_scans_before_loading(tmp_path):
@@ -163,7 +166,7 @@ def test_published_export_loads_over_http(embedder, exported, tmp_path, serve_di
     assert "HubTextEmbedding(" in card
     url = f"{serve_directory(tmp_path / 'hub')}/tiny-embedder/1"
     want = embedder.embed(TEXTS)
-    np.testing.assert_allclose(tfhub_llm_hub.load(url)(tf.constant(TEXTS)).numpy(), want, atol=1e-5)
+    np.testing.assert_allclose(handles.load(url)(tf.constant(TEXTS)).numpy(), want, atol=1e-5)
     np.testing.assert_allclose(np.asarray(HubTextEmbedding(url)(tf.constant(TEXTS))), want, atol=1e-5)
 
 

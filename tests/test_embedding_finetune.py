@@ -3,15 +3,13 @@
 import json
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm import DataError, HubEncoder, TextEmbedder, cli, finetune_embedder  # noqa: E402
-from tfhub_llm.finetune import RunDirectoryError  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm import DataError, HubEncoder, TextEmbedder, cli, finetune_embedder
+from tfhub_llm.finetune import RunDirectoryError
 
 SCORED = [
     ("A plane is taking off.", "An air plane is taking off.", 5.0),
@@ -86,7 +84,7 @@ def test_bad_scores_and_unresumed_runs_are_refused_before_training(tmp_path):
     with pytest.raises(RunDirectoryError, match="holds an interrupted run"):
         finetune_embedder(TINY_ENCODER, TINY_PREPROCESSOR, train, tmp_path / "old", text_column="sentence1",
                           text_b_column="sentence2", score_column="score", max_score=5, validation_fraction=0.4)
-    with pytest.raises(ValueError, match="1 validation pair; a correlation needs at least 2"):
+    with pytest.raises(DataError, match="1 validation pair; a correlation needs at least 2"):
         finetune_embedder(TINY_ENCODER, TINY_PREPROCESSOR, train, tmp_path / "run", text_column="sentence1",
                           text_b_column="sentence2", score_column="score", max_score=5, validation_file=_write_tsv(
                               tmp_path / "dev.tsv", ["sentence1", "sentence2", "score"], SCORED[:1]))
@@ -102,6 +100,16 @@ def test_cli_bad_score_exits_2_with_one_line(tmp_path, capsys):
     assert code == 2 and len(error.splitlines()) == 1
     assert "sts.tsv: example 1: field 'score'" in error and "--max-score 5" in error
     assert not (tmp_path / "run").exists()
+
+
+def test_cli_export_text_embedding_of_another_model_exits_2_with_one_line(tmp_path, capsys):
+    other = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    other.save(tmp_path / "model.keras")
+    code = cli.main(["export", "text-embedding", str(tmp_path / "model.keras"), str(tmp_path / "hub")])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and len(error.splitlines()) == 1
+    assert "export_text_embedding takes a TextEmbedder" in error and "got Sequential" in error
+    assert not (tmp_path / "hub").exists()
 
 
 @pytest.mark.slow  # traces the full model (micro-batches by length) twice over

@@ -11,20 +11,19 @@ import tarfile
 import textwrap
 import types
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_hub  # noqa: E402
-
-from conftest import TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm import archive  # noqa: E402
-from tfhub_llm.export import hub as export_hub  # noqa: E402
-from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
-from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
-from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm import publishing as export_hub
+from tfhub_llm.hub import archive
+from tfhub_llm.hub.describe import describe
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 
 TEXTS = tf.constant(["a great film", "dull and slow", "wonderful acting", "a waste of time"] * 2)
 LABELS = np.array([1, 0, 1, 0] * 2)
@@ -259,13 +258,13 @@ def test_model_card_describes_usage_interface_data_evaluation_limitations(hub_di
 
 
 def test_describe_interface_counts_variables_and_parameters(exported, fine_tuned):
-    interface = export_hub.describe_interface(exported / "encoder")
+    interface = describe(exported / "encoder")
     variables = fine_tuned.encoder.module.variables
     assert interface["kind"] == "encoder"
     assert interface["variables"] == len(variables)
     assert interface["parameters"] == sum(int(np.prod(v.shape)) for v in variables if v.dtype.is_floating)
     assert set(interface["functions"]) == {"__call__", "mlm"}
-    assert export_hub.describe_interface(exported / "preprocessor")["kind"] == "preprocessor"
+    assert describe(exported / "preprocessor")["kind"] == "preprocessor"
 
 
 def test_kaggle_metadata_without_and_with_a_kaggle_handle(hub_dir, exported, tmp_path):
@@ -278,7 +277,7 @@ def test_kaggle_metadata_without_and_with_a_kaggle_handle(hub_dir, exported, tmp
     assert instance["framework"] == "tensorFlow2" and instance["fineTunable"] is True
     assert instance["trainingData"] == ["SST-2 (8 phrases)"] and instance["overview"] == CARD.summary
     assert 'hub.load("http://HOST/tiny-encoder/1")' in instance["usage"]
-    interface = export_hub.describe_interface(exported / "encoder")
+    interface = describe(exported / "encoder")
     card_text = export_hub.render_model_card("tiny_SST2.v1", 1, interface, CARD, kaggle=KAGGLE)
     model, instance = export_hub.kaggle_metadata("tiny_SST2.v1", 1, interface, CARD, card_text, kaggle=KAGGLE)
     assert (model["ownerSlug"], model["slug"]) == ("someone", "tiny-sst2")

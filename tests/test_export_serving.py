@@ -4,21 +4,19 @@ import os
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR  # noqa: E402
-from tfhub_llm.export import serving  # noqa: E402
-from tfhub_llm.export import export_for_serving, session_predict  # noqa: E402
-from tfhub_llm.export.serving_signatures import ClassifierServing, QuestionAnsweringServing  # noqa: E402
-from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
-from tfhub_llm.tasks.classifier import TextClassifier  # noqa: E402
-from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer  # noqa: E402
-from tfhub_llm.tasks.squad import SquadExample  # noqa: E402
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR
+from tfhub_llm.tf_serving import export as serving
+from tfhub_llm.tf_serving import export_for_serving, session_predict
+from tfhub_llm.tf_serving.signatures import ClassifierServing, QuestionAnsweringServing
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+from tfhub_llm.tasks.squad import SquadExample
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = ["fine", "a much longer sentence, which keeps going well past the first one's few words", "Café crème!"]

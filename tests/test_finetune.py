@@ -2,13 +2,12 @@
 
 import json
 import os
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import DATA, TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import DATA, TINY_ENCODER, TINY_PREPROCESSOR
 from tfhub_llm.data import DataError
 from tfhub_llm.finetune import (
     RunDirectoryError,

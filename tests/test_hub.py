@@ -7,8 +7,8 @@ import tarfile
 import pytest
 import tensorflow as tf
 
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
-from tfhub_llm import hub
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
+from tfhub_llm.hub import handles as hub
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 

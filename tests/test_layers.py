@@ -6,8 +6,8 @@ import tensorflow as tf
 import tensorflow_hub as hub
 
 import keras
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
-from tfhub_llm.hub import ENCODER_INPUT_KEYS
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, assert_keras_round_trip
+from tfhub_llm.interface import ENCODER_INPUT_KEYS
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 SENTENCES = tf.constant(["the movie was great", "a dull, boring film", "Héllo wörld!", ""])
@@ -64,10 +64,7 @@ def test_training_flag_reaches_dropout():
 def test_keras_file_round_trip_keeps_fine_tuned_weights(tmp_path):
     model, encoder = classifier(trainable=True)
     model.fit(SENTENCES, LABELS, epochs=2, batch_size=4, verbose=0)
-    expected = model.predict(SENTENCES, verbose=0)
-    model.save(tmp_path / "m.keras")
-    restored = keras.models.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(restored.predict(SENTENCES, verbose=0), expected, atol=1e-6)
+    restored = assert_keras_round_trip(model, SENTENCES, tmp_path)
     original = hub.load(FIXTURE_ENCODER).variables
     restored_encoder = next(layer for layer in restored.layers if isinstance(layer, HubEncoder))
     assert any(not np.allclose(a, b) for a, b in zip(original, restored_encoder.weights))

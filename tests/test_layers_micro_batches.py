@@ -1,16 +1,12 @@
 """HubEncoder's length-sorted micro-batches: same results at every unpadded position, less padding computed."""
 
-import os
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR  # noqa: E402
-
-from tfhub_llm.layers import HubEncoder, HubPreprocessor  # noqa: E402
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 SENTENCES = tf.constant([
     "a", "the movie was great", "ok", "a dull, boring and far too long film about nothing at all",

@@ -1,9 +1,5 @@
 """QA feature creation (windows, answer positions, offsets) and postprocessing to exact substrings."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import re
 
 import numpy as np
@@ -14,7 +10,9 @@ from hypothesis import strategies as st
 from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
 from tfhub_llm.tasks.squad import SquadExample, read_squad, squad_evaluate
 
-SQUAD_V2 = "/work/shared/data/squad/train-v2.0-first10articles.json"
+from tests.harness import DATA
+
+SQUAD_V2 = str(DATA / "squad" / "train-v2.0-first10articles.json")
 _WORD_OR_MARK = re.compile(r"\w+|[^\w\s]")
 
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import DATA, FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import DATA, FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR, keras_round_trip
 from tfhub_llm.tasks.question_answering import PreprocessorOffsets, SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import read_squad, squad_evaluate
 
@@ -88,8 +88,7 @@ def _only(examples):
 
 def test_round_trip_keeps_answers(model, tmp_path):
     question, context = ["Who sang?"], ["Beyoncé sang at the show."]
-    model.save(tmp_path / "qa.keras")
-    restored = keras.models.load_model(tmp_path / "qa.keras")
+    restored = keras_round_trip(model, tmp_path)
     assert restored.max_seq_length == 64 and restored.version_2_with_negative
     [restored_answer], [answer] = restored.predict_answers(question, context), model.predict_answers(question, context)
     assert restored_answer.pop("score") == pytest.approx(answer.pop("score"), abs=1e-6)

@@ -8,22 +8,20 @@ import pathlib
 import subprocess
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-import tensorflow_hub as hub  # noqa: E402
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_hub as hub
 import tensorflow_text  # noqa: E402,F401  (registers the preprocessor's ops)
 
-from conftest import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, SAVEDMODELS, SHARED  # noqa: E402
-from test_bert_preprocessing import check_against_hugging_face, hf_cases  # noqa: E402
+from tests.harness import DATA, FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, SAVEDMODELS
+from test_bert_preprocessing import check_against_hugging_face, hf_cases
 from tfhub_llm.bert import convert_hf_bert
-from tfhub_llm.security import saved_model_op_names  # noqa: E402
+from tfhub_llm.hub.security import saved_model_op_names
 
 SENTENCES = ["Hello world, unaffable!", "", "Héllo 東京 😀", "a much longer sentence " * 5]
 REFERENCE = pathlib.Path(__file__).parent / "reference" / "minilm_outputs.npz"
-SERVING_OPS = SHARED / "data" / "tf_serving_ops"
+SERVING_OPS = DATA / "tf_serving_ops"
 
 
 def _load_recipes():

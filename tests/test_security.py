@@ -1,9 +1,6 @@
 """SavedModel op scanning: hand-made encoders that misbehave when called are refused."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import shutil
 import subprocess
 import sys
@@ -12,9 +9,11 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tfhub_llm import security
+from tfhub_llm.hub import security
 
-FIXTURE = "/work/shared/fixtures/mg_bert_tiny_uncased"
+from tests.harness import MODEL_GARDEN_BERT
+
+FIXTURE = str(MODEL_GARDEN_BERT)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
 
@@ -273,7 +272,7 @@ def test_layers_refuse_an_untrusted_encoder_before_calling_it(models, tmp_path):
 def test_resaved_preprocessor_reads_its_asset_through_wrapper_functions(tmp_path):
     import tensorflow_hub as hub
 
-    from conftest import TINY_PREPROCESSOR
+    from tests.harness import TINY_PREPROCESSOR
 
     resaved = str(tmp_path / "resaved")
     tf.saved_model.save(hub.load(TINY_PREPROCESSOR), resaved)  # wraps the table initializer in more functions

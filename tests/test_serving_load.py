@@ -1,9 +1,5 @@
 """DevelopmentServer under bounded load on loopback: 8 clients x 200 requests, some malformed."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import json
 import random
 import threading
@@ -15,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from test_serving_rest import MODEL, build_tiny_model
-from tfhub_llm.serving import DevelopmentServer, ServingClient, ServingError
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError
 
 CLIENTS = 8
 REQUESTS_PER_CLIENT = 200

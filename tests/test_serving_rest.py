@@ -1,9 +1,6 @@
 """TF Serving REST: ServingClient against DevelopmentServer on loopback, with tiny SavedModels."""
 
 import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import base64
 import json
 import signal
@@ -17,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfhub_llm.serving import (
+from tfhub_llm.tf_serving import (
     DevelopmentServer,
     ServerUnreachableError,
     ServingClient,
@@ -324,7 +321,7 @@ def test_predict_texts_helper(server, reference):
 def test_serve_prints_url_answers_and_stops_on_ctrl_c(base_dir, reference):
     process = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys; from tfhub_llm.serving import serve; serve(sys.argv[1], port=0)",
+         "import sys; from tfhub_llm.tf_serving import serve; serve(sys.argv[1], port=0)",
          str(base_dir)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

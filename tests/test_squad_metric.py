@@ -1,18 +1,15 @@
 """SQuAD JSON reading and the official EM / F1 metric, checked against hand-computed cases."""
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import json
 
 import pytest
 
 from tfhub_llm.data import DataError
+from tests.harness import DATA
 from tfhub_llm.tasks.squad import (
     SquadExample, f1_score, first_sentence_baseline, normalize_answer, read_squad, squad_evaluate)
 
-SQUAD_V2 = "/work/shared/data/squad/train-v2.0-first10articles.json"
+SQUAD_V2 = str(DATA / "squad" / "train-v2.0-first10articles.json")
 
 
 def squad(questions, version="v2.0"):

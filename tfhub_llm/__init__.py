@@ -4,15 +4,10 @@ The public API, imported eagerly so that ``keras.models.load_model`` finds every
 class (layers, task models, schedules, metrics) after ``import tfhub_llm``.
 """
 
-from tfhub_llm.archive import safe_extract, verify_sha256, write_saved_model_archive
 from tfhub_llm.bert import BertConfig, convert_hf_bert
-from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
-from tfhub_llm.describe import describe
+from tfhub_llm.data import TextExamples, read_text_examples, split_examples, to_dataset
 from tfhub_llm.distribute import multi_worker_fixes
-from tfhub_llm.export.check import check_serving
-from tfhub_llm.export.hub import ModelCard, export_to_hub, publish
-from tfhub_llm.export.serving import export_for_serving
-from tfhub_llm.export.text_embedding import export_text_embedding
+from tfhub_llm.errors import DataError, TfhubLlmError
 from tfhub_llm.finetune import (
     evaluate_classifier,
     evaluate_question_answering,
@@ -20,12 +15,14 @@ from tfhub_llm.finetune import (
     finetune_question_answering,
 )
 from tfhub_llm.finetune_embedding import finetune_embedder
-from tfhub_llm.hub import HandleError
-from tfhub_llm.hub_text_embedding import HubTextEmbedding
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.hub.archive import safe_extract, verify_sha256, write_saved_model_archive
+from tfhub_llm.hub.describe import describe
+from tfhub_llm.hub.handles import HandleError
+from tfhub_llm.hub.security import UntrustedModelError, check_saved_model, trust_directory
+from tfhub_llm.layers import HubEncoder, HubPreprocessor, HubTextEmbedding
 from tfhub_llm.precision import enable_cpu_bfloat16
-from tfhub_llm.security import UntrustedModelError, check_saved_model, trust_directory
-from tfhub_llm.serving import DevelopmentServer, ServingClient, ServingError
+from tfhub_llm.publishing import ModelCard, export_text_embedding, export_to_hub, publish
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError, check_serving, export_for_serving
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
@@ -52,6 +49,7 @@ __all__ = [
     "TextClassifier",
     "TextEmbedder",
     "TextExamples",
+    "TfhubLlmError",
     "UntrustedModelError",
     "check_saved_model",
     "check_serving",

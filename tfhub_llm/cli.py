@@ -1,14 +1,19 @@
 """The ``tfhub-llm`` command: thin subcommands over the library.
 
 Exit codes: 0 success, 1 a check found problems (``check-serving``, ``scan``), 2 bad usage or bad
-input (a missing file, a malformed data row, an unloadable handle): reported in one line, without
-a traceback. Each command imports only the library modules it calls.
+input (any :class:`~tfhub_llm.errors.TfhubLlmError` or ``OSError``: a missing file, a malformed
+data row, an unloadable handle, a failed upload): reported in one line, without a traceback. Any
+other exception is a bug and keeps its traceback. Each command imports only the library modules it
+calls.
 """
 
 import argparse
 import json
 import os
 import sys
+
+from tfhub_llm.errors import MissingFileError, TfhubLlmError
+from tfhub_llm.interface import DEFAULT_SEQ_LENGTH
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -24,23 +29,24 @@ def main(argv=None):
         return args.run(args) or EXIT_OK
     except KeyboardInterrupt:
         return 130
-    except Exception as error:  # noqa: BLE001  (known input errors are reported without a traceback)
-        if not _is_input_error(error):
-            raise
+    except (TfhubLlmError, OSError) as error:
         print(f"tfhub-llm {args.command}: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-
-
-def _is_input_error(error):
-    from tfhub_llm.serving import ServingError
-
-    return isinstance(error, (ValueError, OSError, ServingError))
 
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="tfhub-llm", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_model_commands(commands)
+    _add_training_commands(commands)
+    _add_export_commands(commands)
+    _add_publish_command(commands)
+    _add_serving_commands(commands)
+    return parser
 
+
+def _add_model_commands(commands):
+    """``inspect``, ``scan`` and ``convert``: what a SavedModel is, whether it is safe, making one."""
     inspect = commands.add_parser("inspect", help="print a SavedModel's TF-Hub interface")
     inspect.add_argument("handle")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -58,16 +64,22 @@ def build_parser():
     convert.add_argument("--overwrite", action="store_true")
     convert.set_defaults(run=run_convert)
 
+
+def _add_training_commands(commands):
+    """``finetune classify|qa|embed`` and ``evaluate``."""
     finetune = commands.add_parser("finetune", help="fine-tune a task model from data files")
     tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
     classify = tasks.add_parser("classify", help="text (or pair) classification from CSV / TSV / JSONL")
     _add_model_handles(classify)
     classify.add_argument("--train", required=True, metavar="FILE")
     classify.add_argument("--validation", metavar="FILE", help="default: 10%% of --train held out")
+    classify.add_argument("--split", choices=["rows", "sentences"], default="rows",
+                          help="without --validation, hold out rows, or whole sentences of a phrase "
+                               "treebank such as SST-2 (their phrases are dropped from training)")
     _add_columns(classify)
     classify.add_argument("--num-classes", type=int, help="default: the labels found; 1 = regression")
     classify.add_argument("--multi-label", action="store_true", help="k-hot labels ('a|b'), sigmoid outputs")
-    classify.add_argument("--seq-length", type=int, default=128, help="maximum packed length")
+    classify.add_argument("--seq-length", type=int, default=DEFAULT_SEQ_LENGTH, help="maximum packed length")
     _add_training(classify, batch_size=32, learning_rate=3e-5)
     classify.set_defaults(run=run_finetune_classify)
     qa = tasks.add_parser("qa", help="extractive question answering from SQuAD JSON")
@@ -100,6 +112,9 @@ def build_parser():
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.set_defaults(run=run_evaluate)
 
+
+def _add_export_commands(commands):
+    """``export serving|hub|text-embedding`` and ``check-serving``."""
     export = commands.add_parser("export", help="export a fine-tuned model")
     targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
     serving = targets.add_parser("serving", help="TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N")
@@ -122,6 +137,9 @@ def build_parser():
     check.add_argument("--tf-serving-version", default="2.19", help="the model server release to check against")
     check.set_defaults(run=run_check_serving)
 
+
+def _add_publish_command(commands):
+    """``publish``: a SavedModel as HUB_DIR/NAME/VERSION, its model card from the flags."""
     publish = commands.add_parser("publish", help="publish a SavedModel as HUB_DIR/NAME/VERSION (+ sha256, card)")
     publish.add_argument("saved_model_dir")
     publish.add_argument("hub_dir")
@@ -137,6 +155,9 @@ def build_parser():
     publish.add_argument("--license", default="Apache 2.0")
     publish.set_defaults(run=run_publish)
 
+
+def _add_serving_commands(commands):
+    """``serve`` (the development server) and ``predict`` (the REST client)."""
     serve = commands.add_parser("serve", help="development server with TF Serving's REST API over BASE_DIR")
     serve.add_argument("base_dir")
     serve.add_argument("--host", default="127.0.0.1")
@@ -153,7 +174,6 @@ def build_parser():
     predict.add_argument("--columnar", action="store_true", help='send {"inputs": ...} instead of {"instances": ...}')
     predict.add_argument("--timeout", type=float, default=30)
     predict.set_defaults(run=run_predict)
-    return parser
 
 
 def _add_trust(parser):
@@ -201,17 +221,17 @@ def _print_json(value):
 
 
 def run_inspect(args):
-    from tfhub_llm.describe import describe, format_description
+    from tfhub_llm.hub.describe import describe, format_text
 
     description = describe(args.handle, trust=args.trust)
     if args.json:
         _print_json(description)
     else:
-        print(format_description(description))
+        print(format_text(description))
 
 
 def run_scan(args):
-    from tfhub_llm.security import UntrustedModelError, check_saved_model
+    from tfhub_llm.hub.security import UntrustedModelError, check_saved_model
 
     try:
         check_saved_model(args.path, allow_ops=args.allow_op)
@@ -241,6 +261,7 @@ def run_finetune_classify(args):
         num_classes=args.num_classes,
         multi_label=args.multi_label,
         validation_file=args.validation,
+        split_by=args.split,
         seq_length=args.seq_length,
         **_training_options(args),
     )
@@ -311,30 +332,30 @@ def _load_model(path):
     import keras
 
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such model file")
+        raise MissingFileError(f"{path}: no such model file")
     return keras.models.load_model(path)
 
 
 def run_export_serving(args):
-    from tfhub_llm.export.serving import export_for_serving
+    from tfhub_llm.tf_serving.export import export_for_serving
 
     print(export_for_serving(_load_model(args.model), args.base_dir, version=args.version))
 
 
 def run_export_hub(args):
-    from tfhub_llm.export.hub import export_to_hub
+    from tfhub_llm.publishing.encoder import export_to_hub
 
     print(export_to_hub(_load_model(args.model), args.out_dir, preprocessor=not args.no_preprocessor))
 
 
 def run_export_text_embedding(args):
-    from tfhub_llm.export.text_embedding import export_text_embedding
+    from tfhub_llm.publishing.text_embedding import export_text_embedding
 
     print(export_text_embedding(_load_model(args.model), args.out_dir))
 
 
 def run_check_serving(args):
-    from tfhub_llm.export.check import check_serving
+    from tfhub_llm.tf_serving.check import check_serving
 
     report = check_serving(args.export_dir, tf_serving_version=args.tf_serving_version)
     print(report.format())
@@ -348,7 +369,7 @@ def _metric(text):
 
 
 def run_publish(args):
-    from tfhub_llm.export.hub import ModelCard, publish
+    from tfhub_llm.publishing.hub_dir import ModelCard, publish
 
     card = ModelCard(
         summary=args.summary,
@@ -364,13 +385,13 @@ def run_publish(args):
 
 
 def run_serve(args):
-    from tfhub_llm.serving import serve
+    from tfhub_llm.tf_serving.server import serve
 
     serve(args.base_dir, args.host, args.port, args.model_name)
 
 
 def run_predict(args):
-    from tfhub_llm.serving import predict_texts
+    from tfhub_llm.tf_serving.client import predict_texts
 
     _print_json(
         predict_texts(

@@ -1,9 +1,9 @@
 """Text-classification data: CSV / TSV / JSONL files → validated examples → `tf.data`.
 
 This module owns reading labelled (or unlabelled) text files, checking every row before any
-training starts, and turning the result into batched `tf.data.Dataset`s. It also owns
-`DataError`, the error every reader in the package raises for bad input: its message names the
-file, the line (1-based, header included, as an editor shows it) or record, and the field.
+training starts, and turning the result into batched `tf.data.Dataset`s. Bad input raises
+`tfhub_llm.errors.DataError` (importable from here too), whose message names the file, the line
+(1-based, header included, as an editor shows it) or record, and the field.
 """
 
 from __future__ import annotations
@@ -20,27 +20,13 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-LABEL_TYPES = ("categorical", "multilabel", "regression")
+from tfhub_llm.errors import DataError, InvalidArgumentError
+
+CATEGORICAL, MULTILABEL, REGRESSION = LABEL_TYPES = ("categorical", "multilabel", "regression")
 _DELIMITER_BY_SUFFIX = {".csv": ",", ".tsv": "\t"}
 _JSON_LINES_SUFFIXES = (".jsonl", ".json")
 _MULTILABEL_SEPARATOR = re.compile(r"[,|]")
 _INTEGER = re.compile(r"[+-]?\d+")
-
-
-class DataError(ValueError):
-    """Bad input data; the message names the file, where in it, and the field."""
-
-    def __init__(self, path, where: str | None, field: str | None, problem: str):
-        self.path = os.fspath(path)
-        self.where = where
-        self.field = field
-        self.problem = problem
-        parts = [self.path]
-        if where:
-            parts.append(where)
-        if field is not None:
-            parts.append(f"field {field!r}")
-        super().__init__(": ".join(parts) + ": " + problem)
 
 
 @dataclasses.dataclass
@@ -72,6 +58,11 @@ class TextExamples:
         )
 
 
+def label_type_for(num_classes: int, multi_label: bool = False) -> str:
+    """The label type of a classifier with ``num_classes`` outputs: one output is a regression."""
+    return REGRESSION if num_classes == 1 else MULTILABEL if multi_label else CATEGORICAL
+
+
 def read_text_examples(
     path,
     text_column: str,
@@ -99,9 +90,9 @@ def read_text_examples(
     raises `DataError` naming the file, the line and the field.
     """
     if label_type not in LABEL_TYPES:
-        raise ValueError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}")
+        raise InvalidArgumentError(f"label_type must be one of {LABEL_TYPES}, got {label_type!r}")
     if num_classes is not None and num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
     path = os.fspath(path)
     columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
     records = _read_records(path, columns, delimiter)
@@ -133,7 +124,7 @@ def to_dataset(examples: TextExamples, batch_size: int, shuffle: bool = True,
     sequence of orders fixed by `seed`.
     """
     if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        raise InvalidArgumentError(f"batch_size must be >= 1, got {batch_size}")
     x = examples.texts if examples.texts_b is None else {
         "text": examples.texts, "text_b": examples.texts_b}
     elements = x if examples.labels is None else (x, examples.labels)
@@ -143,22 +134,60 @@ def to_dataset(examples: TextExamples, batch_size: int, shuffle: bool = True,
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def split_examples(examples: TextExamples, validation_fraction: float,
-                   seed: int) -> tuple[TextExamples, TextExamples]:
-    """Splits into (train, validation) by a seeded permutation; each keeps file order."""
+SPLITS = ("rows", "sentences")
+
+
+def split_examples(examples: TextExamples, validation_fraction: float, seed: int,
+                   by: str = "rows") -> tuple[TextExamples, TextExamples]:
+    """Splits into (train, validation) by a seeded permutation; each keeps file order.
+
+    ``by="rows"`` holds out a fraction of the rows. ``by="sentences"`` is for phrase treebanks such
+    as SST-2, whose rows are every phrase of every sentence's parse tree: it holds out a fraction of
+    the whole sentences (rows that are no word span of a longer row), keeps one row per held-out
+    sentence, and drops from training every row that is a word span of a held-out sentence, so no
+    held-out sentence is seen in part.
+    """
+    if by not in SPLITS:
+        raise InvalidArgumentError(f"by must be one of {SPLITS}, got {by!r}")
     if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    size = len(examples)
+        raise InvalidArgumentError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    candidates = _whole_sentences(examples.texts) if by == "sentences" else np.arange(len(examples))
+    size = len(candidates)
     num_validation = int(round(size * validation_fraction))
     if not 0 < num_validation < size:
-        raise ValueError(
-            f"validation_fraction={validation_fraction} of {size} examples from {examples.path} "
+        unit = "whole sentences" if by == "sentences" else "examples"
+        raise InvalidArgumentError(
+            f"validation_fraction={validation_fraction} of {size} {unit} from {examples.path} "
             f"leaves {num_validation} for validation and {size - num_validation} for training; "
             "both need at least one")
-    order = np.random.default_rng(seed).permutation(size)
-    validation = np.sort(order[:num_validation])
-    train = np.sort(order[num_validation:])
+    validation = np.sort(candidates[np.random.default_rng(seed).permutation(size)[:num_validation]])
+    if by == "sentences":
+        held_out_spans = set()
+        for index in validation:
+            held_out_spans |= _word_spans(examples.texts[index].split())
+        train = [i for i, text in enumerate(examples.texts) if " ".join(text.split()) not in held_out_spans]
+    else:
+        train = np.setdiff1d(np.arange(size), validation)
     return examples.subset(train), examples.subset(validation)
+
+
+def _whole_sentences(texts: list[str]) -> np.ndarray:
+    """Indices of the rows that are no word span of a longer row (the first row of each such text)."""
+    inside_longer, seen, whole = set(), set(), []
+    for index in sorted(range(len(texts)), key=lambda i: -len(texts[i].split())):
+        words = texts[index].split()
+        key = " ".join(words)
+        if key in inside_longer or key in seen:
+            continue  # a span of a longer row, whose spans are already recorded, or a repeat
+        seen.add(key)
+        whole.append(index)
+        inside_longer |= _word_spans(words) - {key}
+    return np.sort(np.asarray(whole, dtype=np.int64))
+
+
+def _word_spans(words: list[str]) -> set[str]:
+    """Every contiguous run of ``words``, joined by single spaces."""
+    return {" ".join(words[start:end]) for start in range(len(words)) for end in range(start + 1, len(words) + 1)}
 
 
 def _is_delimited(path: str, delimiter: str | None) -> bool:
@@ -307,9 +336,9 @@ def _label_ids(path, column, per_row, vocabulary, num_classes):
     else:
         vocabulary = [str(name) for name in vocabulary]
         if len(set(vocabulary)) != len(vocabulary):
-            raise ValueError(f"label_vocabulary has duplicates: {vocabulary}")
+            raise InvalidArgumentError(f"label_vocabulary has duplicates: {vocabulary}")
         if num_classes is not None and len(vocabulary) != num_classes:
-            raise ValueError(f"label_vocabulary has {len(vocabulary)} names but num_classes={num_classes}")
+            raise InvalidArgumentError(f"label_vocabulary has {len(vocabulary)} names but num_classes={num_classes}")
     index = {name: i for i, name in enumerate(vocabulary)}
     ids_per_row = []
     for where, values in per_row:

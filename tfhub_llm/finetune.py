@@ -15,8 +15,9 @@ import time
 import keras
 import numpy as np
 
-from tfhub_llm.archive import write_text_atomically
-from tfhub_llm.data import read_text_examples, split_examples, to_dataset
+from tfhub_llm.atomic import atomic_file, write_text
+from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
+from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
@@ -25,7 +26,7 @@ MODEL_FILE = "model.keras"
 BACKUP_DIR = "backup"
 
 
-class RunDirectoryError(ValueError):
+class RunDirectoryError(TfhubLlmError, ValueError):
     """An output directory holding an interrupted run that the caller did not ask to resume."""
 
 
@@ -58,6 +59,7 @@ def finetune_classifier(
     multi_label=False,
     validation_file=None,
     validation_fraction=0.1,
+    split_by="rows",
     max_train_examples=None,
     max_validation_examples=None,
     epochs=2,
@@ -70,8 +72,12 @@ def finetune_classifier(
     verbose=1,
     callbacks=(),
 ):
-    """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``."""
-    label_type = "multilabel" if multi_label else "regression" if num_classes == 1 else "categorical"
+    """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
+
+    Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
+    :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
+    """
+    label_type = label_type_for(num_classes, multi_label)
     read = dict(text_column=text_column, label_column=label_column, text_b_column=text_b_column, label_type=label_type)
     examples = read_text_examples(train_file, num_classes=num_classes, **read)
     if validation_file:
@@ -80,11 +86,11 @@ def finetune_classifier(
             validation_file, num_classes=num_classes, label_vocabulary=examples.label_names, **read
         )
     else:
-        train, validation = split_examples(examples, validation_fraction, seed)
-    train = _sample(train, max_train_examples, seed)
-    validation = _sample(validation, max_validation_examples, seed)
+        train, validation = split_examples(examples, validation_fraction, seed, by=split_by)
+    train = sample_examples(train, max_train_examples, seed)
+    validation = sample_examples(validation, max_validation_examples, seed)
     num_classes = num_classes or (len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1)
-    _refuse_unresumed_run(out_dir, resume)
+    refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     model = TextClassifier(
@@ -99,7 +105,7 @@ def finetune_classifier(
     model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(train) / batch_size))
     train_data = to_dataset(train, batch_size, shuffle=True, seed=seed)
     validation_data = to_dataset(validation, batch_size, shuffle=False)
-    result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
     result.validation_examples = validation
     return result
 
@@ -132,10 +138,10 @@ def finetune_question_answering(
     out, so no validation question shares a context with a training question.
     """
     train_set, validation_set = _squad_split(train_file, validation_file, validation_articles)
-    train = _sample(read_squad(train_set, path=train_file), max_train_examples, seed)
-    validation_examples = _sample(read_squad(validation_set, path=validation_file or train_file),
-                                  max_validation_examples, seed)
-    _refuse_unresumed_run(out_dir, resume)
+    train = sample_examples(read_squad(train_set, path=train_file), max_train_examples, seed)
+    validation_examples = sample_examples(read_squad(validation_set, path=validation_file or train_file),
+                                          max_validation_examples, seed)
+    refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     model = SpanQuestionAnswerer(
@@ -150,23 +156,22 @@ def finetune_question_answering(
     model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(features) / batch_size))
     train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
     validation_data = model.features_dataset(model.make_features(validation_examples), batch_size, shuffle=False)
-    result = _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
     result.validation_examples = validation_examples
     result.metrics.update(evaluate_question_answering(model, validation_set, validation_examples))
-    _write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
+    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
     return result
 
 
 def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
     """Keras metrics of a classifier (a model or a ``.keras`` path) on a labelled file."""
-    model = _load(model)
-    label_type = "multilabel" if model.multi_label else "regression" if model.num_classes == 1 else "categorical"
+    model = load_model_or_path(model)
     examples = read_text_examples(
         data_file,
         text_column=text_column,
         label_column=label_column,
         text_b_column=text_b_column,
-        label_type=label_type,
+        label_type=model.label_type,
         label_vocabulary=model.label_names,
         num_classes=model.num_classes,
     )
@@ -176,7 +181,7 @@ def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_c
 
 def evaluate_question_answering(model, squad, examples=None):
     """SQuAD EM / F1 of a QA model (a model or a ``.keras`` path) and of the first-sentence baseline."""
-    model = _load(model)
+    model = load_model_or_path(model)
     dataset = squad if isinstance(squad, dict) else load_squad_json(squad)
     examples = examples if examples is not None else read_squad(dataset, path=None if dataset is squad else squad)
     answers = model.predict_examples(examples)
@@ -186,9 +191,12 @@ def evaluate_question_answering(model, squad, examples=None):
     return {**scores, "baseline_exact_match": baseline["exact_match"], "baseline_f1": baseline["f1"]}
 
 
-def _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks, saved_model=None):
-    """Fits ``model``; ``best.keras`` and ``model.keras`` hold ``saved_model`` (default ``model``), e.g. the
-    embedder that a pair-training model wraps."""
+def fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks, saved_model=None):
+    """The fit of every run: backup, best checkpoint, early stop, model.keras, JSON files.
+
+    ``best.keras`` and ``model.keras`` hold ``saved_model`` (default ``model``), e.g. the embedder that a
+    pair-training model wraps (:mod:`tfhub_llm.finetune_embedding`).
+    """
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     best_path = os.path.join(out_dir, "best.keras")
     saved_model = model if saved_model is None else saved_model
@@ -212,8 +220,8 @@ def _fit_and_save(model, train_data, validation_data, out_dir, epochs, patience,
     metrics = {f"validation_{key}": float(value) for key, value in metrics.items()}
     _save_atomically(saved_model, os.path.join(out_dir, MODEL_FILE))
     history = {key: [float(value) for value in values] for key, values in history.items()}
-    _write_json(os.path.join(out_dir, "history.json"), history)
-    _write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    write_json(os.path.join(out_dir, "history.json"), history)
+    write_json(os.path.join(out_dir, "metrics.json"), metrics)
     return FinetuneResult(saved_model, history, metrics, out_dir, train_seconds)
 
 
@@ -228,7 +236,8 @@ class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
         super().set_model(self._saved_model)
 
 
-def _refuse_unresumed_run(out_dir, resume):
+def refuse_unresumed_run(out_dir, resume):
+    """Raises RunDirectoryError before any task's run when ``out_dir`` holds an interrupted run and resume is off."""
     backup = os.path.join(out_dir, BACKUP_DIR)
     if os.path.isdir(backup) and not resume:
         raise RunDirectoryError(
@@ -237,7 +246,8 @@ def _refuse_unresumed_run(out_dir, resume):
         )
 
 
-def _sample(examples, limit, seed):
+def sample_examples(examples, limit, seed):
+    """A seeded sample of ``limit`` examples in file order: a list, TextExamples or TaggedSentences (``subset``)."""
     if not limit or len(examples) <= limit:
         return examples
     chosen = np.sort(np.random.default_rng(seed).choice(len(examples), limit, replace=False))
@@ -253,7 +263,7 @@ def _squad_split(train_file, validation_file, validation_articles):
         return dataset, load_squad_json(validation_file)
     articles = dataset["data"]
     if not 0 < validation_articles < len(articles):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{train_file} has {len(articles)} articles; cannot hold out {validation_articles} for validation."
         )
     return (
@@ -276,16 +286,17 @@ def _restricted(dataset, predictions):
     return {**dataset, "data": articles}
 
 
-def _load(model):
+def load_model_or_path(model):
+    """The model itself, or the one a ``.keras`` path holds: what every ``evaluate_*`` takes."""
     return keras.models.load_model(model) if isinstance(model, (str, os.PathLike)) else model
 
 
 def _save_atomically(model, path):
-    temporary = path + ".partial.keras"
-    model.save(temporary)
-    os.replace(temporary, path)
+    with atomic_file(path, suffix=".keras") as temporary:
+        model.save(temporary)
 
 
-def _write_json(path, value):
-    write_text_atomically(path, json.dumps(value, indent=2) + "\n")
+def write_json(path, value):
+    """Writes a run's JSON file (metrics.json, history.json) atomically, indented."""
+    write_text(path, json.dumps(value, indent=2) + "\n")
 

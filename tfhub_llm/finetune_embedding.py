@@ -15,8 +15,9 @@ import os
 import keras
 import numpy as np
 
-from tfhub_llm.data import DataError, read_text_examples, split_examples, to_dataset
-from tfhub_llm.finetune import _fit_and_save, _refuse_unresumed_run, _sample, _write_json
+from tfhub_llm.data import read_text_examples, split_examples, to_dataset
+from tfhub_llm.errors import DataError, InvalidArgumentError
+from tfhub_llm.finetune import fit_and_save, refuse_unresumed_run, sample_examples, write_json
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
 from tfhub_llm.tasks.embedding_training import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
@@ -61,12 +62,13 @@ def finetune_embedder(
         train, validation = examples, _scaled(read_text_examples(validation_file, **read), score_column, max_score)
     else:
         train, validation = split_examples(examples, validation_fraction, seed)
-    train = _with_positive_ids(_sample(train, max_train_examples, seed), score_column)
-    validation = _with_positive_ids(_sample(validation, max_validation_examples, seed), score_column)
+    train = _with_positive_ids(sample_examples(train, max_train_examples, seed), score_column)
+    validation = _with_positive_ids(sample_examples(validation, max_validation_examples, seed), score_column)
     if score_column and len(validation) < 2:
-        raise ValueError(f"{validation_file or train_file}: {len(validation)} validation pair; a correlation needs "
-                         "at least 2: give more pairs, a larger validation_fraction or a validation file.")
-    _refuse_unresumed_run(out_dir, resume)
+        raise DataError(validation_file or train_file, None, None,
+                        f"{len(validation)} validation pair; a correlation needs at least 2: give more pairs, "
+                        "a larger validation_fraction or a validation file")
+    refuse_unresumed_run(out_dir, resume)
 
     keras.utils.set_random_seed(seed)
     embedder = TextEmbedder(encoder, preprocessor, pooling=pooling, normalize=normalize, seq_length=seq_length)
@@ -75,11 +77,11 @@ def finetune_embedder(
     pairs.compile(loss=loss, learning_rate=learning_rate, train_steps=epochs * math.ceil(len(train) / batch_size))
     train_data = to_dataset(train, batch_size, shuffle=True, seed=seed)
     validation_data = to_dataset(validation, batch_size, shuffle=False)
-    result = _fit_and_save(pairs, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks,
+    result = fit_and_save(pairs, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks,
                            saved_model=embedder)
     result.validation_examples = validation
     result.metrics.update(_evaluate(embedder, validation, score_column, batch_size))
-    _write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
+    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
     return result
 
 
@@ -88,7 +90,7 @@ def _scaled(examples, score_column, max_score):
     if not score_column:
         return examples
     if not max_score > 0:
-        raise ValueError(f"max_score must be positive, got {max_score}.")
+        raise InvalidArgumentError(f"max_score must be positive, got {max_score}.")
     scores = examples.labels / max_score
     outside = np.flatnonzero(np.abs(scores) > 1)
     if len(outside):

@@ -1,17 +1,20 @@
-"""Keras 3 layers over TF-Hub BERT SavedModels: ``HubEncoder`` and ``HubPreprocessor``.
+"""Keras 3 layers over TF-Hub SavedModels: ``HubEncoder``, ``HubPreprocessor`` and ``HubTextEmbedding``.
 
-``hub.KerasLayer`` is a tf-keras layer and cannot sit in a Keras 3 model; these layers load the
-same Reusable SavedModels (through :mod:`tfhub_llm.hub`), pass ``training`` through, and expose
-the SavedModel's variables as Keras weights that share its storage, so ``fit`` trains them and
-``model.save("m.keras")`` keeps them.
+``hub.KerasLayer`` is a tf-keras layer and cannot sit in a Keras 3 model (tensorflow/hub#920); these
+layers load the same Reusable SavedModels (through :mod:`tfhub_llm.hub.handles`): BERT encoders and
+preprocessors, and text embeddings (USE, NNLM, an exported ``TextEmbedder``: strings → ``[batch, dim]``).
+They pass ``training`` through, and expose the SavedModel's variables as Keras weights that share its
+storage, so ``fit`` trains them and ``model.save("m.keras")`` keeps them.
 """
 
 import keras
 import tensorflow as tf
 
-from tfhub_llm import hub
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.hub import handles
+from tfhub_llm import interface
+from tfhub_llm.interface import DEFAULT_SEQ_LENGTH, ENCODER_INPUT_KEYS
 
-DEFAULT_SEQ_LENGTH = 128
 DEFAULT_MICRO_BATCHES = 4
 MIN_ROWS_PER_MICRO_BATCH = 4
 
@@ -20,14 +23,14 @@ def _keras_name(variable_name):
     return variable_name.split(":")[0].replace("/", "_")
 
 
-def track_module_variables(layer, module):
+def _track_module_variables(layer, module):
     """Makes a restored SavedModel's variables ``layer``'s Keras weights, sharing their storage.
 
     Variables that ``__call__`` does not read (an MLM head's) are not trainable, so they stay out of
     ``fit``'s gradients.
     """
     used_by_call = {id(v) for f in module.__call__.concrete_functions for v in f.trainable_variables}
-    for variable in hub.module_variables(module):
+    for variable in handles.module_variables(module):
         layer._track_variable(
             keras.Variable(
                 initializer=variable,
@@ -39,7 +42,7 @@ def track_module_variables(layer, module):
         )
 
 
-def add_regularization_losses(layer, module):
+def _add_regularization_losses(layer, module):
     """Adds the SavedModel's ``regularization_losses`` (callables) to ``layer``'s losses."""
     for regularization_loss in getattr(module, "regularization_losses", ()):
         layer.add_loss(regularization_loss())
@@ -69,13 +72,13 @@ class HubEncoder(keras.layers.Layer):
                  micro_batches=DEFAULT_MICRO_BATCHES, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
         if micro_batches < 1:
-            raise ValueError(f"micro_batches must be at least 1, got {micro_batches}.")
+            raise InvalidArgumentError(f"micro_batches must be at least 1, got {micro_batches}.")
         self.handle = str(handle)
         self.output_key = output_key
         self.trust = trust
         self.micro_batches = micro_batches
-        self._module = hub.load_encoder(handle, trust=trust)
-        track_module_variables(self, self._module)
+        self._module = handles.load_encoder(handle, trust=trust)
+        _track_module_variables(self, self._module)
         self.built = True
 
     @property
@@ -96,7 +99,7 @@ class HubEncoder(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         training = bool(training)
-        encoder_inputs = {key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}
+        encoder_inputs = interface.encoder_inputs(inputs)
         if self.micro_batches > 1:
             batch_size = tf.shape(encoder_inputs["input_mask"])[0]
             outputs = tf.cond(
@@ -107,7 +110,7 @@ class HubEncoder(keras.layers.Layer):
         else:
             outputs = dict(self._module(encoder_inputs, training=training))
         if training and self.trainable:
-            add_regularization_losses(self, self._module)
+            _add_regularization_losses(self, self._module)
         return outputs[self.output_key] if self.output_key else outputs
 
     def _call_by_length(self, inputs, training):
@@ -134,8 +137,8 @@ class HubEncoder(keras.layers.Layer):
     def mlm_logits(self, inputs, masked_lm_positions, training=False):
         """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
         if not self.has_mlm:
-            raise ValueError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
-        mlm_inputs = {key: inputs[key] for key in hub.ENCODER_INPUT_KEYS}
+            raise InvalidArgumentError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
+        mlm_inputs = interface.encoder_inputs(inputs)
         mlm_inputs["masked_lm_positions"] = tf.cast(masked_lm_positions, tf.int32)
         return self._module.mlm(mlm_inputs, training=training)["mlm_logits"]
 
@@ -170,7 +173,7 @@ class HubPreprocessor(keras.layers.Layer):
         self.seq_length = seq_length
         self.pad_to_longest = pad_to_longest
         self.trust = trust
-        self._module = hub.load_preprocessor(handle, trust=trust)
+        self._module = handles.load_preprocessor(handle, trust=trust)
         self.special_tokens = {
             key: int(value) for key, value in self._module.tokenize.get_special_tokens_dict().items()
         }
@@ -215,27 +218,13 @@ class HubPreprocessor(keras.layers.Layer):
         return dict(self._module.bert_pack_inputs(list(segments), seq_length=seq_length))
 
     def call(self, inputs):
-        segments = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-        if len(segments) not in (1, 2):
-            raise ValueError(f"HubPreprocessor takes 1 or 2 batches of strings, got {len(segments)}.")
-        tokenized = [self.tokenize(tf.reshape(segment, [-1])) for segment in segments]
-        seq_length = self.max_seq_length
-        if self.pad_to_longest:
-            seq_length = tf.minimum(seq_length, self._longest_packed_length(tokenized))
-        return self.bert_pack_inputs(tokenized, seq_length=seq_length)
-
-    @staticmethod
-    def _longest_packed_length(tokenized):
-        """Length of the longest packed input: all word pieces plus [CLS] and one [SEP] per segment."""
-        lengths = [tf.cast(segment.merge_dims(1, -1).row_lengths(), tf.int32) for segment in tokenized]
-        longest = tf.reduce_max(tf.add_n(lengths) + 1 + len(tokenized))
-        return tf.maximum(longest, 1 + len(tokenized))
+        return pack_inputs(self._module, inputs, self.max_seq_length, self.pad_to_longest)
 
     def compute_output_spec(self, inputs):
         batch = (inputs[0] if isinstance(inputs, (list, tuple)) else inputs).shape[0]
         length = None if self.pad_to_longest else self.max_seq_length
         return {
-            key: keras.KerasTensor((batch, length), dtype="int32") for key in hub.ENCODER_INPUT_KEYS
+            key: keras.KerasTensor((batch, length), dtype="int32") for key in ENCODER_INPUT_KEYS
         }
 
     def get_config(self):
@@ -247,3 +236,76 @@ class HubPreprocessor(keras.layers.Layer):
             "trust": self.trust,
         }
 
+
+@keras.saving.register_keras_serializable(package="tfhub_llm")
+class HubTextEmbedding(keras.layers.Layer):
+    """A TF-Hub text embedding as a Keras 3 layer: a batch of strings → float ``[batch, dim]``.
+
+    Args:
+        handle: where the SavedModel lives (same forms as for :class:`HubEncoder`).
+        trainable: whether ``fit`` updates the SavedModel's trainable variables (fine-tuning).
+        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.hub.security`).
+        **kwargs: the usual Keras layer arguments (``name``, ...).
+
+    ``training`` reaches the SavedModel when its ``__call__`` takes it (dropout); its
+    ``regularization_losses`` are added while training.
+
+    Example:
+        >>> text = keras.Input(shape=(), dtype="string")
+        >>> vectors = HubTextEmbedding(HANDLE, trainable=True)(text)
+        >>> model = keras.Model(text, keras.layers.Dense(2, activation="softmax")(vectors))
+    """
+
+    def __init__(self, handle, trainable=False, trust=False, **kwargs):
+        super().__init__(trainable=trainable, **kwargs)
+        self.handle = str(handle)
+        self.trust = trust
+        self._module = handles.load_text_embedding(handle, trust=trust)
+        self._takes_training = interface.takes_training(self._module)
+        self._dimension = self._module.__call__.concrete_functions[0].structured_outputs.shape[-1]
+        _track_module_variables(self, self._module)
+        self.built = True
+
+    @property
+    def module(self):
+        """The restored SavedModel object."""
+        return self._module
+
+    def call(self, inputs, training=None):
+        texts = tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1])
+        if self._takes_training:
+            vectors = self._module(texts, training=bool(training))
+        else:
+            vectors = self._module(texts)
+        if training and self.trainable:
+            _add_regularization_losses(self, self._module)
+        return vectors
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor((inputs.shape[0], self._dimension), dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(), "handle": self.handle, "trust": self.trust}
+
+
+def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest):
+    """The encoder's input dict for 1 or 2 batches of strings, from a TF-Hub preprocessor module.
+
+    Packs to ``seq_length`` or, with ``pad_to_longest``, to the batch's longest input (at most
+    ``seq_length``). A pure function of its arguments, so a serving signature can choose its own
+    padding without touching a layer.
+    """
+    segments = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(segments) not in (1, 2):
+        raise InvalidArgumentError(f"HubPreprocessor takes 1 or 2 batches of strings, got {len(segments)}.")
+    tokenized = [preprocessor.tokenize(tf.reshape(segment, [-1])) for segment in segments]
+    if pad_to_longest:
+        seq_length = tf.minimum(seq_length, _longest_packed_length(tokenized))
+    return dict(preprocessor.bert_pack_inputs(tokenized, seq_length=seq_length))
+
+
+def _longest_packed_length(tokenized):
+    """Length of the longest packed input: all word pieces plus [CLS] and one [SEP] per segment."""
+    lengths = [tf.cast(segment.merge_dims(1, -1).row_lengths(), tf.int32) for segment in tokenized]
+    longest = tf.reduce_max(tf.add_n(lengths) + 1 + len(tokenized))
+    return tf.maximum(longest, 1 + len(tokenized))

@@ -8,6 +8,8 @@ SavedModels as they are (no Keras dtype policy has to reach inside them). Measur
 
 import tensorflow as tf
 
+from tfhub_llm.errors import UnsupportedPlatformError
+
 CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -24,7 +26,7 @@ def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
 def enable_cpu_bfloat16(cpuinfo="/proc/cpuinfo"):
     """Runs later graphs' matmuls in bfloat16 through oneDNN; refuses CPUs without native bfloat16."""
     if not cpu_has_bfloat16(cpuinfo):
-        raise RuntimeError(
+        raise UnsupportedPlatformError(
             f"This CPU has none of {', '.join(CPU_FLAGS)} ({cpuinfo}): bfloat16 would be emulated and slower, "
             "so it stays off."
         )

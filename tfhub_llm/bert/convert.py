@@ -12,16 +12,18 @@ import pathlib
 import numpy as np
 from safetensors.numpy import load_file
 
+from tfhub_llm.errors import TargetExistsError, TfhubLlmError
 from tfhub_llm.bert.config import BertConfig
 from tfhub_llm.bert.encoder import build_bert_encoder
-from tfhub_llm.bert.export import atomic_directory, save_encoder, save_preprocessor
+from tfhub_llm.atomic import atomic_directory, is_missing_or_empty_dir
+from tfhub_llm.bert.export import save_encoder, save_preprocessor
 from tfhub_llm.bert.preprocessing import BertPreprocessor, read_vocab
 
 _ROBERTA_FAMILY = ("roberta", "xlm-roberta", "camembert", "longformer", "deberta", "deberta-v2")
 _HEAD_PREFIXES = ("cls.seq_relationship.", "classifier.", "qa_outputs.")
 
 
-class ConversionError(ValueError):
+class ConversionError(TfhubLlmError, ValueError):
     """A Hugging Face checkpoint that this converter cannot turn into an equivalent BERT."""
 
 
@@ -215,7 +217,8 @@ def convert_hf_bert(src_dir, out_dir, progress=print, overwrite=False):
 
     Args:
         src_dir: holds config.json, model.safetensors, vocab.txt and (optionally) tokenizer_config.json.
-        out_dir: created atomically; an existing one is replaced only with ``overwrite=True``.
+        out_dir: created atomically; an existing empty folder is filled, anything else there is
+            replaced only with ``overwrite=True``.
         progress: called with one line per stage.
 
     Returns:
@@ -224,8 +227,9 @@ def convert_hf_bert(src_dir, out_dir, progress=print, overwrite=False):
     src_dir, out_dir = pathlib.Path(src_dir), pathlib.Path(out_dir)
     if not src_dir.is_dir():
         raise ConversionError(f"{src_dir} is not a directory")
-    if out_dir.exists() and not overwrite:
-        raise FileExistsError(f"{out_dir} already exists; pass overwrite=True (or --force) to replace it")
+    if not (overwrite or is_missing_or_empty_dir(out_dir)):  # refused before the slow part
+        raise TargetExistsError(f"{out_dir} already exists and is not empty; pass overwrite=True "
+                                "(tfhub-llm convert --overwrite) to replace it")
     config_path = _require(src_dir / "config.json")
     progress(f"[1/5] reading {config_path}")
     config = bert_config_from_hf(config_path)

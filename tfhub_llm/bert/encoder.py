@@ -14,6 +14,8 @@ import keras
 from keras import ops
 
 from tfhub_llm.bert.config import BertConfig
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.interface import ENCODER_INPUT_KEYS
 
 
 def _exact_gelu(x):
@@ -129,7 +131,7 @@ class BertEncoder(keras.Model):
     def masked_lm(self, inputs, training=None):
         """The encoder outputs plus ``mlm_logits`` at ``inputs["masked_lm_positions"]``."""
         if self.mlm_head is None:
-            raise ValueError("this BertEncoder was built without an MLM head (BertConfig.with_mlm=False)")
+            raise InvalidArgumentError("this BertEncoder was built without an MLM head (BertConfig.with_mlm=False)")
         outputs = self.call(inputs, training=training)
         positions = ops.cast(inputs["masked_lm_positions"], "int32")
         return {**outputs, "mlm_logits": self.mlm_head(outputs["sequence_output"], positions)}
@@ -148,7 +150,7 @@ def build_bert_encoder(config, seed=None):
     if seed is not None:
         keras.utils.set_random_seed(seed)
     encoder = BertEncoder(config, name="bert_encoder")
-    dummy = {key: ops.zeros((1, 2), "int32") for key in ("input_word_ids", "input_mask", "input_type_ids")}
+    dummy = {key: ops.zeros((1, 2), "int32") for key in ENCODER_INPUT_KEYS}
     if config.with_mlm:
         encoder.masked_lm({**dummy, "masked_lm_positions": ops.zeros((1, 1), "int32")})
     else:

@@ -5,44 +5,19 @@ traced for both values of ``training``, ``variables``, ``trainable_variables``,
 ``regularization_losses``, a ``vocab_file`` asset, a ``do_lower_case`` variable, a
 ``serving_default`` signature, an ``mlm`` sub-object when there is an MLM head), so the result
 loads with ``hub.load``, ``hub.KerasLayer`` and this package's Hub layers. Every directory is
-written under a temporary sibling and renamed into place, so readers never see half of one.
+written through :func:`tfhub_llm.atomic.atomic_directory`, so readers never see half of one.
 """
 
-import contextlib
-import os
 import pathlib
-import shutil
-import tempfile
 
 import tensorflow as tf
 
-from tfhub_llm.hub import ENCODER_INPUT_KEYS
-
-
-@contextlib.contextmanager
-def atomic_directory(path, overwrite=False):
-    """Yields a temporary sibling of ``path`` to fill; renames it to ``path`` when the block succeeds."""
-    path = pathlib.Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} already exists; pass overwrite=True (or --force) to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    staging.chmod(0o755)
-    try:
-        yield staging
-        if path.exists():
-            retired = pathlib.Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.rename(path, retired / path.name)
-            os.rename(staging, path)
-            shutil.rmtree(retired)
-        else:
-            os.rename(staging, path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+from tfhub_llm.atomic import atomic_directory
+from tfhub_llm.interface import SERVING_SIGNATURE, encoder_input_specs, encoder_serving_function
 
 
 def _input_specs(with_positions=False):
-    specs = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in ENCODER_INPUT_KEYS}
+    specs = encoder_input_specs()
     if with_positions:
         specs["masked_lm_positions"] = tf.TensorSpec([None, None], tf.int32, name="masked_lm_positions")
     return specs
@@ -55,16 +30,8 @@ def _traced_for_both_modes(method, specs):
     return function
 
 
-def _serving_outputs(outputs):
-    flat = {key: outputs[key] for key in ("default", "pooled_output", "sequence_output")}
-    flat.update({f"encoder_outputs_{i}": layer for i, layer in enumerate(outputs["encoder_outputs"])})
-    if "mlm_logits" in outputs:
-        flat["mlm_logits"] = outputs["mlm_logits"]
-    return flat
-
-
-def encoder_saveable(encoder, vocab_file, do_lower_case):
-    """The trackable object that :func:`save_encoder` writes (exposed for tests and custom exports)."""
+def save_encoder(encoder, export_dir, vocab_file, do_lower_case, overwrite=False):
+    """Writes ``encoder`` (a :class:`BertEncoder`) to ``export_dir`` as a TF-Hub Reusable SavedModel."""
     root = tf.__internal__.tracking.AutoTrackable()  # the container keras.export uses, too
     root.vocab_file = tf.saved_model.Asset(str(vocab_file))
     root.do_lower_case = tf.Variable(bool(do_lower_case), trainable=False, name="do_lower_case")
@@ -72,24 +39,12 @@ def encoder_saveable(encoder, vocab_file, do_lower_case):
     root.trainable_variables = [v.value for v in encoder.trainable_variables]
     root.regularization_losses = []
     root.__call__ = _traced_for_both_modes(encoder, _input_specs())
-
-    @tf.function(input_signature=list(_input_specs().values()))
-    def serve(input_word_ids, input_mask, input_type_ids):
-        inputs = {"input_word_ids": input_word_ids, "input_mask": input_mask, "input_type_ids": input_type_ids}
-        return _serving_outputs(encoder(inputs, training=False))
-
-    root.serving_default = serve
+    root.serving_default = encoder_serving_function(encoder)
     if encoder.mlm_head is not None:
         root.mlm = tf.__internal__.tracking.AutoTrackable()
         root.mlm.__call__ = _traced_for_both_modes(encoder.masked_lm, _input_specs(with_positions=True))
-    return root
-
-
-def save_encoder(encoder, export_dir, vocab_file, do_lower_case, overwrite=False):
-    """Writes ``encoder`` (a :class:`BertEncoder`) to ``export_dir`` as a TF-Hub Reusable SavedModel."""
-    root = encoder_saveable(encoder, vocab_file, do_lower_case)
     with atomic_directory(export_dir, overwrite=overwrite) as staging:
-        tf.saved_model.save(root, str(staging), signatures={"serving_default": root.serving_default})
+        tf.saved_model.save(root, str(staging), signatures={SERVING_SIGNATURE: root.serving_default})
 
 
 def _ragged_segments_spec(rank):
@@ -108,7 +63,7 @@ def save_preprocessor(preprocessor, export_dir, overwrite=False):
                 [_ragged_segments_spec(rank)] * count, seq_length=seq_length)
     signature = preprocessor.__call__.get_concrete_function()
     with atomic_directory(export_dir, overwrite=overwrite) as staging:
-        tf.saved_model.save(preprocessor, str(staging), signatures={"serving_default": signature})
+        tf.saved_model.save(preprocessor, str(staging), signatures={SERVING_SIGNATURE: signature})
 
 
 def save_bert_pair(encoder, preprocessor, out_dir, overwrite=False):

@@ -12,7 +12,9 @@ import pathlib
 import tensorflow as tf
 import tensorflow_text as text
 
-DEFAULT_SEQ_LENGTH = 128
+from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError
+from tfhub_llm.interface import DEFAULT_SEQ_LENGTH
+
 SPECIAL_TOKENS = {
     "start_of_sequence_id": "[CLS]",
     "end_of_segment_id": "[SEP]",
@@ -26,18 +28,18 @@ def read_vocab(vocab_file):
     """The tokens of a one-token-per-line vocab file, checked for duplicates and BERT's special tokens."""
     path = pathlib.Path(vocab_file)
     if not path.is_file():
-        raise FileNotFoundError(f"vocab file {path} does not exist")
+        raise MissingFileError(f"vocab file {path} does not exist")
     tokens = path.read_text(encoding="utf-8").split("\n")
     if tokens and tokens[-1] == "":
         tokens.pop()
     first_line = {}
     for line_number, token in enumerate(tokens, start=1):
         if token in first_line:
-            raise ValueError(f"{path}:{line_number}: token {token!r} repeats line {first_line[token]}")
+            raise InvalidFileError(f"{path}:{line_number}: token {token!r} repeats line {first_line[token]}")
         first_line[token] = line_number
     missing = [t for t in [*SPECIAL_TOKENS.values(), UNKNOWN_TOKEN] if t not in first_line]
     if missing:
-        raise ValueError(f"{path} lacks BERT's special tokens {missing}")
+        raise InvalidFileError(f"{path} lacks BERT's special tokens {missing}")
     return tokens
 
 
@@ -55,7 +57,7 @@ def round_robin_trim(segments, budget):
         first = tf.minimum(lengths[0], tf.maximum((budget + 1) // 2, budget - lengths[1]))
         kept = [first, tf.minimum(lengths[1], budget - first)]
     else:
-        raise ValueError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
+        raise InvalidArgumentError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
     return [_keep_first(segment, count) for segment, count in zip(segments, kept)]
 
 

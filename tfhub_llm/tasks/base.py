@@ -1,7 +1,6 @@
 """What every task model shares: (de)serialising its encoder and preprocessor, recompiling after load."""
 
 import keras
-from keras.src.saving import serialization_lib
 
 from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
@@ -55,5 +54,5 @@ class BertTask(keras.Model):
 
     def compile_from_config(self, config):
         """Recompiles a loaded model with its saved optimizer, loss and metrics (through our ``compile``)."""
-        self.compile(**serialization_lib.deserialize_keras_object(config))
+        self.compile(**keras.saving.deserialize_keras_object(config))
         self.optimizer.build(self.trainable_variables)

@@ -2,10 +2,10 @@
 
 import keras
 
+from tfhub_llm.data import CATEGORICAL, MULTILABEL, REGRESSION, label_type_for
+from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.optimization import BinaryAUC, BinaryF1, bert_adamw
-
-MULTI_CLASS, MULTI_LABEL, REGRESSION = "multi_class", "multi_label", "regression"
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -43,9 +43,9 @@ class TextClassifier(BertTask):
         encoder = encoder_layer(encoder)
         preprocessor = preprocessor_layer(preprocessor, seq_length)
         if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}.")
+            raise InvalidArgumentError(f"num_classes must be at least 1, got {num_classes}.")
         if label_names is not None and len(label_names) != num_classes:
-            raise ValueError(f"label_names has {len(label_names)} names for {num_classes} classes.")
+            raise InvalidArgumentError(f"label_names has {len(label_names)} names for {num_classes} classes.")
         if text_pair:
             inputs = {name: keras.Input(shape=(), dtype="string", name=name) for name in ("text", "text_b")}
             segments = [inputs["text"], inputs["text_b"]]
@@ -53,8 +53,8 @@ class TextClassifier(BertTask):
             inputs = keras.Input(shape=(), dtype="string", name="text")
             segments = inputs
         pooled = encoder(preprocessor(segments))["pooled_output"]
-        problem_type = REGRESSION if num_classes == 1 else MULTI_LABEL if multi_label else MULTI_CLASS
-        activation = {MULTI_CLASS: "softmax", MULTI_LABEL: "sigmoid", REGRESSION: "linear"}[problem_type]
+        label_type = label_type_for(num_classes, multi_label)
+        activation = {CATEGORICAL: "softmax", MULTILABEL: "sigmoid", REGRESSION: "linear"}[label_type]
         outputs = keras.layers.Dense(num_classes, activation=activation, dtype="float32", name="probabilities")(
             keras.layers.Dropout(dropout, name="head_dropout")(pooled)
         )
@@ -67,7 +67,7 @@ class TextClassifier(BertTask):
         self.label_names = list(label_names) if label_names is not None else None
         self.dropout = dropout
         self.seq_length = seq_length
-        self.problem_type = problem_type
+        self.label_type = label_type
         self.compile()
 
     def compile(
@@ -92,23 +92,31 @@ class TextClassifier(BertTask):
             optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
         if loss == "auto":
             loss = {
-                MULTI_CLASS: "sparse_categorical_crossentropy",
-                MULTI_LABEL: "binary_crossentropy",
+                CATEGORICAL: "sparse_categorical_crossentropy",
+                MULTILABEL: "binary_crossentropy",
                 REGRESSION: "mean_squared_error",
-            }[self.problem_type]
+            }[self.label_type]
         if metrics == "auto":
             metrics = self._default_metrics()
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def _default_metrics(self):
-        if self.problem_type == REGRESSION:
+        if self.label_type == REGRESSION:
             return [keras.metrics.MeanAbsoluteError(name="mae")]
-        if self.problem_type == MULTI_LABEL:
+        if self.label_type == MULTILABEL:
             return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=True)]
         metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         if self.num_classes == 2:
             metrics += [BinaryF1(), BinaryAUC()]
         return metrics
+
+    def probabilities(self, encoder_inputs):
+        """The model's outputs from packed encoder inputs (the model after its preprocessor), for inference.
+
+        Serving signatures call it to pack the strings themselves (e.g. to each batch's longest input).
+        """
+        pooled = self.encoder(encoder_inputs, training=False)["pooled_output"]
+        return self.get_layer("probabilities")(pooled)  # head_dropout is the identity at inference
 
     def task_config(self):
         return {

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 
 POOLINGS = ("mean", "cls", "pooled")
@@ -41,7 +42,7 @@ def pool_embeddings(encoder_outputs, input_mask, pooling="mean"):
         return ops.cast(encoder_outputs["sequence_output"][:, 0], "float32")
     if pooling == "pooled":
         return ops.cast(encoder_outputs["pooled_output"], "float32")
-    raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+    raise InvalidArgumentError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
 
 
 def l2_normalize(vectors):
@@ -56,7 +57,7 @@ class EmbeddingPooling(keras.layers.Layer):
     def __init__(self, pooling="mean", normalize=True, **kwargs):
         super().__init__(**kwargs)
         if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
+            raise InvalidArgumentError(f"pooling must be one of {POOLINGS}, got {pooling!r}.")
         self.pooling = pooling
         self.normalize = normalize
 
@@ -105,6 +106,14 @@ class TextEmbedder(BertTask):
         self.pooling = pooling
         self.normalize = normalize
         self.seq_length = seq_length
+
+    def embeddings(self, encoder_inputs):
+        """The embeddings from packed encoder inputs (the model after its preprocessor), for inference.
+
+        Serving signatures call it to pack the strings themselves (to each batch's longest input).
+        """
+        encoder_outputs = self.encoder(encoder_inputs, training=False)
+        return self.get_layer("embedding")(encoder_outputs, encoder_inputs["input_mask"])
 
     @property
     def dimension(self):

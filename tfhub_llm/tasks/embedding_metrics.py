@@ -10,6 +10,8 @@ from collections.abc import Collection
 
 import numpy as np
 
+from tfhub_llm.errors import InvalidArgumentError
+
 
 def average_ranks(values):
     """1-based ranks of ``values``; tied values share the average of the ranks they span."""
@@ -29,11 +31,11 @@ def pearson(x, y):
     """Pearson's correlation of two equally long sequences (neither constant)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
-        raise ValueError(f"need two 1-D sequences of the same length >= 2, got shapes {x.shape} and {y.shape}.")
+        raise InvalidArgumentError(f"need two 1-D sequences of the same length >= 2, got shapes {x.shape} and {y.shape}.")
     x, y = x - x.mean(), y - y.mean()
     denominator = np.sqrt((x * x).sum() * (y * y).sum())
     if denominator == 0:
-        raise ValueError("a correlation is undefined when one of the sequences is constant.")
+        raise InvalidArgumentError("a correlation is undefined when one of the sequences is constant.")
     return float((x * y).sum() / denominator)
 
 
@@ -63,8 +65,8 @@ def evaluate_similarity(embedder, texts_a, texts_b, scores, batch_size=32):
     """Spearman and Pearson (x100) of the cosine of each ``(texts_a[i], texts_b[i])`` against ``scores[i]``."""
     texts_a, texts_b, scores = list(texts_a), list(texts_b), np.asarray(scores, dtype=np.float64)
     if not len(texts_a) == len(texts_b) == len(scores):
-        raise ValueError(f"texts_a, texts_b and scores need the same length, got "
-                         f"{len(texts_a)}, {len(texts_b)} and {len(scores)}.")
+        raise InvalidArgumentError(f"texts_a, texts_b and scores need the same length, got "
+                                   f"{len(texts_a)}, {len(texts_b)} and {len(scores)}.")
     vectors, index = _embed_unique(embedder, texts_a + texts_b, batch_size)
     first, second = vectors[index[:len(texts_a)]], vectors[index[len(texts_a):]]
     cosines = np.sum(_unit(first) * _unit(second), axis=1)
@@ -85,11 +87,11 @@ def evaluate_retrieval(embedder, queries, corpus, relevant, ks=(1, 5, 10), batch
     queries, corpus = list(queries), list(corpus)
     relevant = [{int(r)} if not isinstance(r, Collection) else {int(i) for i in r} for r in relevant]
     if len(relevant) != len(queries) or not queries or not corpus:
-        raise ValueError(f"need queries, a corpus and one relevant entry per query, got {len(queries)} queries, "
-                         f"{len(corpus)} corpus texts and {len(relevant)} relevant entries.")
+        raise InvalidArgumentError(f"need queries, a corpus and one relevant entry per query, got {len(queries)} queries, "
+                                   f"{len(corpus)} corpus texts and {len(relevant)} relevant entries.")
     for row, indices in enumerate(relevant):
         if not indices or not all(0 <= index < len(corpus) for index in indices):
-            raise ValueError(f"relevant[{row}] = {sorted(indices)} must name 1 or more indices in range({len(corpus)}).")
+            raise InvalidArgumentError(f"relevant[{row}] = {sorted(indices)} must name 1 or more indices in range({len(corpus)}).")
     similarities = cosine_matrix(embedder.embed(queries, batch_size=batch_size),
                                  embedder.embed(corpus, batch_size=batch_size))
     ranking = np.argsort(-similarities, axis=1, kind="stable")

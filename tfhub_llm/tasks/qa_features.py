@@ -18,6 +18,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from tfhub_llm.errors import InvalidArgumentError
+
 
 class OffsetTokenizer(Protocol):
     """What feature creation needs from a tokenizer."""
@@ -71,13 +73,13 @@ def make_qa_features(examples: Sequence, tokenizer: OffsetTokenizer, max_seq_len
     becomes several windows, each starting `doc_stride` tokens after the previous one.
     """
     if not examples:
-        raise ValueError("make_qa_features needs at least one example")
+        raise InvalidArgumentError("make_qa_features needs at least one example")
     if doc_stride < 1:
-        raise ValueError(f"doc_stride must be >= 1, got {doc_stride}")
+        raise InvalidArgumentError(f"doc_stride must be >= 1, got {doc_stride}")
     if max_query_length < 1:
-        raise ValueError(f"max_query_length must be >= 1, got {max_query_length}")
+        raise InvalidArgumentError(f"max_query_length must be >= 1, got {max_query_length}")
     if max_seq_length < max_query_length + 4:
-        raise ValueError(f"max_seq_length={max_seq_length} leaves no room for context after a "
+        raise InvalidArgumentError(f"max_seq_length={max_seq_length} leaves no room for context after a "
                          f"question of max_query_length={max_query_length} and 3 special tokens")
     questions = _tokenize_checked(tokenizer, [example.question for example in examples])
     unique_contexts = list(dict.fromkeys(example.context for example in examples))
@@ -102,14 +104,14 @@ def _tokenize_checked(tokenizer, texts: list[str]):
     """Tokenizes `texts`, checking the offsets are character spans inside each text."""
     results = tokenizer.tokenize_with_offsets(texts)
     if len(results) != len(texts):
-        raise ValueError(f"{type(tokenizer).__name__}.tokenize_with_offsets returned "
+        raise InvalidArgumentError(f"{type(tokenizer).__name__}.tokenize_with_offsets returned "
                          f"{len(results)} results for {len(texts)} texts")
     checked = []
     for text, (ids, starts, ends) in zip(texts, results):
         ids, starts, ends = (np.asarray(a, dtype=np.int64).reshape(-1) for a in (ids, starts, ends))
         if not len(ids) == len(starts) == len(ends) or np.any(starts < 0) or np.any(
                 ends > len(text)) or np.any(starts > ends):
-            raise ValueError(f"{type(tokenizer).__name__}.tokenize_with_offsets gave offsets that are "
+            raise InvalidArgumentError(f"{type(tokenizer).__name__}.tokenize_with_offsets gave offsets that are "
                              f"not character spans of {text[:60]!r} ({len(text)} characters); "
                              "byte offsets must be converted to character offsets")
         checked.append((ids, starts, ends))
@@ -209,21 +211,21 @@ def postprocess_qa(features: QAFeatures, start_logits, end_logits, contexts: Seq
     end_logits = np.asarray(end_logits, dtype=np.float64)
     expected = features.input_word_ids.shape
     if start_logits.shape != expected or end_logits.shape != expected:
-        raise ValueError(f"start_logits {start_logits.shape} and end_logits {end_logits.shape} "
+        raise InvalidArgumentError(f"start_logits {start_logits.shape} and end_logits {end_logits.shape} "
                          f"must both have the features' shape {expected}")
     if n_best_size < 1 or max_answer_length < 1:
-        raise ValueError(f"n_best_size ({n_best_size}) and max_answer_length ({max_answer_length}) must be >= 1")
+        raise InvalidArgumentError(f"n_best_size ({n_best_size}) and max_answer_length ({max_answer_length}) must be >= 1")
     windows_of = [[] for _ in contexts]
     for window, example_index in enumerate(features.example_index):
         if example_index >= len(contexts):
-            raise ValueError(f"window {window} belongs to example {example_index} but only "
+            raise InvalidArgumentError(f"window {window} belongs to example {example_index} but only "
                              f"{len(contexts)} contexts were given")
         windows_of[example_index].append(window)
 
     answers = []
     for example_index, (context, windows) in enumerate(zip(contexts, windows_of)):
         if not windows:
-            raise ValueError(f"example {example_index} has no windows in the features")
+            raise InvalidArgumentError(f"example {example_index} has no windows in the features")
         spans = []
         null_score = np.inf
         for window in windows:

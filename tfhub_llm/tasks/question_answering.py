@@ -11,7 +11,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from tfhub_llm.hub import ENCODER_INPUT_KEYS
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.interface import ENCODER_INPUT_KEYS
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.optimization import bert_adamw
 from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
@@ -26,7 +27,7 @@ class PreprocessorOffsets:
 
     def __init__(self, preprocessor):
         if not hasattr(preprocessor.module, "tokenize_with_offsets"):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"The preprocessor {preprocessor.handle!r} has no tokenize_with_offsets, which question "
                 "answering needs to map answers back to the context; use a preprocessor that has it "
                 "(those built by tfhub_llm.convert_hf_bert and savedmodels/ do)."
@@ -164,7 +165,7 @@ class SpanQuestionAnswerer(BertTask):
     def predict_answers(self, questions, contexts, batch_size=32):
         """Answers each question from its context; ``start`` / ``end`` are character offsets into it."""
         if len(questions) != len(contexts):
-            raise ValueError(f"{len(questions)} questions but {len(contexts)} contexts.")
+            raise InvalidArgumentError(f"{len(questions)} questions but {len(contexts)} contexts.")
         examples = [
             SquadExample(qas_id=str(index), question=question, context=context, answers=[], is_impossible=False)
             for index, (question, context) in enumerate(zip(questions, contexts))

@@ -15,7 +15,7 @@ import os
 import re
 import string
 
-from tfhub_llm.data import DataError
+from tfhub_llm.errors import DataError, InvalidArgumentError, InvalidArgumentTypeError
 
 _PUNCTUATION = frozenset(string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -168,7 +168,7 @@ def squad_evaluate(dataset: dict, predictions: dict[str, str]) -> dict:
     questions = [qa for article in dataset["data"] for paragraph in article["paragraphs"]
                  for qa in paragraph["qas"]]
     if not questions:
-        raise ValueError("the dataset has no questions to evaluate")
+        raise InvalidArgumentError("the dataset has no questions to evaluate")
     version_2 = str(dataset.get("version", "")).lstrip("v").startswith("2") or any(
         not qa["answers"] for qa in questions)
 
@@ -183,7 +183,7 @@ def squad_evaluate(dataset: dict, predictions: dict[str, str]) -> dict:
             missing += 1
             prediction = ""
         elif not isinstance(prediction, str):
-            raise TypeError(f"prediction for question id {qid!r} must be a string, got {prediction!r}")
+            raise InvalidArgumentTypeError(f"prediction for question id {qid!r} must be a string, got {prediction!r}")
         exact[qid] = max(exact_match_score(gold, prediction) for gold in golds)
         f1[qid] = max(f1_score(gold, prediction, version_2) for gold in golds)
         has_answer[qid] = bool(qa["answers"])

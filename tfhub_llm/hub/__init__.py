@@ -1,0 +1,8 @@
+"""The loader side: from a handle to a loaded, checked TF-Hub SavedModel.
+
+* :mod:`~tfhub_llm.hub.handles`: resolve a handle (folder, URL, tfhub.dev / Kaggle) and load it.
+* :mod:`~tfhub_llm.hub.resolver`: tensorflow_hub's http(s) resolver plus checksum and safe unpacking.
+* :mod:`~tfhub_llm.hub.archive`: SavedModel archives: write, verify, unpack.
+* :mod:`~tfhub_llm.hub.security`: the op scan that runs before anything from a SavedModel does.
+* :mod:`~tfhub_llm.hub.describe`: what a SavedModel offers, as text (``inspect``) or Markdown (model cards).
+"""

@@ -1,0 +1,206 @@
+"""Safe SavedModel archives: writing them for publishing, checking and unpacking them.
+
+* ``write_saved_model_archive`` writes the tar.gz tensorflow_hub's
+  ``?tf-hub-format=compressed`` protocol expects (root = the SavedModel root),
+  reproducibly (sorted members, fixed mtime, owner 0 with empty names), plus a
+  ``<archive>.sha256`` file in ``sha256sum`` format. A published archive is never
+  overwritten.
+* ``verify_sha256`` checks an archive against the ``.sha256`` file next to it.
+* ``safe_extract`` unpacks only regular files and folders with relative paths
+  that stay inside the destination.
+
+Every write goes through :mod:`tfhub_llm.atomic`, so readers never see
+half-written archives or folders.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+import tarfile
+import zlib
+
+from tfhub_llm.atomic import atomic_directory, atomic_file, write_text
+from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, TargetExistsError, TfhubLlmError
+
+SHA256_SUFFIX = ".sha256"
+_ARCHIVE_MTIME = 0
+_CHUNK = 1 << 20
+# tarfile's own "data" filter as a second line of defence, where Python has it (3.10.12+, 3.11.4+).
+_DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+
+
+class UnsafeArchiveError(TfhubLlmError, ValueError):
+    """An archive (or a folder to archive) holds a member that is not a plain file or folder."""
+
+
+class ChecksumMismatchError(TfhubLlmError, ValueError):
+    """An archive's sha256 differs from the published one."""
+
+
+class ArchiveExistsError(TargetExistsError):
+    """A published archive version already exists; versions are immutable."""
+
+    def __init__(self, path):
+        super().__init__(f"{path} already exists; published versions are immutable, "
+                         "publish a new version number instead")
+
+
+# ---------------------------------------------------------------- checksums
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_sha256_file(content: str, source: str) -> str:
+    """The hex digest from ``sha256sum`` output (``<hex>  <name>``, or just ``<hex>``)."""
+    fields = content.split()
+    digest = fields[0].lower() if fields else ""
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise InvalidFileError(f"{source}: expected '<64 hex digits>  <file name>', got {content[:100]!r}")
+    return digest
+
+
+def check_sha256(archive_path: str | os.PathLike, expected: str, source: str) -> None:
+    """Raise ``ChecksumMismatchError`` naming both digests unless the archive matches."""
+    actual = file_sha256(archive_path)
+    if actual != expected:
+        raise ChecksumMismatchError(
+            f"{source}: sha256 mismatch: the published checksum is {expected} but the archive has "
+            f"{actual}; the archive is corrupted or was tampered with, refusing to use it")
+
+
+def verify_sha256(archive_path: str | os.PathLike) -> bool:
+    """Verify ``archive_path`` against ``<archive_path>.sha256`` when that file exists.
+
+    Returns whether a check happened; raises ``ChecksumMismatchError`` on a mismatch.
+    """
+    checksum_path = os.fspath(archive_path) + SHA256_SUFFIX
+    if not os.path.exists(checksum_path):
+        return False
+    with open(checksum_path) as f:
+        expected = parse_sha256_file(f.read(), checksum_path)
+    check_sha256(archive_path, expected, os.fspath(archive_path))
+    return True
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _archive_members(saved_model_dir: str):
+    """(path on disk, name in archive) in a fixed order; refuses links and special files."""
+    for folder, subfolders, files in os.walk(saved_model_dir):
+        subfolders.sort()
+        for name in subfolders + sorted(files):
+            path = os.path.join(folder, name)
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                raise UnsafeArchiveError(f"{path} is a symbolic link; refusing to archive it")
+            if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+                raise UnsafeArchiveError(f"{path} is a hard link ({info.st_nlink} names); refusing to archive it")
+            if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+                raise UnsafeArchiveError(f"{path} is not a regular file or folder; refusing to archive it")
+            yield path, os.path.relpath(path, saved_model_dir).replace(os.sep, "/")
+
+
+def _tar_info(path: str, name: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = _ARCHIVE_MTIME
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    if os.path.isdir(path):
+        info.type, info.mode = tarfile.DIRTYPE, 0o755
+    else:
+        info.size, info.mode = os.path.getsize(path), 0o644
+    return info
+
+
+def write_saved_model_archive(saved_model_dir: str | os.PathLike, archive_path: str | os.PathLike) -> str:
+    """Write ``saved_model_dir`` as a reproducible tar.gz plus ``<archive_path>.sha256``.
+
+    Returns the archive's hex sha256. Refuses symlinks, hard links and special files
+    in the source, an existing ``archive_path`` and an archive inside the source.
+    """
+    saved_model_dir = os.path.realpath(saved_model_dir)
+    archive_path = os.path.abspath(archive_path)
+    if not os.path.isfile(os.path.join(saved_model_dir, "saved_model.pb")):
+        raise MissingFileError(f"{saved_model_dir} is not a SavedModel: it has no saved_model.pb")
+    if os.path.commonpath([os.path.realpath(os.path.dirname(archive_path)), saved_model_dir]) == saved_model_dir:
+        raise InvalidArgumentError(f"{archive_path} is inside the SavedModel folder {saved_model_dir}; write it elsewhere")
+    with atomic_file(archive_path, overwrite=False, exists_error=ArchiveExistsError) as temporary:
+        members = list(_archive_members(saved_model_dir))
+        with open(temporary, "wb") as raw:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=_ARCHIVE_MTIME) as zipped:
+                with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    for path, name in members:
+                        info = _tar_info(path, name)
+                        if info.isdir():
+                            tar.addfile(info)
+                        else:
+                            with open(path, "rb") as f:
+                                tar.addfile(info, f)
+        digest = file_sha256(temporary)
+    write_text(archive_path + SHA256_SUFFIX, f"{digest}  {os.path.basename(archive_path)}\n")
+    return digest
+
+
+# ---------------------------------------------------------------- unpacking
+
+
+def _member_problem(member: tarfile.TarInfo) -> str | None:
+    name = member.name
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or os.path.isabs(name) or (len(parts[0]) == 2 and parts[0][1] == ":"):
+        return "has an absolute path"
+    if ".." in parts:
+        return "has a '..' path component"
+    if member.issym():
+        return f"is a symbolic link (to {member.linkname!r})"
+    if member.islnk():
+        return f"is a hard link (to {member.linkname!r})"
+    if member.ischr() or member.isblk():
+        return "is a device file"
+    if member.isfifo():
+        return "is a FIFO"
+    if not (member.isfile() or member.isdir()):
+        return f"has unsupported tar type {member.type!r}"
+    return None
+
+
+def check_members(tar: tarfile.TarFile, source: str) -> list[tarfile.TarInfo]:
+    """All members of ``tar``; raises ``UnsafeArchiveError`` naming the first unsafe one."""
+    members = tar.getmembers()
+    for member in members:
+        problem = _member_problem(member)
+        if problem:
+            raise UnsafeArchiveError(f"{source}: member {member.name!r} {problem}; refusing to unpack the archive")
+    return members
+
+
+def safe_extract(archive_path: str | os.PathLike, dest_dir: str | os.PathLike) -> str:
+    """Unpack a tar(.gz) archive into ``dest_dir`` (which must be missing or empty).
+
+    Every member is checked before anything is written; the archive is unpacked into
+    a temporary sibling that is renamed to ``dest_dir`` only when complete.
+    Returns ``dest_dir``.
+    """
+    archive_path, dest_dir = os.fspath(archive_path), os.path.abspath(dest_dir)
+
+    def not_empty(path):
+        return TargetExistsError(f"{path} is not empty; refusing to unpack {archive_path} over it")
+
+    with atomic_directory(dest_dir, exists_error=not_empty) as staging:
+        try:
+            with tarfile.open(archive_path, mode="r:*") as tar:
+                tar.extractall(staging, members=check_members(tar, archive_path), **_DATA_FILTER)
+        except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
+            raise InvalidFileError(f"{archive_path} is not a valid tar archive: {error}") from None
+    return dest_dir

@@ -1,0 +1,119 @@
+"""Handles → loaded TF-Hub SavedModels: resolution through tensorflow_hub, checks of the BERT interface.
+
+A handle is a local directory, a ``file://`` URL, an ``http(s)://`` URL serving TF Hub's compressed
+format, or a tfhub.dev / Kaggle Models URL. Resolution and caching (``TFHUB_CACHE_DIR``) are
+tensorflow_hub's own (with :mod:`tfhub_llm.hub.resolver` verifying archives, installed on the first
+remote handle); this module adds a scan of the graph (:mod:`tfhub_llm.hub.security`), errors that
+name the handle and say what to do, and checks that what was loaded has the encoder, preprocessor or
+text-embedding interface (:mod:`tfhub_llm.interface`) before anyone calls it.
+"""
+
+import os
+import urllib.error
+import urllib.parse
+
+import tensorflow as tf
+import tensorflow_hub as hub
+import tensorflow_text  # noqa: F401  (registers the TF Text ops that preprocessors use)
+
+from tfhub_llm.errors import TfhubLlmError
+from tfhub_llm.hub import resolver, security
+from tfhub_llm.interface import (
+    ENCODER_INPUT_KEYS,
+    ENCODER_OUTPUT_KEYS,
+    missing_encoder_parts,
+    missing_preprocessor_parts,
+    missing_text_embedding_parts,
+)
+
+
+class HandleError(TfhubLlmError, ValueError):
+    """A handle that cannot be resolved or loaded; the message names it and says what to do."""
+
+
+def resolve(handle):
+    """Returns the local SavedModel directory of ``handle``, downloading and caching when remote."""
+    handle = os.fspath(handle)
+    parsed = urllib.parse.urlparse(handle)
+    if parsed.scheme in ("", "file"):
+        return _local_saved_model_dir(handle, urllib.parse.unquote(parsed.path) if parsed.scheme else handle)
+    resolver.install_resolver()
+    try:
+        path = hub.resolve(handle)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+        raise HandleError(
+            f"Cannot download {handle!r}: {_reason(error)}. This machine may be offline: pass a local "
+            "SavedModel directory instead, or set TFHUB_CACHE_DIR to a cache that already holds this handle."
+        ) from error
+    if not tf.io.gfile.exists(os.path.join(path, tf.saved_model.SAVED_MODEL_FILENAME_PB)):
+        raise HandleError(
+            f"The cache directory {path!r} for handle {handle!r} is empty or corrupt (no saved_model.pb): "
+            "delete that directory and load again."
+        )
+    return path
+
+
+def _local_saved_model_dir(handle, path):
+    if not os.path.exists(path):
+        raise HandleError(f"Handle {handle!r}: the path {path!r} does not exist.")
+    if not os.path.isfile(os.path.join(path, tf.saved_model.SAVED_MODEL_FILENAME_PB)):
+        raise HandleError(
+            f"Handle {handle!r}: {path!r} is not a SavedModel directory (no saved_model.pb in it)."
+        )
+    return path
+
+
+def _reason(error):
+    return str(getattr(error, "reason", None) or error)
+
+
+def load(handle, *, trust=False, allow_ops=()):
+    """Resolves ``handle``, scans its graph unless trusted, and loads it with ``hub.load``."""
+    path = resolve(handle)
+    security.check_saved_model(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle))
+    return hub.load(path)
+
+
+def load_encoder(handle, **load_options):
+    """Loads a TF-Hub BERT encoder, refusing a SavedModel without the encoder interface."""
+    return _load_with_interface(
+        handle, "a TF-Hub BERT encoder", missing_encoder_parts,
+        f"An encoder takes a dict of int32 {', '.join(ENCODER_INPUT_KEYS)} and returns a dict with "
+        f"{', '.join(ENCODER_OUTPUT_KEYS)}.", load_options)
+
+
+def load_text_embedding(handle, **load_options):
+    """Loads a TF-Hub text embedding, refusing a SavedModel without that interface."""
+    return _load_with_interface(
+        handle, "a TF-Hub text embedding", missing_text_embedding_parts,
+        "A text embedding is called on a 1-D string tensor and returns one float vector per string, [batch, dim].",
+        load_options)
+
+
+def _load_with_interface(handle, kind, missing_parts, contract, load_options):
+    """Loads ``handle``; a HandleError names what ``missing_parts`` finds missing and ``contract``."""
+    module = load(handle, **load_options)
+    missing = missing_parts(module)
+    if missing:
+        raise HandleError(f"Handle {handle!r} is not {kind}: {missing}. {contract}")
+    return module
+
+
+def load_preprocessor(handle, **load_options):
+    """Loads a TF-Hub BERT preprocessor, refusing a SavedModel without the preprocessor interface."""
+    module = load(handle, **load_options)
+    missing = missing_preprocessor_parts(module)
+    if missing:
+        raise HandleError(
+            f"Handle {handle!r} is not a TF-Hub BERT preprocessor: missing sub-objects {missing}."
+        )
+    return module
+
+
+def module_variables(module):
+    """The SavedModel's variables: its ``variables`` attribute, or every variable it tracks."""
+    if hasattr(module, "variables"):
+        return list(module.variables)
+    descendants = tf.train.TrackableView(module).descendants()
+    return [item for item in descendants if isinstance(item, tf.Variable)]
+

@@ -1,0 +1,77 @@
+"""A tensorflow_hub resolver for http(s) handles that checks checksums and unpacks safely.
+
+tensorflow_hub's own ``HttpCompressedFileResolver`` streams the archive straight
+into its cache. This subclass keeps its URL handling, cache location and atomic,
+locked download (``resolver.atomic_download``) but, in between,
+
+1. downloads ``<handle>?tf-hub-format=compressed`` to a temporary file,
+2. fetches ``<handle>.sha256`` (a 404 means the hub publishes no checksum) and
+   refuses the archive when it does not match,
+3. unpacks it with ``archive.safe_extract`` (no links, devices, absolute or ``..`` paths).
+
+``install_resolver()`` registers it with tensorflow_hub once (:mod:`tfhub_llm.hub.handles` calls it
+before resolving the first remote handle); registered resolvers are tried newest first, so it takes
+over http(s) handles.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from tensorflow_hub import compressed_module_resolver, registry, resolver
+
+from tfhub_llm.hub import archive
+
+_installed = False
+
+
+def checksum_url(handle: str) -> str:
+    """``HUB/NAME/N`` -> ``HUB/NAME/N.sha256`` (query and fragment dropped)."""
+    parts = urllib.parse.urlsplit(handle)
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + archive.SHA256_SUFFIX,
+                                                  query="", fragment=""))
+
+
+class VerifyingHttpCompressedFileResolver(compressed_module_resolver.HttpCompressedFileResolver):
+    """Resolves http(s) handles like tensorflow_hub, plus sha256 check and safe unpacking."""
+
+    def __call__(self, handle: str) -> str:
+        module_dir = compressed_module_resolver._module_dir(handle)
+        return resolver.atomic_download(handle, self._download, module_dir, self._lock_file_timeout_sec())
+
+    def _download(self, handle: str, tmp_dir: str) -> None:
+        workspace = tempfile.mkdtemp(prefix=".download.", dir=os.path.dirname(os.path.abspath(tmp_dir)))
+        try:
+            archive_path = os.path.join(workspace, "module.tar.gz")
+            request = urllib.request.Request(self._append_compressed_format_query(handle))
+            with self._call_urlopen(request) as response, open(archive_path, "wb") as f:
+                shutil.copyfileobj(response, f)
+            expected = self._published_sha256(handle)
+            if expected is not None:
+                archive.check_sha256(archive_path, expected, handle)
+            archive.safe_extract(archive_path, tmp_dir)
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+
+    def _published_sha256(self, handle: str) -> str | None:
+        url = checksum_url(handle)
+        try:
+            with self._call_urlopen(urllib.request.Request(url)) as response:
+                return archive.parse_sha256_file(response.read().decode("utf-8", "replace"), url)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise
+
+
+def install_resolver() -> None:
+    """Register the verifying resolver with tensorflow_hub (idempotent)."""
+    global _installed
+    if not _installed:
+        registry.resolver.add_implementation(VerifyingHttpCompressedFileResolver())
+        _installed = True

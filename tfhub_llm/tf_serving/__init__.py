@@ -1,0 +1,28 @@
+"""TF Serving: exports with raw-text signatures, a check against a model server release, a REST client and a dev server.
+
+* :mod:`~tfhub_llm.tf_serving.export`: ``export_for_serving``, ``BASE_DIR/N`` with warmup requests.
+* :mod:`~tfhub_llm.tf_serving.signatures`: the ``serving_default`` functions of the task models.
+* :mod:`~tfhub_llm.tf_serving.check`: ``check_serving``, loads an export as the model server does.
+* :mod:`~tfhub_llm.tf_serving.client`: ``ServingClient``, TF Serving's REST API, stdlib only.
+* :mod:`~tfhub_llm.tf_serving.server`: ``DevelopmentServer``, the same REST API over a base folder
+  (its JSON encoding in :mod:`~tfhub_llm.tf_serving.rest_json`).
+"""
+
+from tfhub_llm.tf_serving.check import ServingCheckReport, check_serving, compare_session_outputs, session_predict
+from tfhub_llm.tf_serving.client import ServerUnreachableError, ServingClient, ServingError, predict_texts
+from tfhub_llm.tf_serving.export import export_for_serving
+from tfhub_llm.tf_serving.server import DevelopmentServer, serve
+
+__all__ = [
+    "DevelopmentServer",
+    "ServerUnreachableError",
+    "ServingCheckReport",
+    "ServingClient",
+    "ServingError",
+    "check_serving",
+    "compare_session_outputs",
+    "export_for_serving",
+    "predict_texts",
+    "serve",
+    "session_predict",
+]

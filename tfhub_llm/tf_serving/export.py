@@ -1,0 +1,181 @@
+"""SavedModel exports for TF Serving: versioned, atomic, raw-text signatures, with warmup requests.
+
+``export_for_serving(model, base_dir)`` writes ``base_dir/<version>/`` in TF Serving's layout::
+
+    saved_model.pb  variables/  assets/  assets.extra/tf_serving_warmup_requests
+
+TF Serving polls ``base_dir`` and loads any numeric folder it sees, so the export is written to a
+non-numeric sibling (``.tmp-<version>-<pid>-<random>``, :func:`tfhub_llm.atomic.atomic_directory`)
+and renamed into place once complete; on failure the sibling is removed. Versions count up from the highest numeric folder and are never
+overwritten. The warmup file is a TFRecord of ``PredictionLog`` protos (tensorflow-serving-api)
+that TF Serving replays at load time, so the first real request does not pay for graph setup.
+"""
+
+import os
+import pathlib
+import shutil
+
+import tensorflow as tf
+from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+from tfhub_llm.atomic import atomic_directory
+from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidFileError, TargetExistsError
+from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.embedding import TextEmbedder
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+
+TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+MAX_WARMUP_RECORDS = 1000  # TF Serving reads at most this many warmup records
+
+DEFAULT_WARMUP_INPUTS = {
+    ("text",): {"text": ["A gripping, beautifully acted film.", "The plot never comes together.", "ok"]},
+    ("text", "text_b"): {
+        "text": ["The company posted record profits.", "He left early."],
+        "text_b": ["Profits at the company reached an all-time high.", "The meeting ran late."],
+    },
+    ("question", "context"): {
+        "question": ["Who wrote the first program?", "When did the meeting end?"],
+        "context": [
+            "Ada Lovelace wrote what is often called the first computer program, for Babbage's engine.",
+            "The meeting began at nine and ended shortly after noon, when lunch arrived.",
+        ],
+    },
+}
+
+
+def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
+    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer`` or ``TextEmbedder`` as ``base_dir/<version>`` for TF Serving.
+
+    Args:
+        model: the trained task model.
+        base_dir: the model's base path in TF Serving (created when missing).
+        version: the version number; default one more than the highest numeric folder in ``base_dir``.
+        warmup_inputs: ``{input name: [strings]}`` for the warmup requests (defaults: a few built-in
+            sentences); the names are the signature's inputs, e.g. ``{"text": [...]}``.
+
+    Returns:
+        The path of the new version folder.
+    """
+    base_dir = pathlib.Path(base_dir)
+    version = next_version(base_dir) if version is None else _checked_version(version)
+    final_dir = base_dir / str(version)
+    _refuse_existing(final_dir)
+    serving_module = _serving_module(model)
+    warmup_inputs = _checked_warmup_inputs(warmup_inputs, serving_module.input_names)
+    base_dir.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_exports(base_dir)
+    prefix = f"{TEMP_PREFIX}{version}-{os.getpid()}-"
+    with atomic_directory(final_dir, prefix=prefix, exists_error=_version_exists) as staging:
+        tf.saved_model.save(serving_module, str(staging), signatures=serving_module.signatures())
+        write_warmup_requests(staging / WARMUP_FILE, warmup_inputs)
+    return str(final_dir)
+
+
+def _remove_abandoned_exports(base_dir):
+    """Deletes temporary export folders whose exporting process is gone (killed mid-export)."""
+    for path in base_dir.glob(f"{TEMP_PREFIX}*"):
+        pid = path.name[len(TEMP_PREFIX):].split("-")[1:2]
+        if pid and pid[0].isdigit() and not _process_alive(int(pid[0])):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def next_version(base_dir):
+    """One more than the highest numeric folder in ``base_dir`` (1 when there is none)."""
+    base_dir = pathlib.Path(base_dir)
+    versions = [int(path.name) for path in base_dir.iterdir() if path.name.isdigit()] if base_dir.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _serving_module(model):
+    if isinstance(model, TextClassifier):
+        return ClassifierServing(model)
+    if isinstance(model, SpanQuestionAnswerer):
+        return QuestionAnsweringServing(model)
+    if isinstance(model, TextEmbedder):
+        return EmbedderServing(model)
+    raise InvalidArgumentTypeError(f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer or a "
+                                   f"TextEmbedder, not {type(model).__name__}.")
+
+
+def _checked_version(version):
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidArgumentError(f"version must be a positive integer (TF Serving's version folders), got {version!r}.")
+    return version
+
+
+def _refuse_existing(final_dir):
+    if final_dir.exists():
+        raise _version_exists(final_dir)
+
+
+def _version_exists(final_dir):
+    return TargetExistsError(
+        f"{final_dir} already exists: a served version is never overwritten. Omit version to export "
+        f"version {next_version(final_dir.parent)}.")
+
+
+def _checked_warmup_inputs(warmup_inputs, input_names):
+    """``{name: list of str}`` with exactly the signature's inputs and the same number of rows in each."""
+    if warmup_inputs is None:
+        return DEFAULT_WARMUP_INPUTS[tuple(input_names)]
+    if not isinstance(warmup_inputs, dict) or set(warmup_inputs) != set(input_names):
+        given = sorted(warmup_inputs) if isinstance(warmup_inputs, dict) else type(warmup_inputs).__name__
+        raise InvalidArgumentError(f"warmup_inputs must be a dict with exactly the inputs {list(input_names)}, got {given}.")
+    rows = {name: list(values) for name, values in warmup_inputs.items()}
+    counts = {name: len(values) for name, values in rows.items()}
+    if len(set(counts.values())) != 1 or not 1 <= min(counts.values()) < MAX_WARMUP_RECORDS:
+        raise InvalidArgumentError(f"warmup_inputs needs the same number (1 to {MAX_WARMUP_RECORDS - 1}) of rows in every "
+                         f"input, got {counts}.")
+    for name, values in rows.items():
+        for index, value in enumerate(values):
+            if not isinstance(value, str):
+                raise InvalidArgumentError(f"warmup_inputs[{name!r}][{index}] is {type(value).__name__}, not str.")
+    return rows
+
+
+def warmup_requests(inputs):
+    """``PredictionLog`` protos for ``inputs`` (``{name: [str]}``): one per row, then one with every row."""
+    num_rows = len(next(iter(inputs.values())))
+    batches = [slice(row, row + 1) for row in range(num_rows)] + [slice(0, num_rows)]
+    logs = []
+    for batch in batches:
+        request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(signature_name=SERVING_SIGNATURE))
+        for name, values in inputs.items():
+            request.inputs[name].CopyFrom(tf.make_tensor_proto(values[batch], dtype=tf.string))
+        logs.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
+    return logs
+
+
+def write_warmup_requests(path, inputs):
+    """Writes the warmup requests of ``inputs`` as a TFRecord file at ``path``."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for log in warmup_requests(inputs):
+            writer.write(log.SerializeToString())
+
+
+def read_warmup_requests(path):
+    """The ``PredictionLog`` protos of a warmup TFRecord file; a record that does not parse names its index."""
+    logs = []
+    for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
+        log = prediction_log_pb2.PredictionLog()
+        try:
+            log.ParseFromString(record)
+        except Exception as error:  # protobuf raises its own DecodeError
+            raise InvalidFileError(f"{path}: record {index} is not a PredictionLog: {error}") from error
+        logs.append(log)
+    return logs

@@ -1,0 +1,320 @@
+"""A local development server that answers TF Serving's REST API for one model's versioned exports.
+
+`tfhub-llm serve BASE_DIR` serves the model named by BASE_DIR's last folder, whose versions are
+BASE_DIR's numeric subdirectories (others, such as an export in progress, are ignored), so demos
+and tests exercise `ServingClient` end to end without a TF Serving install:
+
+    GET  /v1/models/NAME[/versions/N]           model status (every version on disk)
+    GET  /v1/models/NAME[/versions/N]/metadata  SignatureDefs, as TF Serving renders them
+    POST /v1/models/NAME[/versions/N]:predict   row ("instances") or columnar ("inputs") format
+
+The directory is listed again on every request (TF Serving polls it every second), so a version
+that appears later is served; unlike TF Serving's default policy (latest only), every version
+stays reachable by number. Each version is loaded once, with `tf.saved_model.load`. Bad requests
+get status 400 (404 for unknown model or version paths) and `{"error": "..."}`; a version that
+cannot be loaded gets 500; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the TF Text ops that the package's exports use)
+from google.protobuf import json_format
+from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
+
+from tfhub_llm.errors import InvalidFileError, MissingFileError, TfhubLlmError
+from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.tf_serving.rest_json import RequestError, columnar_inputs, row_inputs, to_json
+
+_ROUTE = re.compile(
+    r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<action>/metadata|:predict)?$")
+
+
+class ModelLoadError(TfhubLlmError, RuntimeError):
+    """A version directory that tf.saved_model.load cannot load (answered with status 500)."""
+
+
+# --- versions on disk ------------------------------------------------------------------------
+
+class LoadedVersion:
+    """One loaded SavedModel version: its callable signatures and its SignatureDef protos."""
+
+    def __init__(self, version: int, path: str):
+        self.version = version
+        self.path = path
+        self.model = tf.saved_model.load(path)
+        self.signatures = dict(self.model.signatures)
+        self.signature_defs = _read_signature_defs(path)
+
+
+def _read_signature_defs(path: str):
+    """The SignatureDef map of `path/saved_model.pb`'s "serve" MetaGraph, as TF Serving sees it."""
+    saved_model = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as file:
+        saved_model.ParseFromString(file.read())
+    for meta_graph in saved_model.meta_graphs:
+        if "serve" in meta_graph.meta_info_def.tags:
+            return meta_graph.signature_def
+    raise InvalidFileError(f"{path}/saved_model.pb has no MetaGraph tagged 'serve'")
+
+
+class VersionedModel:
+    """A model name and base directory: finds numeric versions, loads each once, thread-safely."""
+
+    def __init__(self, base_dir: str, name: str | None = None):
+        self.base_dir = os.path.abspath(base_dir)
+        if not os.path.isdir(self.base_dir):
+            raise MissingFileError(f"model base directory {self.base_dir} does not exist")
+        self.name = name or os.path.basename(self.base_dir.rstrip(os.sep))
+        self._loaded: dict[int, LoadedVersion] = {}
+        self._lock = threading.Lock()
+
+    def versions_on_disk(self) -> list[int]:
+        """Numeric subdirectories of the base directory, highest first."""
+        return sorted((int(entry) for entry in os.listdir(self.base_dir)
+                       if entry.isdigit() and os.path.isdir(os.path.join(self.base_dir, entry))),
+                      reverse=True)
+
+    def resolve(self, model_name: str, version: int | None) -> list[int]:
+        """The requested version (all versions when None); 404 for an unknown model or version."""
+        if model_name != self.name:
+            raise RequestError(404, f"model '{model_name}' is not served here; "
+                                    f"this server serves '{self.name}' from {self.base_dir}")
+        on_disk = self.versions_on_disk()
+        if not on_disk:
+            raise RequestError(404, f"model '{self.name}' has no numeric version directory in "
+                                    f"{self.base_dir} yet")
+        if version is None:
+            return on_disk
+        if version not in on_disk:
+            raise RequestError(404, f"version {version} of model '{self.name}' not found; "
+                                    f"versions on disk: {on_disk}")
+        return [version]
+
+    def load(self, version: int) -> LoadedVersion:
+        """The loaded version, loading it on first use (once, under a lock)."""
+        loaded = self._loaded.get(version)
+        if loaded is not None:
+            return loaded
+        with self._lock:
+            if version not in self._loaded:
+                path = os.path.join(self.base_dir, str(version))
+                try:
+                    self._loaded[version] = LoadedVersion(version, path)
+                except Exception as error:  # noqa: BLE001  (any load failure is reported as such)
+                    raise ModelLoadError(f"cannot load version {version} of model "
+                                         f"'{self.name}' from {path}: {error}") from error
+            return self._loaded[version]
+
+
+def predict(loaded: LoadedVersion, body) -> dict:
+    """Answers a predict request body (parsed JSON) with TF Serving's response shape."""
+    if not isinstance(body, dict):
+        raise RequestError(400, "the request body must be a JSON object")
+    signature_name = body.get("signature_name", SERVING_SIGNATURE)
+    signature = loaded.signatures.get(signature_name)
+    if signature is None:
+        raise RequestError(400, f"signature '{signature_name}' not found in version "
+                                f"{loaded.version}; it has {sorted(loaded.signatures)}")
+    if ("instances" in body) == ("inputs" in body):
+        raise RequestError(400, "the request must have exactly one of 'instances' (row format) "
+                                "or 'inputs' (columnar format)")
+    specs = signature.structured_input_signature[1]
+    if "instances" in body:
+        tensors, batch_size = row_inputs(body["instances"], specs)
+    else:
+        tensors, batch_size = columnar_inputs(body["inputs"], specs), None
+    try:
+        outputs = signature(**tensors)
+    except (tf.errors.OpError, TypeError, ValueError) as error:
+        message = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        raise RequestError(400, f"signature '{signature_name}' failed: {message}") from None
+    encoded = {name: to_json(tensor, name) for name, tensor in outputs.items()}
+    if batch_size is None:
+        return {"outputs": next(iter(encoded.values())) if len(encoded) == 1 else encoded}
+    for name, tensor in outputs.items():
+        if tensor.shape.rank == 0 or tensor.shape[0] != batch_size:
+            raise RequestError(400, f"output '{name}' has shape {tensor.shape.as_list()}, not "
+                                    f"[{batch_size}, ...]: use the columnar format ('inputs')")
+    if len(encoded) == 1:
+        return {"predictions": next(iter(encoded.values()))}
+    return {"predictions": [{name: values[index] for name, values in encoded.items()}
+                            for index in range(batch_size)]}
+
+
+# --- status and metadata ---------------------------------------------------------------------
+
+def model_status(model: VersionedModel, versions: list[int]) -> dict:
+    """GetModelStatusResponse as JSON; each version is loaded so its state is the real one."""
+    statuses = []
+    for version in versions:
+        try:
+            model.load(version)
+            state, code, message = "AVAILABLE", "OK", ""
+        except ModelLoadError as error:
+            state, code, message = "END", "UNKNOWN", str(error)
+        statuses.append({"version": str(version), "state": state,
+                         "status": {"error_code": code, "error_message": message}})
+    return {"model_version_status": statuses}
+
+
+def model_metadata(model: VersionedModel, loaded: LoadedVersion) -> dict:
+    """GetModelMetadataResponse as TF Serving renders it: model_spec plus the SignatureDef map."""
+    signature_map = get_model_metadata_pb2.SignatureDefMap(signature_def=loaded.signature_defs)
+    return {
+        "model_spec": {"name": model.name, "signature_name": "", "version": str(loaded.version)},
+        "metadata": {"signature_def": json_format.MessageToDict(
+            signature_map, preserving_proto_field_name=True,
+            always_print_fields_with_no_presence=True)},
+    }
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes the three TF Serving endpoints; every answer is JSON."""
+
+    server_version = "tfhub-llm-dev-server"
+
+    def do_GET(self):  # noqa: N802  (http.server's naming)
+        self._answer("GET")
+
+    def do_POST(self):  # noqa: N802
+        self._answer("POST")
+
+    def _answer(self, method: str):
+        try:
+            status, body = 200, self._route(method)
+        except RequestError as error:
+            status, body = error.status, {"error": error.message}
+        except ModelLoadError as error:
+            status, body = 500, {"error": str(error)}
+        except Exception as error:  # noqa: BLE001  (a bug must not stop the server)
+            status, body = 500, {"error": f"internal error: {type(error).__name__}: {error}"}
+        payload = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _route(self, method: str) -> dict:
+        match = _ROUTE.match(self.path.split("?", 1)[0])
+        action = match and (match["action"] or "")
+        if match is None or (method, action) not in {("GET", ""), ("GET", "/metadata"),
+                                                     ("POST", ":predict")}:
+            if method == "POST":
+                self._read_body()  # drain it so the client reads our answer, not a reset
+            raise RequestError(404, f"malformed request: {method} {self.path} (served: GET "
+                                    "/v1/models/NAME[/versions/N][/metadata], POST "
+                                    "/v1/models/NAME[/versions/N]:predict)")
+        model = self.server.model
+        version = None if match["version"] is None else int(match["version"])
+        versions = model.resolve(urllib.parse.unquote(match["model"]), version)
+        if action == "":
+            return model_status(model, versions)
+        loaded = model.load(versions[0])
+        if action == "/metadata":
+            return model_metadata(model, loaded)
+        try:
+            body = json.loads(self._read_body())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RequestError(400, f"the request body is not valid JSON: {error}") from None
+        return predict(loaded, body)
+
+    def _read_body(self) -> bytes:
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            raise RequestError(400, "a POST needs a Content-Length header")
+        return self.rfile.read(int(length))
+
+    def log_message(self, format, *args):  # noqa: A002  (http.server's signature)
+        if self.server.log_requests:
+            super().log_message(format, *args)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address, model: VersionedModel, log_requests: bool):
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self.model = model
+        self.log_requests = log_requests
+        super().__init__(address, _Handler)
+
+
+class DevelopmentServer:
+    """TF Serving's REST API for BASE_DIR's versions, on a background thread (port 0: any free one).
+
+    Example:
+        with DevelopmentServer("exports/sst2") as server:
+            ServingClient(server.url, "sst2").predict(["great"])
+    """
+
+    def __init__(self, base_dir: str, host: str = "127.0.0.1", port: int = 0,
+                 model_name: str | None = None, log_requests: bool = False):
+        self.model = VersionedModel(base_dir, model_name)
+        self._httpd = _HTTPServer((host, port), self.model, log_requests)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    def start(self) -> "DevelopmentServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True,
+                                        name=f"tfhub-llm-serve-{self.model.name}")
+        self._thread.start()
+        return self
+
+    def serve_forever(self):
+        """Serves on the calling thread until KeyboardInterrupt."""
+        try:
+            self._httpd.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._httpd.server_close()
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> "DevelopmentServer":
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501,
+          model_name: str | None = None) -> None:
+    """For `tfhub-llm serve`: loads the latest version, prints the URL, serves until Ctrl-C."""
+    server = DevelopmentServer(base_dir, host, port, model_name, log_requests=True)
+    model = server.model
+    versions = model.versions_on_disk()
+    if versions:
+        model.load(versions[0])
+    else:
+        print(f"no numeric version directory in {model.base_dir} yet; waiting for one",
+              file=sys.stderr)
+    print(f"serving model '{model.name}' (versions {versions}) from {model.base_dir}\n"
+          f"  {server.url}/v1/models/{model.name}\n"
+          f"  POST {server.url}/v1/models/{model.name}:predict\n"
+          "press Ctrl-C to stop", flush=True)
+    server.serve_forever()
