@@ -12,8 +12,6 @@ figures); ``--bfloat16`` turns on TensorFlow's oneDNN bfloat16 auto-mixed-precis
 """
 
 import argparse
-import json
-import os
 import pathlib
 import sys
 import tempfile
@@ -146,18 +144,15 @@ def main():
     parser.add_argument("--bfloat16", action="store_true")
     parser.add_argument("--micro-batches", type=int, help="HubEncoder's micro_batches (default: the layer's)")
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    replies = wl.protocol_stdout()
-    with open(args.workload, encoding="utf-8") as file:
-        workload = json.load(file)
-    if args.bfloat16:
-        from tfhub_llm.precision import enable_cpu_bfloat16
 
-        enable_cpu_bfloat16()
-    system = Ours(args.mode, args.encoder_dir, args.preprocessor_dir, args.micro_batches)
-    replies.write(json.dumps({"ready": args.mode}) + "\n")
-    replies.flush()
-    wl.serve_commands(system, workload, replies)
+    def build_system():
+        if args.bfloat16:
+            from tfhub_llm.precision import enable_cpu_bfloat16
+
+            enable_cpu_bfloat16()
+        return Ours(args.mode, args.encoder_dir, args.preprocessor_dir, args.micro_batches)
+
+    wl.run_worker(args.workload, build_system, args.mode)
 
 
 if __name__ == "__main__":

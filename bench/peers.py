@@ -15,8 +15,6 @@ Hugging Face ``peak`` (torch's own matmul rate, to tell the library's overhead f
 """
 
 import argparse
-import json
-import os
 import pathlib
 import sys
 
@@ -138,14 +136,7 @@ def main():
     parser.add_argument("workload")
     parser.add_argument("minilm_dir")
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    replies = wl.protocol_stdout()
-    with open(args.workload, encoding="utf-8") as file:
-        workload = json.load(file)
-    system = PEERS[args.peer](args.minilm_dir)
-    replies.write(json.dumps({"ready": args.peer}) + "\n")
-    replies.flush()
-    wl.serve_commands(system, workload, replies)
+    wl.run_worker(args.workload, lambda: PEERS[args.peer](args.minilm_dir), args.peer)
 
 
 if __name__ == "__main__":

@@ -155,6 +155,10 @@ def start_workers(peer_python, workload_path, bfloat16, ablation):
         ("huggingface", "Hugging Face", [str(peer_python), str(BENCH / "peers.py"), "huggingface", workload_path,
                                          hf_dir], peer_phases),
     ]
+    litert = [ours[0], str(BENCH / "ours_litert.py")]
+    specs += [(f"ours_litert_{precision}", f"ours: LiteRT {precision}",
+               litert + [precision, workload_path] + models, ("infer_sst2", "latency"))
+              for precision in ("float32", "int8")]
     if bfloat16:
         specs += [
             ("ours_serving_bf16", "ours: serving, bf16 (opt-in)", specs[0][2] + ["--bfloat16"], serving_phases),

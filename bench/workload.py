@@ -97,6 +97,18 @@ def protocol_stdout():
     return replies
 
 
+def run_worker(workload_path, build_system, ready):
+    """A worker's whole life: its reply stream, the workload, ``build_system()``, ``{"ready": ready}``, the phases."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    replies = protocol_stdout()
+    with open(workload_path, encoding="utf-8") as file:
+        workload = json.load(file)
+    system = build_system()
+    replies.write(json.dumps({"ready": ready}) + "\n")
+    replies.flush()
+    serve_commands(system, workload, replies)
+
+
 def serve_commands(system, workload, stdout, stdin=sys.stdin):
     """Answers the phase commands of ``bench/run.py`` with timings of ``system`` (see the module docstring)."""
     for line in stdin:

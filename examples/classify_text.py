@@ -17,7 +17,7 @@ import time
 import common
 import keras
 
-from tfhub_llm.data import read_text_examples, to_dataset
+from tfhub_llm.data import to_dataset
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 NEW_SENTENCES = [
@@ -40,17 +40,11 @@ def build_classifier(encoder_handle, preprocessor_handle, seq_length, num_classe
 
 def main(argv=None):
     parser = common.parser(__doc__.splitlines()[0])
-    parser.add_argument("--train", default=str(common.DATA / "sst2" / "train.tsv"),
-                        help="TSV with columns 'text' and 'label' (0/1)")
-    parser.add_argument("--validation-examples", type=int, default=500,
-                        help="held-out phrases to measure accuracy on")
-    common.add_training_flags(parser, max_examples=2000, epochs=1, batch_size=32, seq_length=64,
-                              learning_rate=5e-5)
+    common.add_sst2_flags(parser)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(args.seed)
 
-    examples = read_text_examples(args.train, text_column="text", label_column="label", num_classes=2)
-    train, validation = common.sample_split(examples, args.max_examples, args.validation_examples, args.seed)
+    train, validation = common.read_sst2_sample(args)
     print(f"data: {len(train)} training and {len(validation)} held-out phrases from {args.train}")
 
     model = build_classifier(args.encoder, args.preprocessor, args.seq_length)

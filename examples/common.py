@@ -44,6 +44,23 @@ def add_training_flags(result, max_examples, epochs, batch_size, seq_length, lea
     result.add_argument("--seed", type=int, default=seed)
 
 
+def add_sst2_flags(result, validation_examples=500):
+    """Adds the flags of the examples that fine-tune on a sample of SST-2 phrases (read by :func:`read_sst2_sample`)."""
+    result.add_argument("--train", default=str(DATA / "sst2" / "train.tsv"),
+                        help="TSV with columns 'text' and 'label' (0/1)")
+    result.add_argument("--validation-examples", type=int, default=validation_examples,
+                        help="held-out phrases to measure accuracy on")
+    add_training_flags(result, max_examples=2000, epochs=1, batch_size=32, seq_length=64, learning_rate=5e-5)
+
+
+def read_sst2_sample(args):
+    """Seeded, disjoint (train, validation) samples of the phrases in ``args.train``, sized by the flags."""
+    from tfhub_llm.data import read_text_examples
+
+    examples = read_text_examples(args.train, text_column="text", label_column="label", num_classes=2)
+    return sample_split(examples, args.max_examples, args.validation_examples, args.seed)
+
+
 def write_json(path, value):
     """Writes ``value`` as JSON to ``path`` through a temporary sibling, so readers never see half a file."""
     path = pathlib.Path(path)

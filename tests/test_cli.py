@@ -9,21 +9,20 @@ process and the runs are few.
 import os
 import argparse
 import json
-import re
-import subprocess
 import sys
 
 import pytest
 
-from tests.harness import FIXTURE_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR
-from test_security import _save_encoder, _writes_file
+from tests.harness import (
+    FIXTURE_ENCODER,
+    TINY_ENCODER,
+    TINY_PREPROCESSOR,
+    assert_one_line_error,
+    cli_command,
+    run_cli,
+)
+from test_security import _writes_file, save_hand_made_encoder
 from tfhub_llm import cli
-from tfhub_llm.hub import security
-
-TIMEOUT_SECONDS = 300
-# What TensorFlow's C++ side prints to stderr while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says
-# (absl logging before absl::InitializeLog, tensorflow/tensorflow#100442); not the CLI's to control.
-NATIVE_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} )")
 
 TSV = "text\tlabel\na gripping film\tpositive\na dull film\tnegative\nfine acting\tpositive\n"
 SQUAD_CONTEXT = "Ada Lovelace wrote the first program."
@@ -65,20 +64,10 @@ BAD_INPUTS = {
 }
 
 
-def _command(*args):
-    return [sys.executable, "-m", "tfhub_llm.cli", *map(str, args)]
-
-
-def _run(command):
-    environment = {key: value for key, value in os.environ.items() if key != security.TRUSTED_DIRS_ENV}
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT_SECONDS,
-                          env=environment)
-
-
 def _finetune_command(folder, task_arguments, encoder=TINY_ENCODER):
     """``finetune TASK`` on the tiny model, each ``@file`` argument replaced by that file's path in ``folder``."""
     task, *options = [folder / argument[1:] if argument.startswith("@") else argument for argument in task_arguments]
-    return _command("finetune", task, "--encoder", encoder, "--preprocessor", TINY_PREPROCESSOR, *options,
+    return cli_command("finetune", task, "--encoder", encoder, "--preprocessor", TINY_PREPROCESSOR, *options,
                     "--out", folder / "out", "--epochs", 1)
 
 
@@ -88,54 +77,39 @@ def _write_files(folder, files):
         (folder / file_name).write_text(content, encoding="utf-8")
 
 
-def _error_lines(result):
-    """stderr without TensorFlow's native import-time log lines."""
-    return [line for line in result.stderr.splitlines() if not NATIVE_LOG_LINE.match(line)]
-
-
-def _assert_one_line_error(result, command, expected_parts):
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    assert result.returncode == cli.EXIT_BAD_INPUT, result.stderr[-3000:]
-    lines = _error_lines(result)
-    assert len(lines) == 1, lines
-    assert lines[0].startswith(f"tfhub-llm {command}: error: "), lines[0]
-    for part in expected_parts:
-        assert part in lines[0], (part, lines[0])
-
-
 @pytest.mark.slow  # each run imports TensorFlow
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
 def test_malformed_data_exits_2_with_one_line_and_writes_nothing(tmp_path, name):
     files, task_arguments, expected_parts = BAD_INPUTS[name]
     _write_files(tmp_path / name, files)
-    result = _run(_finetune_command(tmp_path / name, task_arguments))
-    _assert_one_line_error(result, "finetune", expected_parts)
+    result = run_cli(_finetune_command(tmp_path / name, task_arguments))
+    assert_one_line_error(result, "finetune", expected_parts)
     assert not (tmp_path / name / "out").exists(), "the run wrote into --out before its data was checked"
 
 
 @pytest.mark.slow
 def test_missing_handle_exits_2_naming_it_and_writes_nothing(tmp_path):
     _write_files(tmp_path / "run", {"train.tsv": TSV})
-    result = _run(_finetune_command(tmp_path / "run", ["classify", "--train", "@train.tsv", "--validation",
+    result = run_cli(_finetune_command(tmp_path / "run", ["classify", "--train", "@train.tsv", "--validation",
                                                        "@train.tsv", *COLUMNS], encoder=tmp_path / "no_such_encoder"))
-    _assert_one_line_error(result, "finetune", ["no_such_encoder", "does not exist"])
+    assert_one_line_error(result, "finetune", ["no_such_encoder", "does not exist"])
     assert not (tmp_path / "run" / "out").exists()
 
 
 @pytest.mark.slow
 def test_installed_command_inspects_the_model_garden_encoder():
-    result = _run([os.path.join(os.path.dirname(sys.executable), "tfhub-llm"), "inspect", FIXTURE_ENCODER])
+    result = run_cli([os.path.join(os.path.dirname(sys.executable), "tfhub-llm"), "inspect", FIXTURE_ENCODER])
     assert result.returncode == cli.EXIT_OK, result.stderr[-3000:]
     assert "BERT encoder" in result.stdout
 
 
 @pytest.mark.slow
 def test_scan_passes_a_clean_model_and_refuses_one_that_writes_files(tmp_path):
-    clean = _run(_command("scan", FIXTURE_ENCODER))
+    clean = run_cli(cli_command("scan", FIXTURE_ENCODER))
     assert clean.returncode == cli.EXIT_OK, clean.stderr[-3000:]
     assert "allow-list" in clean.stdout
-    writes_file = _save_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
-    refused = _run(_command("scan", writes_file))
+    writes_file = save_hand_made_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
+    refused = run_cli(cli_command("scan", writes_file))
     assert refused.returncode == cli.EXIT_CHECK_FAILED, refused.stderr[-3000:]
     assert "WriteFile" in refused.stdout and "__call__" in refused.stdout
     assert "Traceback" not in refused.stderr

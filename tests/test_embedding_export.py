@@ -27,6 +27,7 @@ from tfhub_llm import (
 from tfhub_llm.errors import InvalidArgumentTypeError
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.describe import format_text
+from tfhub_llm.hub.trust import RemoteHandleError, allowing_remote_handles
 from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
 from tfhub_llm.tf_serving.export import read_warmup_requests
 
@@ -118,7 +119,8 @@ def test_export_holds_fine_tuned_weights_and_refuses_what_it_cannot_export(embed
 
 def test_hub_text_embedding_on_our_export_trains_and_round_trips(embedder, exported, tmp_path):
     text = keras.Input(shape=(), dtype="string")
-    layer = HubTextEmbedding(str(exported), trainable=True)
+    layer = HubTextEmbedding(str(exported), trainable=True, trust=True)
+    assert "trust" not in layer.get_config()  # trust never travels in a file
     model = keras.Model(text, keras.layers.Dense(1)(layer(text)))
     np.testing.assert_allclose(np.asarray(layer(tf.constant(TEXTS))), embedder.embed(TEXTS), atol=1e-5)
     assert len(layer.trainable_weights) == len(embedder.trainable_weights)
@@ -167,7 +169,14 @@ def test_published_export_loads_over_http(embedder, exported, tmp_path, serve_di
     url = f"{serve_directory(tmp_path / 'hub')}/tiny-embedder/1"
     want = embedder.embed(TEXTS)
     np.testing.assert_allclose(handles.load(url)(tf.constant(TEXTS)).numpy(), want, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(HubTextEmbedding(url)(tf.constant(TEXTS))), want, atol=1e-5)
+    layer = HubTextEmbedding(url)
+    np.testing.assert_allclose(np.asarray(layer(tf.constant(TEXTS))), want, atol=1e-5)
+    keras.Sequential([keras.Input(shape=(), dtype="string"), layer]).save(tmp_path / "remote.keras")
+    with pytest.raises(RemoteHandleError, match="names the remote handle"):
+        keras.models.load_model(tmp_path / "remote.keras")  # a model file does not get to download models
+    with allowing_remote_handles():  # positive control
+        np.testing.assert_allclose(keras.models.load_model(tmp_path / "remote.keras").predict(
+            np.array(TEXTS, dtype=object), verbose=0), want, atol=1e-5)
 
 
 def test_serving_export_text_to_embedding(embedder, tmp_path):

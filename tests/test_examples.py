@@ -43,6 +43,13 @@ def test_classify_text(tmp_path):
     assert all(0.0 <= prediction["positive"] <= 1.0 for prediction in metrics["predictions"])
 
 
+def test_on_device(tmp_path):
+    output = run_ok("on_device", *TINY_TRAINING, "--validation-examples", "16", "--out", tmp_path)
+    metrics = json.loads((tmp_path / "on_device" / "metrics.json").read_text())
+    assert metrics["float32"]["agreement_with_keras"] == 1.0 and metrics["int8"]["size_mb"] < metrics["float32"]["size_mb"]
+    assert "batch-1 latency" in output and (tmp_path / "on_device" / "int8.tflite").is_file()
+
+
 def test_sentence_pairs_on_mrpc_format_pairs(tmp_path):
     mrpc_format = REPO / "tests" / "fixtures" / "data" / "pairs_mrpc_format.tsv"  # GLUE's MRPC is not shipped
     output = run_ok("sentence_pairs", *TINY_TRAINING, "--max-examples", "6", "--validation-examples", "2",

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tfhub_llm.hub import security
+from tfhub_llm.hub import security, trust
 
 from tests.harness import MODEL_GARDEN_BERT
 
@@ -76,7 +76,8 @@ def _table_from_chosen_file(pooled):
     return pooled
 
 
-def _save_encoder(folder, payload):
+def save_hand_made_encoder(folder, payload):
+    """Saves a :class:`HandMadeEncoder` running ``payload`` under ``folder/model``; returns that path."""
     os.makedirs(folder)
     vocab = os.path.join(folder, "vocab.txt")
     with open(vocab, "w") as f:
@@ -102,13 +103,13 @@ def models(tmp_path_factory):
         "saves_checkpoint": _saves_checkpoint(str(root / "stolen_ckpt")),
         "table_from_chosen_file": _table_from_chosen_file,
     }
-    return {name: _save_encoder(str(root / name), payload) for name, payload in payloads.items()}
+    return {name: save_hand_made_encoder(str(root / name), payload) for name, payload in payloads.items()}
 
 
 @pytest.fixture(autouse=True)
 def no_trusted_dirs(monkeypatch):
-    monkeypatch.delenv(security.TRUSTED_DIRS_ENV, raising=False)
-    monkeypatch.setattr(security, "_trusted_directories", [])
+    monkeypatch.delenv(trust.TRUSTED_DIRS_ENV, raising=False)
+    monkeypatch.setattr(trust, "_trusted_directories", [])
 
 
 @pytest.mark.parametrize("part", ["encoder", "preprocessor"])
@@ -160,7 +161,7 @@ def test_allow_ops_overrides_only_the_named_ops(models):
 
 def test_trusted_directory_skips_scan(models):
     folder = os.path.dirname(models["reads_file"])
-    security.trust_directory(folder)
+    trust.trust_directory(folder)
     security.check_saved_model(models["reads_file"])
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(models["calls_python"])
@@ -168,16 +169,16 @@ def test_trusted_directory_skips_scan(models):
 
 def test_trusted_directories_from_environment(models, monkeypatch):
     folder = os.path.dirname(models["calls_python"])
-    monkeypatch.setenv(security.TRUSTED_DIRS_ENV, os.pathsep.join(["/nonexistent", folder]))
+    monkeypatch.setenv(trust.TRUSTED_DIRS_ENV, os.pathsep.join(["/nonexistent", folder]))
     security.check_saved_model(models["calls_python"])
 
 
 def test_trusted_directory_is_not_a_string_prefix(tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models-evil").mkdir()
-    security.trust_directory(tmp_path / "models")
-    assert security.is_trusted_path(tmp_path / "models" / "x")
-    assert not security.is_trusted_path(tmp_path / "models-evil")
+    trust.trust_directory(tmp_path / "models")
+    assert trust.is_trusted_path(tmp_path / "models" / "x")
+    assert not trust.is_trusted_path(tmp_path / "models-evil")
 
 
 def test_checkpoint_ops_are_fine_in_save_restore_functions_only(models):
@@ -223,19 +224,23 @@ def test_op_types_of_fixture_encoder():
     assert not any(name in ops for ops in op_types.values() for name in op_types)
 
 
-def test_scan_is_cached_until_the_file_changes(models, monkeypatch):
-    path = models["writes_file"]
+def test_scan_is_cached_by_content_not_by_stat(models, monkeypatch, tmp_path):
+    path = shutil.copytree(models["writes_file"], tmp_path / "model")
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(path)
 
-    def fail(_):
+    def fail(*_):
         raise AssertionError("rescanned")
-    monkeypatch.setattr(security, "_read_saved_model", fail)
+    monkeypatch.setattr(security, "graph_findings", fail)
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(path)
     pb = os.path.join(path, "saved_model.pb")
     stat = os.stat(pb)
-    os.utime(pb, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with open(pb, "r+b") as f:  # same size, same mtime, other bytes
+        last = f.seek(stat.st_size - 1) and f.read(1)
+        f.seek(stat.st_size - 1)
+        f.write(bytes([last[0] ^ 1]))
+    os.utime(pb, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     with pytest.raises(AssertionError, match="rescanned"):
         security.check_saved_model(path)
 

@@ -103,38 +103,62 @@ def _add_training_commands(commands):
     embed.add_argument("--seq-length", type=int, default=256, help="maximum word pieces per text")
     _add_training(embed, batch_size=32, learning_rate=2e-5)
     embed.set_defaults(run=run_finetune_embed)
+    ner = tasks.add_parser("ner", help="named entities (token tags) from CoNLL or JSONL")
+    _add_model_handles(ner)
+    ner.add_argument("--train", required=True, metavar="FILE", help="CoNLL (tag in the last column) or .jsonl")
+    ner.add_argument("--validation", metavar="FILE", help="default: 10%% of --train's documents held out")
+    ner.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "IOBES"], help="default: the one the tags follow")
+    ner.add_argument("--max-seq-length", type=int, default=128)
+    ner.add_argument("--doc-stride", type=int, default=64, help="word pieces between the starts of windows")
+    _add_training(ner, batch_size=32, learning_rate=5e-5)
+    ner.set_defaults(run=run_finetune_ner)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a fine-tuned model.keras on labelled data")
-    evaluate.add_argument("task", choices=["classify", "qa"])
+    evaluate.add_argument("task", choices=["classify", "qa", "ner"])
     evaluate.add_argument("model", help="a model.keras written by finetune")
     evaluate.add_argument("--data", required=True, metavar="FILE")
     _add_columns(evaluate, required=False)
     evaluate.add_argument("--batch-size", type=int, default=32)
+    _add_trust(evaluate, "the model file")
     evaluate.set_defaults(run=run_evaluate)
 
 
 def _add_export_commands(commands):
-    """``export serving|hub|text-embedding`` and ``check-serving``."""
+    """``export serving|hub|text-embedding|litert``, ``check-serving`` and ``check-litert``."""
     export = commands.add_parser("export", help="export a fine-tuned model")
     targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
     serving = targets.add_parser("serving", help="TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N")
     serving.add_argument("model", help="a model.keras written by finetune")
     serving.add_argument("base_dir")
     serving.add_argument("--version", type=int, help="default: one more than the highest")
+    _add_trust(serving, "the model file")
     serving.set_defaults(run=run_export_serving)
     hub = targets.add_parser("hub", help="the fine-tuned encoder (and preprocessor) as TF-Hub SavedModels")
     hub.add_argument("model", help="a model.keras written by finetune")
     hub.add_argument("out_dir")
     hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")
+    _add_trust(hub, "the model file")
     hub.set_defaults(run=run_export_hub)
     text_embedding = targets.add_parser("text-embedding", help="a fine-tuned embedder as a TF-Hub text embedding")
     text_embedding.add_argument("model", help="a model.keras written by finetune embed")
     text_embedding.add_argument("out_dir")
+    _add_trust(text_embedding, "the model file")
     text_embedding.set_defaults(run=run_export_text_embedding)
+    litert = targets.add_parser("litert", help="on-device LiteRT (TFLite) model that takes raw strings")
+    litert.add_argument("model", help="a model.keras written by finetune")
+    litert.add_argument("out", help="the .tflite file to write")
+    litert.add_argument("--quantize", choices=["dynamic-int8", "float16"], help="default: float32")
+    litert.add_argument("--overwrite", action="store_true")
+    _add_trust(litert, "the model file")
+    litert.set_defaults(run=run_export_litert)
 
+    check_litert = commands.add_parser("check-litert", help="load a .tflite export, run sample texts, list its ops")
+    check_litert.add_argument("path", help="a .tflite file written by `export litert`")
+    check_litert.set_defaults(run=run_check_litert)
     check = commands.add_parser("check-serving", help="load an export as TF Serving does; list missing ops")
     check.add_argument("export_dir", help="BASE_DIR/N")
     check.add_argument("--tf-serving-version", default="2.19", help="the model server release to check against")
+    _add_trust(check)
     check.set_defaults(run=run_check_serving)
 
 
@@ -153,6 +177,7 @@ def _add_publish_command(commands):
     publish.add_argument("--base-model", default="", metavar="HANDLE")
     publish.add_argument("--hub-url", default="", help="where HUB_DIR is served, for the card's usage lines")
     publish.add_argument("--license", default="Apache 2.0")
+    _add_trust(publish)
     publish.set_defaults(run=run_publish)
 
 
@@ -163,6 +188,7 @@ def _add_serving_commands(commands):
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--model-name", help="default: BASE_DIR's last folder")
+    _add_trust(serve, "every version")
     serve.set_defaults(run=run_serve)
 
     predict = commands.add_parser("predict", help="send texts to a TF Serving REST endpoint")
@@ -176,8 +202,18 @@ def _add_serving_commands(commands):
     predict.set_defaults(run=run_predict)
 
 
-def _add_trust(parser):
-    parser.add_argument("--trust", action="store_true", help="skip the scan of the SavedModel's ops")
+def _add_trust(parser, what="the SavedModel"):
+    parser.add_argument("--trust", action="store_true",
+                        help=f"you vouch for {what}: skip the scan (and, in a model file, allow http(s) handles)")
+
+
+def _trust_scope(args):
+    """``trusting()`` under ``--trust``, so every model the command loads is trusted; else nothing."""
+    import contextlib
+
+    from tfhub_llm.hub.trust import trusting
+
+    return trusting() if args.trust else contextlib.nullcontext()
 
 
 def _add_model_handles(parser):
@@ -305,16 +341,42 @@ def run_finetune_embed(args):
     _report_run(result)
 
 
+def run_finetune_ner(args):
+    from tfhub_llm.finetune_ner import finetune_token_classifier
+
+    result = finetune_token_classifier(
+        args.encoder,
+        args.preprocessor,
+        args.train,
+        args.out,
+        validation_file=args.validation,
+        tag_scheme=args.tag_scheme,
+        max_seq_length=args.max_seq_length,
+        doc_stride=args.doc_stride,
+        **_training_options(args),
+    )
+    _report_run(result)
+
+
 def _report_run(result):
     print(f"trained in {result.train_seconds:.0f} s; model saved to {result.model_path}")
     _print_json(result.metrics)
 
 
 def run_evaluate(args):
+    with _trust_scope(args):
+        _evaluate(args)
+
+
+def _evaluate(args):
     from tfhub_llm import finetune
 
     if args.task == "qa":
         _print_json(finetune.evaluate_question_answering(args.model, args.data))
+    elif args.task == "ner":
+        from tfhub_llm.finetune_ner import evaluate_token_classifier
+
+        _print_json(evaluate_token_classifier(args.model, args.data, batch_size=args.batch_size))
     else:
         _print_json(
             finetune.evaluate_classifier(
@@ -339,25 +401,45 @@ def _load_model(path):
 def run_export_serving(args):
     from tfhub_llm.tf_serving.export import export_for_serving
 
-    print(export_for_serving(_load_model(args.model), args.base_dir, version=args.version))
+    with _trust_scope(args):
+        print(export_for_serving(_load_model(args.model), args.base_dir, version=args.version))
 
 
 def run_export_hub(args):
     from tfhub_llm.publishing.encoder import export_to_hub
 
-    print(export_to_hub(_load_model(args.model), args.out_dir, preprocessor=not args.no_preprocessor))
+    with _trust_scope(args):
+        print(export_to_hub(_load_model(args.model), args.out_dir, preprocessor=not args.no_preprocessor))
+
+
+def run_export_litert(args):
+    from tfhub_llm.litert import export_litert
+
+    quantize = args.quantize.replace("-", "_") if args.quantize else None
+    with _trust_scope(args):
+        path = export_litert(_load_model(args.model), args.out, quantize=quantize, overwrite=args.overwrite)
+    print(f"{path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+
+
+def run_check_litert(args):
+    from tfhub_llm.litert.check import check_litert
+
+    report = check_litert(args.path)
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
 
 def run_export_text_embedding(args):
     from tfhub_llm.publishing.text_embedding import export_text_embedding
 
-    print(export_text_embedding(_load_model(args.model), args.out_dir))
+    with _trust_scope(args):
+        print(export_text_embedding(_load_model(args.model), args.out_dir))
 
 
 def run_check_serving(args):
     from tfhub_llm.tf_serving.check import check_serving
 
-    report = check_serving(args.export_dir, tf_serving_version=args.tf_serving_version)
+    report = check_serving(args.export_dir, tf_serving_version=args.tf_serving_version, trust=args.trust)
     print(report.format())
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
 
@@ -380,14 +462,15 @@ def run_publish(args):
         hub_url=args.hub_url,
         license_name=args.license,
     )
-    published = publish(args.saved_model_dir, args.hub_dir, args.name, args.version, model_card=card, kaggle=args.kaggle)
+    published = publish(args.saved_model_dir, args.hub_dir, args.name, args.version, model_card=card, kaggle=args.kaggle,
+                        trust=args.trust)
     print(f"{published.archive}\nsha256 {published.sha256}\nmodel card {published.model_card}")
 
 
 def run_serve(args):
     from tfhub_llm.tf_serving.server import serve
 
-    serve(args.base_dir, args.host, args.port, args.model_name)
+    serve(args.base_dir, args.host, args.port, args.model_name, trust=args.trust)
 
 
 def run_predict(args):

@@ -201,14 +201,14 @@ def _read_records(path: str, columns: list[str], delimiter: str | None) -> list[
         raise DataError(path, None, None,
                         f"cannot tell the format from the suffix {suffix!r}: use .csv, .tsv, "
                         ".jsonl or .json (JSON Lines), or pass delimiter=")
-    file = io.StringIO(_read_utf8(path), newline="")
+    file = io.StringIO(read_utf8(path), newline="")
     if delimiter is not None or suffix in _DELIMITER_BY_SUFFIX:
         return list(_delimited_records(path, file, delimiter or _DELIMITER_BY_SUFFIX[suffix], columns))
     return list(_json_lines_records(path, file, columns))
 
 
-def _read_utf8(path: str) -> str:
-    """The file's text without a leading BOM; invalid UTF-8 is reported by line and byte."""
+def read_utf8(path: str) -> str:
+    """A data file's text without a BOM, for these readers and tasks/conll's; bad UTF-8 is a DataError at line and byte."""
     try:
         with open(path, "rb") as file:
             content = file.read()
@@ -257,23 +257,29 @@ def _next_row(path, reader) -> tuple[int, list[str] | None]:
 
 
 def _json_lines_records(path, file, columns):
-    for number, line in enumerate(file, start=1):
-        if not line.strip():
-            continue
+    for number, record in json_lines_objects(path, file):
         where = f"line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, where, None,
-                            f"not valid JSON ({error.msg} at column {error.colno}); "
-                            "files are read as JSON Lines, one object per line") from None
-        if not isinstance(record, dict):
-            raise DataError(path, where, None, f"expected a JSON object, got {type(record).__name__}")
         for column in columns:
             if column not in record:
                 raise DataError(path, where, column,
                                 f"missing; this record has the fields {sorted(record)}")
         yield where, record
+
+
+def json_lines_objects(path, lines):
+    """(line number, object) of each non-blank line, for these readers and tasks/conll's; other JSON is a DataError."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, f"line {number}", None,
+                            f"not valid JSON ({error.msg} at column {error.colno}); "
+                            "files are read as JSON Lines, one object per line") from None
+        if not isinstance(record, dict):
+            raise DataError(path, f"line {number}", None, f"expected a JSON object, got {type(record).__name__}")
+        yield number, record
 
 
 def _text_field(path, where, record, column) -> str:

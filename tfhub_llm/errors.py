@@ -18,6 +18,11 @@ import os
 class TfhubLlmError(Exception):
     """Base of every error the package raises; the message says what is wrong and what to do."""
 
+    # AutoGraph re-raises an error from traced code as its own type only when the type's __init__ is
+    # Exception's (else it becomes a StagingError, which is no ValueError): keep it for every subclass
+    # that takes just a message.
+    __init__ = Exception.__init__
+
 
 class InvalidArgumentError(TfhubLlmError, ValueError):
     """An argument value the call cannot work with; the message names the argument and what it takes."""

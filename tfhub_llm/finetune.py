@@ -192,10 +192,11 @@ def evaluate_question_answering(model, squad, examples=None):
 
 
 def fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks, saved_model=None):
-    """The fit of every run: backup, best checkpoint, early stop, model.keras, JSON files.
+    """The fit of every run (here, in finetune_ner and finetune_embedding): backup, best checkpoint, early stop,
+    model.keras, JSON files.
 
     ``best.keras`` and ``model.keras`` hold ``saved_model`` (default ``model``), e.g. the embedder that a
-    pair-training model wraps (:mod:`tfhub_llm.finetune_embedding`).
+    pair-training model wraps.
     """
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     best_path = os.path.join(out_dir, "best.keras")

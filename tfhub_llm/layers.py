@@ -7,11 +7,14 @@ They pass ``training`` through, and expose the SavedModel's variables as Keras w
 storage, so ``fit`` trains them and ``model.save("m.keras")`` keeps them.
 """
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles
+from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import interface
 from tfhub_llm.interface import DEFAULT_SEQ_LENGTH, ENCODER_INPUT_KEYS
 
@@ -56,7 +59,8 @@ class HubEncoder(keras.layers.Layer):
         handle: where the encoder lives: a directory, ``file://``, ``http(s)://`` or tfhub.dev / Kaggle URL.
         trainable: whether ``fit`` updates the encoder's variables (fine-tuning).
         output_key: return only this output (e.g. ``"pooled_output"``) instead of the whole dict.
-        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.security`).
+        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.hub.security`). Never saved in
+            the layer's config: a loaded ``.keras`` file is scanned unless the caller trusts it.
         micro_batches: split each batch of at least ``micro_batches * 4`` rows into this many
             micro-batches of similar lengths, each cut to its own longest input, so short inputs
             are not computed at the batch's longest length; ``1`` calls the encoder on the whole batch.
@@ -147,9 +151,27 @@ class HubEncoder(keras.layers.Layer):
             **super().get_config(),
             "handle": self.handle,
             "output_key": self.output_key,
-            "trust": self.trust,
             "micro_batches": self.micro_batches,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
+
+
+@contextlib.contextmanager
+def whole_batches(encoder):
+    """Inside the block, ``encoder`` (a :class:`HubEncoder`) runs on whole batches, without micro-batches by length.
+
+    For graphs traced to export (a TF-Hub text embedding, a LiteRT model), so that they hold only the
+    encoder's own ops and not the sorting and gathering of the micro-batches.
+    """
+    micro_batches = encoder.micro_batches
+    encoder.micro_batches = 1
+    try:
+        yield
+    finally:
+        encoder.micro_batches = micro_batches
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -161,7 +183,7 @@ class HubPreprocessor(keras.layers.Layer):
         seq_length: the packed length (default 128, as TF Hub's preprocessors use). With
             ``pad_to_longest=True`` it is the maximum, and each batch is padded only to its longest input.
         pad_to_longest: pad each batch to its longest input instead of ``seq_length``.
-        trust: skip the scan of the SavedModel's ops.
+        trust: skip the scan of the SavedModel's ops (never saved in the layer's config).
 
     Called on a batch of strings, or on a list of two batches for sentence pairs.
     """
@@ -233,8 +255,11 @@ class HubPreprocessor(keras.layers.Layer):
             "handle": self.handle,
             "seq_length": self.seq_length,
             "pad_to_longest": self.pad_to_longest,
-            "trust": self.trust,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -244,7 +269,7 @@ class HubTextEmbedding(keras.layers.Layer):
     Args:
         handle: where the SavedModel lives (same forms as for :class:`HubEncoder`).
         trainable: whether ``fit`` updates the SavedModel's trainable variables (fine-tuning).
-        trust: skip the scan of the SavedModel's ops (see :mod:`tfhub_llm.hub.security`).
+        trust: skip the scan of the SavedModel's ops (never saved in the layer's config).
         **kwargs: the usual Keras layer arguments (``name``, ...).
 
     ``training`` reaches the SavedModel when its ``__call__`` takes it (dropout); its
@@ -285,7 +310,11 @@ class HubTextEmbedding(keras.layers.Layer):
         return keras.KerasTensor((inputs.shape[0], self._dimension), dtype="float32")
 
     def get_config(self):
-        return {**super().get_config(), "handle": self.handle, "trust": self.trust}
+        return {**super().get_config(), "handle": self.handle}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
 
 
 def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest):

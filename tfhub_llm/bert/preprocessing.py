@@ -49,16 +49,19 @@ def round_robin_trim(segments, budget):
     Tokens are allotted one segment at a time in turn, as ``text.RoundRobinTrimmer`` does, so a
     short segment keeps all its tokens and the other gets the rest of the budget.
     """
-    budget = tf.maximum(tf.cast(budget, tf.int64), 0)
-    lengths = [segment.row_lengths() for segment in segments]
-    if len(segments) == 1:
-        kept = [tf.minimum(lengths[0], budget)]
-    elif len(segments) == 2:
-        first = tf.minimum(lengths[0], tf.maximum((budget + 1) // 2, budget - lengths[1]))
-        kept = [first, tf.minimum(lengths[1], budget - first)]
-    else:
-        raise InvalidArgumentError(f"bert_pack_inputs takes 1 or 2 segments, got {len(segments)}")
+    kept = round_robin_lengths([segment.row_lengths() for segment in segments], budget)
     return [_keep_first(segment, count) for segment, count in zip(segments, kept)]
+
+
+def round_robin_lengths(lengths, budget):
+    """How many tokens of each segment (lengths ``[batch]``, one or two) round-robin trimming keeps."""
+    if len(lengths) not in (1, 2):
+        raise InvalidArgumentError(f"bert_pack_inputs takes 1 or 2 segments, got {len(lengths)}")
+    budget = tf.maximum(tf.cast(budget, lengths[0].dtype), 0)
+    if len(lengths) == 1:
+        return [tf.minimum(lengths[0], budget)]
+    first = tf.minimum(lengths[0], tf.maximum((budget + 1) // 2, budget - lengths[1]))
+    return [first, tf.minimum(lengths[1], budget - first)]
 
 
 def _keep_first(segment, counts):

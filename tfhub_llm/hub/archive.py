@@ -6,8 +6,11 @@
   ``<archive>.sha256`` file in ``sha256sum`` format. A published archive is never
   overwritten.
 * ``verify_sha256`` checks an archive against the ``.sha256`` file next to it.
+* ``copy_saved_model`` copies a SavedModel folder with the same refusals as archiving
+  (no links, no special files).
 * ``safe_extract`` unpacks only regular files and folders with relative paths
-  that stay inside the destination.
+  that stay inside the destination and that the file system can hold, at most
+  ``MAX_UNPACKED_BYTES`` in all and ``MAX_COMPRESSION_RATIO`` times the archive's size.
 
 Every write goes through :mod:`tfhub_llm.atomic`, so readers never see
 half-written archives or folders.
@@ -15,9 +18,11 @@ half-written archives or folders.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
+import shutil
 import stat
 import tarfile
 import zlib
@@ -30,6 +35,13 @@ _ARCHIVE_MTIME = 0
 _CHUNK = 1 << 20
 # tarfile's own "data" filter as a second line of defence, where Python has it (3.10.12+, 3.11.4+).
 _DATA_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+MAX_UNPACKED_BYTES = 16 << 30
+MAX_MEMBERS = 100_000
+# SavedModels (float weights, protobufs, vocabularies) compress 1-10x; a bomb compresses 1000x.
+MAX_COMPRESSION_RATIO = 100
+_RATIO_FREE_BYTES = 64 << 20  # archives unpacking to less than this are not held to the ratio
+_NAME_MAX = 255
+_PATH_MAX = 4096
 
 
 class UnsafeArchiveError(TfhubLlmError, ValueError):
@@ -111,6 +123,18 @@ def _archive_members(saved_model_dir: str):
             yield path, os.path.relpath(path, saved_model_dir).replace(os.sep, "/")
 
 
+def copy_saved_model(saved_model_dir: str | os.PathLike, dest_dir: str | os.PathLike) -> None:
+    """Copy a SavedModel folder's regular files and folders to ``dest_dir``; refuses links and special files."""
+    saved_model_dir = os.path.realpath(saved_model_dir)
+    os.makedirs(dest_dir)
+    for path, name in _archive_members(saved_model_dir):
+        target = os.path.join(dest_dir, *name.split("/"))
+        if os.path.isdir(path):
+            os.mkdir(target)
+        else:
+            shutil.copyfile(path, target, follow_symlinks=False)
+
+
 def _tar_info(path: str, name: str) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mtime = _ARCHIVE_MTIME
@@ -172,17 +196,40 @@ def _member_problem(member: tarfile.TarInfo) -> str | None:
         return "is a FIFO"
     if not (member.isfile() or member.isdir()):
         return f"has unsupported tar type {member.type!r}"
+    encoded = os.fsencode(name) if "\x00" not in name else None
+    if encoded is None or len(encoded) > _PATH_MAX or any(len(part) > _NAME_MAX for part in encoded.split(b"/")):
+        return f"has a name the file system cannot hold (a NUL byte, a part over {_NAME_MAX} bytes or over {_PATH_MAX} in all)"
     return None
 
 
-def check_members(tar: tarfile.TarFile, source: str) -> list[tarfile.TarInfo]:
-    """All members of ``tar``; raises ``UnsafeArchiveError`` naming the first unsafe one."""
-    members = tar.getmembers()
-    for member in members:
+def check_members(tar: tarfile.TarFile, source: str, archive_bytes: int | None = None) -> list[tarfile.TarInfo]:
+    """All members of ``tar``; raises ``UnsafeArchiveError`` naming the first unsafe one.
+
+    With ``archive_bytes`` (the archive file's size), also refuses more than ``MAX_MEMBERS``
+    members, more than ``MAX_UNPACKED_BYTES`` in all, or more than ``MAX_COMPRESSION_RATIO``
+    times the archive's size once past ``_RATIO_FREE_BYTES``.
+    """
+    members, total = [], 0
+    for member in tar:
         problem = _member_problem(member)
         if problem:
             raise UnsafeArchiveError(f"{source}: member {member.name!r} {problem}; refusing to unpack the archive")
+        members.append(member)
+        total += member.size if member.isfile() else 0
+        if archive_bytes is not None:
+            _check_unpacked_size(source, len(members), total, archive_bytes)
     return members
+
+
+def _check_unpacked_size(source: str, count: int, total: int, archive_bytes: int) -> None:
+    if count > MAX_MEMBERS:
+        raise UnsafeArchiveError(f"{source}: more than {MAX_MEMBERS} members; refusing to unpack the archive")
+    if total > MAX_UNPACKED_BYTES:
+        raise UnsafeArchiveError(f"{source}: unpacks to more than {MAX_UNPACKED_BYTES} bytes; refusing to unpack it")
+    if total > _RATIO_FREE_BYTES and total > MAX_COMPRESSION_RATIO * max(archive_bytes, 1):
+        raise UnsafeArchiveError(
+            f"{source}: unpacks to {total} bytes from {archive_bytes}, more than {MAX_COMPRESSION_RATIO} times "
+            "its size (a compression bomb?); refusing to unpack it")
 
 
 def safe_extract(archive_path: str | os.PathLike, dest_dir: str | os.PathLike) -> str:
@@ -200,7 +247,13 @@ def safe_extract(archive_path: str | os.PathLike, dest_dir: str | os.PathLike) -
     with atomic_directory(dest_dir, exists_error=not_empty) as staging:
         try:
             with tarfile.open(archive_path, mode="r:*") as tar:
-                tar.extractall(staging, members=check_members(tar, archive_path), **_DATA_FILTER)
+                members = check_members(tar, archive_path, os.path.getsize(archive_path))
+                tar.extractall(staging, members=members, **_DATA_FILTER)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
             raise InvalidFileError(f"{archive_path} is not a valid tar archive: {error}") from None
+        except OSError as error:  # a name or size the destination's file system refuses
+            if error.errno in (errno.ENAMETOOLONG, errno.EILSEQ, errno.EINVAL, errno.EFBIG):
+                raise UnsafeArchiveError(f"{archive_path}: a member cannot be written here ({error}); "
+                                         "refusing to unpack the archive") from None
+            raise
     return dest_dir

@@ -2,7 +2,9 @@
 
 :func:`describe` returns a JSON-serialisable dict (``tfhub-llm inspect --json`` prints it);
 :func:`format_text` renders it for ``tfhub-llm inspect`` and :func:`format_markdown` for the
-"Interface" section of a model card (:mod:`tfhub_llm.publishing`).
+"Interface" section of a model card (:mod:`tfhub_llm.publishing`). The vocabulary is counted
+through :func:`tfhub_llm.hub.assets.asset_line_count`: only a regular file inside the model's
+``assets/``, with a size cap.
 """
 
 import os
@@ -12,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_llm.hub import handles
+from tfhub_llm.hub.assets import asset_line_count
 from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
 
 # Sub-objects and functions of the TF-Hub BERT interface, in the order a description lists them.
@@ -153,8 +156,7 @@ def _vocabulary(module):
     vocab = getattr(module, "vocab_file", None)
     vocab_path = vocab.asset_path.numpy().decode() if vocab is not None else None
     if vocab_path:
-        with tf.io.gfile.GFile(vocab_path, "rb") as f:
-            vocab_size = sum(1 for _ in f)
+        vocab_size = asset_line_count(vocab_path)
     elif hasattr(module, "tokenize") and hasattr(module.tokenize, "get_special_tokens_dict"):
         vocab_size = int(module.tokenize.get_special_tokens_dict()["vocab_size"])
     else:

@@ -68,10 +68,9 @@ def _reason(error):
 
 
 def load(handle, *, trust=False, allow_ops=()):
-    """Resolves ``handle``, scans its graph unless trusted, and loads it with ``hub.load``."""
+    """Resolves ``handle``, scans it unless trusted, and loads what was scanned with ``hub.load``."""
     path = resolve(handle)
-    security.check_saved_model(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle))
-    return hub.load(path)
+    return hub.load(security.scanned_copy(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle)))
 
 
 def load_encoder(handle, **load_options):

@@ -7,7 +7,11 @@ locked download (``resolver.atomic_download``) but, in between,
 1. downloads ``<handle>?tf-hub-format=compressed`` to a temporary file,
 2. fetches ``<handle>.sha256`` (a 404 means the hub publishes no checksum) and
    refuses the archive when it does not match,
-3. unpacks it with ``archive.safe_extract`` (no links, devices, absolute or ``..`` paths).
+3. unpacks it with ``archive.safe_extract`` (no links, devices, absolute or ``..`` paths, size caps).
+
+Every request times out after ``$TFHUB_LLM_DOWNLOAD_TIMEOUT`` seconds (default 60) without data,
+and a download stops at ``archive.MAX_UNPACKED_BYTES``. A sha256 served by the same host proves
+the archive arrived intact, not who made it: trust comes from the handle, not from the checksum.
 
 ``install_resolver()`` registers it with tensorflow_hub once (:mod:`tfhub_llm.hub.handles` calls it
 before resolving the first remote handle); registered resolvers are tried newest first, so it takes
@@ -25,9 +29,21 @@ import urllib.request
 
 from tensorflow_hub import compressed_module_resolver, registry, resolver
 
+from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import archive
 
 _installed = False
+TIMEOUT_ENV = "TFHUB_LLM_DOWNLOAD_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
+def download_timeout() -> float:
+    """Seconds a download request may wait for data: ``$TFHUB_LLM_DOWNLOAD_TIMEOUT`` or 60."""
+    value = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        return float(value) if value else DEFAULT_TIMEOUT_SECONDS
+    except ValueError:
+        raise InvalidArgumentError(f"${TIMEOUT_ENV} must be a number of seconds, got {value!r}") from None
 
 
 def checksum_url(handle: str) -> str:
@@ -40,6 +56,10 @@ def checksum_url(handle: str) -> str:
 class VerifyingHttpCompressedFileResolver(compressed_module_resolver.HttpCompressedFileResolver):
     """Resolves http(s) handles like tensorflow_hub, plus sha256 check and safe unpacking."""
 
+    def _call_urlopen(self, request):
+        context = {"context": self._context} if self._context is not None else {}
+        return urllib.request.urlopen(request, timeout=download_timeout(), **context)
+
     def __call__(self, handle: str) -> str:
         module_dir = compressed_module_resolver._module_dir(handle)
         return resolver.atomic_download(handle, self._download, module_dir, self._lock_file_timeout_sec())
@@ -50,7 +70,7 @@ class VerifyingHttpCompressedFileResolver(compressed_module_resolver.HttpCompres
             archive_path = os.path.join(workspace, "module.tar.gz")
             request = urllib.request.Request(self._append_compressed_format_query(handle))
             with self._call_urlopen(request) as response, open(archive_path, "wb") as f:
-                shutil.copyfileobj(response, f)
+                _copy_capped(response, f, archive.MAX_UNPACKED_BYTES, handle)
             expected = self._published_sha256(handle)
             if expected is not None:
                 archive.check_sha256(archive_path, expected, handle)
@@ -67,6 +87,15 @@ class VerifyingHttpCompressedFileResolver(compressed_module_resolver.HttpCompres
             if error.code == 404:
                 return None
             raise
+
+
+def _copy_capped(source, target, max_bytes: int, handle: str) -> None:
+    copied = 0
+    while chunk := source.read(1 << 20):
+        copied += len(chunk)
+        if copied > max_bytes:
+            raise archive.UnsafeArchiveError(f"{handle}: the download exceeds {max_bytes} bytes; refusing it")
+        target.write(chunk)
 
 
 def install_resolver() -> None:

@@ -4,17 +4,17 @@ The encoder is re-saved from the restored module: it keeps its functions (``__ca
 values of ``training``, ``mlm``), assets and signatures, and its variables are the ones the Keras
 layer trains, so the files hold the fine-tuned weights. The preprocessor has nothing to train and
 is copied as it was loaded (a re-save would wrap its vocabulary table initializer, which the op
-scan of :mod:`tfhub_llm.hub.security` then no longer recognizes as reading the model's own asset).
+scan of :mod:`tfhub_llm.hub.security` then no longer recognizes as reading the model's own asset),
+regular files and folders only (:func:`tfhub_llm.hub.archive.copy_saved_model`: no links out of it).
 """
 
 import pathlib
-import shutil
 
 import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
-from tfhub_llm.hub import handles
+from tfhub_llm.hub import archive, handles
 from tfhub_llm.interface import SERVING_SIGNATURE, encoder_serving_function
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
@@ -40,7 +40,7 @@ def export_to_hub(model_or_encoder, out_dir, *, preprocessor=True):
     with atomic_directory(out_dir, exists_error=_not_empty) as staging:
         tf.saved_model.save(encoder.module, str(staging / "encoder"), signatures=_encoder_signatures(encoder.module))
         if preprocessor_layer is not None:
-            shutil.copytree(handles.resolve(preprocessor_layer.handle), staging / "preprocessor")
+            archive.copy_saved_model(handles.resolve(preprocessor_layer.handle), staging / "preprocessor")
     return out_dir
 
 

@@ -201,13 +201,15 @@ def validate_name_and_version(name, version) -> tuple[str, int]:
     return name, int(version)
 
 
-def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | None = None, kaggle=None) -> Published:
+def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | None = None, kaggle=None,
+            trust=False) -> Published:
     """Publishes a SavedModel as ``HUB_DIR/NAME/VERSION`` for ``hub.load("http(s)://HOST/NAME/VERSION")``.
 
     Writes the archive (root = the SavedModel root) and its ``.sha256``, the model card ``VERSION.md``
     and, when VERSION is the newest, ``README.md`` and the Kaggle metadata. Refuses an existing
     ``NAME/VERSION``. With ``kaggle="OWNER/MODEL/tensorFlow2/VARIATION"`` it then uploads the
-    SavedModel folder with ``kagglehub.model_upload``.
+    SavedModel folder with ``kagglehub.model_upload``. The model card's interface comes from loading
+    the SavedModel, after the scan of :mod:`tfhub_llm.hub.security` unless ``trust``.
     """
     name, version = validate_name_and_version(name, version)
     card = model_card or ModelCard()
@@ -218,7 +220,7 @@ def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | 
     archive_path = model_dir / str(version)
     if os.path.lexists(archive_path):
         raise archive.ArchiveExistsError(archive_path)
-    interface = describe(os.fspath(saved_model_dir))
+    interface = describe(os.fspath(saved_model_dir), trust=trust)
     card_text = render_model_card(name, version, interface, card, kaggle)
     model_metadata, instance_metadata = kaggle_metadata(name, version, interface, card, card_text, kaggle)
     digest = archive.write_saved_model_archive(saved_model_dir, archive_path)

@@ -14,7 +14,6 @@ The graph calls the encoder on whole batches (no micro-batches by length), so it
 of the BERT encoder and preprocessor and passes the op scan of :mod:`tfhub_llm.hub.security` as they do.
 """
 
-import contextlib
 import pathlib
 
 import tensorflow as tf
@@ -22,6 +21,7 @@ import tensorflow as tf
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentTypeError
 from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE
+from tfhub_llm.layers import whole_batches
 from tfhub_llm.tasks.embedding import TextEmbedder
 
 
@@ -47,16 +47,6 @@ def text_embedding_saveable(embedder):
     return root
 
 
-@contextlib.contextmanager
-def _whole_batches(encoder):
-    """Traces the encoder without its micro-batches by length (whose ops are not an encoder's own)."""
-    micro_batches, encoder.micro_batches = encoder.micro_batches, 1
-    try:
-        yield
-    finally:
-        encoder.micro_batches = micro_batches
-
-
 def export_text_embedding(embedder, out_dir, overwrite=False):
     """Writes ``embedder`` (a :class:`TextEmbedder`) to ``out_dir`` as a TF-Hub text-embedding SavedModel.
 
@@ -67,7 +57,7 @@ def export_text_embedding(embedder, out_dir, overwrite=False):
         raise InvalidArgumentTypeError(
             f"export_text_embedding takes a TextEmbedder (e.g. the model.keras of `tfhub-llm finetune embed`), "
             f"got {type(embedder).__name__}.")
-    with _whole_batches(embedder.encoder), atomic_directory(out_dir, overwrite=overwrite) as staging:
+    with whole_batches(embedder.encoder), atomic_directory(out_dir, overwrite=overwrite) as staging:
         root = text_embedding_saveable(embedder)
         tf.saved_model.save(root, str(staging), signatures={SERVING_SIGNATURE: root.serving_default})
     return pathlib.Path(out_dir)

@@ -90,8 +90,8 @@ def make_qa_features(examples: Sequence, tokenizer: OffsetTokenizer, max_seq_len
         query_ids = questions[example_index][0][:max_query_length]
         doc_ids, doc_starts, doc_ends = tokenized_contexts[example.context]
         answer_tokens = _answer_token_span(example, doc_starts, doc_ends)
-        spans = _window_spans(len(doc_ids), max_seq_length - len(query_ids) - 3, doc_stride)
-        best_window = _max_context_window(spans, len(doc_ids))
+        spans = window_spans(len(doc_ids), max_seq_length - len(query_ids) - 3, doc_stride)
+        best_window = max_context_window(spans, len(doc_ids))
         for window, (span_start, span_length) in enumerate(spans):
             rows.append(_window_row(
                 tokenizer, max_seq_length, example_index, query_ids, doc_ids, doc_starts, doc_ends,
@@ -130,8 +130,8 @@ def _answer_token_span(example, doc_starts, doc_ends) -> tuple[int, int] | None:
     return int(overlapping[0]), int(overlapping[-1])
 
 
-def _window_spans(num_tokens: int, window_length: int, doc_stride: int) -> list[tuple[int, int]]:
-    """(first token, length) of each window; a context without tokens still gets one window."""
+def window_spans(num_tokens: int, window_length: int, doc_stride: int) -> list[tuple[int, int]]:
+    """(first token, length) of each window, for QA contexts and token_features' sentences; an empty one gets one."""
     spans, start = [], 0
     while True:
         length = min(num_tokens - start, window_length)
@@ -141,8 +141,8 @@ def _window_spans(num_tokens: int, window_length: int, doc_stride: int) -> list[
         start += min(length, doc_stride)
 
 
-def _max_context_window(spans, num_tokens: int) -> np.ndarray:
-    """For each token, the window where it has the most context (the reference's score)."""
+def max_context_window(spans, num_tokens: int) -> np.ndarray:
+    """For each token, the window where it has the most context (the reference's score), for QA and token_features."""
     best_score = np.full(num_tokens, -np.inf)
     best_window = np.full(num_tokens, -1)
     for window, (start, length) in enumerate(spans):

@@ -39,13 +39,13 @@ class PreprocessorOffsets:
         ids, starts, ends = self.preprocessor.module.tokenize_with_offsets(tf.constant(texts, tf.string))
         flat = [ragged.merge_dims(1, -1).to_list() for ragged in (ids, starts, ends)]
         return [
-            (np.asarray(i), *_characters_at_bytes(text, np.asarray(s), np.asarray(e)))
+            (np.asarray(i), *characters_at_bytes(text, np.asarray(s), np.asarray(e)))
             for text, i, s, e in zip(texts, *flat)
         ]
 
 
-def _characters_at_bytes(text, byte_starts, byte_ends):
-    """Converts UTF-8 byte offsets into ``text`` to character offsets."""
+def characters_at_bytes(text, byte_starts, byte_ends):
+    """UTF-8 byte offsets into ``text`` as character offsets, for QA answers and TokenClassifier's words."""
     char_byte_starts = np.cumsum([0] + [len(char.encode("utf-8")) for char in text])
     return (
         np.searchsorted(char_byte_starts, byte_starts, side="right") - 1,

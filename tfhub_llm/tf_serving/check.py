@@ -20,7 +20,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use, as the model server links them)
 
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
-from tfhub_llm.hub.security import saved_model_op_names
+from tfhub_llm.hub.security import UntrustedModelError, saved_model_op_names, scanned_for_load
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
 
@@ -116,16 +116,19 @@ def _quiet_deprecation():
 
 
 class ServingSession:
-    """An export loaded as TF Serving loads it: a TF1 session over the "serve" MetaGraph."""
+    """An export loaded as TF Serving loads it: a TF1 session over the "serve" MetaGraph (scanned unless ``trust``)."""
 
-    def __init__(self, export_dir):
+    def __init__(self, export_dir, *, trust=False):
         self.export_dir = str(export_dir)
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
         try:
-            with self.graph.as_default(), _quiet_deprecation():  # the TF1 loader is what TF Serving uses
+            # The TF1 loader is what TF Serving uses; it restores and initializes everything into the
+            # session, so the scanned copy is not needed once it returns.
+            with scanned_for_load(self.export_dir, trust=trust) as load_dir, \
+                    self.graph.as_default(), _quiet_deprecation():
                 self.meta_graph = tf.compat.v1.saved_model.loader.load(
-                    self.session, [tf.saved_model.SERVING], self.export_dir)
+                    self.session, [tf.saved_model.SERVING], load_dir)
         except BaseException:
             self.session.close()
             raise
@@ -182,16 +185,21 @@ def compare_session_outputs(export_dir, inputs, expected, atol=1e-5, signature_n
     return differences
 
 
-def check_serving(export_dir, tf_serving_version=DEFAULT_TF_SERVING_VERSION):
-    """Checks that ``export_dir`` loads and answers in TF Serving ``tf_serving_version``; returns a report."""
+def check_serving(export_dir, tf_serving_version=DEFAULT_TF_SERVING_VERSION, *, trust=False):
+    """Checks that ``export_dir`` loads and answers in TF Serving ``tf_serving_version``; returns a report.
+
+    Raises ``UntrustedModelError`` before anything of the export runs unless it passes the scan or ``trust``.
+    """
     export_dir = str(export_dir)
     available = tf_serving_ops(tf_serving_version)
     op_names = saved_model_op_names(export_dir)
     requests, error, function_names = [], None, set()
     try:
-        with ServingSession(export_dir) as session:
+        with ServingSession(export_dir, trust=trust) as session:
             function_names = session.function_names
             requests = _replay_warmup(session, pathlib.Path(export_dir) / WARMUP_FILE)
+    except UntrustedModelError:
+        raise
     except (tf.errors.OpError, RuntimeError, ValueError, OSError) as failure:
         error = f"{type(failure).__name__}: {failure}"
     return ServingCheckReport(

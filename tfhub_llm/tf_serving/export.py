@@ -21,10 +21,12 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidFileError, TargetExistsError
 from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.tf_serving.entity_signature import EntityServing
 from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+from tfhub_llm.tasks.token_classification import TokenClassifier
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -47,7 +49,8 @@ DEFAULT_WARMUP_INPUTS = {
 
 
 def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
-    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer`` or ``TextEmbedder`` as ``base_dir/<version>`` for TF Serving.
+    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer``, ``TokenClassifier`` or ``TextEmbedder`` as
+    ``base_dir/<version>`` for TF Serving.
 
     Args:
         model: the trained task model.
@@ -104,10 +107,13 @@ def _serving_module(model):
         return ClassifierServing(model)
     if isinstance(model, SpanQuestionAnswerer):
         return QuestionAnsweringServing(model)
+    if isinstance(model, TokenClassifier):
+        return EntityServing(model)
     if isinstance(model, TextEmbedder):
         return EmbedderServing(model)
-    raise InvalidArgumentTypeError(f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer or a "
-                                   f"TextEmbedder, not {type(model).__name__}.")
+    raise InvalidArgumentTypeError(
+        f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer, a TokenClassifier or a TextEmbedder, "
+        f"not {type(model).__name__}.")
 
 
 def _checked_version(version):

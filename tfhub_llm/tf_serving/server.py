@@ -33,6 +33,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfhub_llm.errors import InvalidFileError, MissingFileError, TfhubLlmError
+from tfhub_llm.hub import security
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.rest_json import RequestError, columnar_inputs, row_inputs, to_json
 
@@ -47,14 +48,16 @@ class ModelLoadError(TfhubLlmError, RuntimeError):
 # --- versions on disk ------------------------------------------------------------------------
 
 class LoadedVersion:
-    """One loaded SavedModel version: its callable signatures and its SignatureDef protos."""
+    """One loaded SavedModel version (scanned first unless ``trust``): its signatures and SignatureDef protos."""
 
-    def __init__(self, version: int, path: str):
+    def __init__(self, version: int, path: str, trust: bool = False):
         self.version = version
         self.path = path
-        self.model = tf.saved_model.load(path)
+        # Loading restores the variables and initializes the tables; serving reads no file afterwards.
+        with security.scanned_for_load(path, trust=trust) as load_dir:
+            self.model = tf.saved_model.load(load_dir)
+            self.signature_defs = _read_signature_defs(load_dir)
         self.signatures = dict(self.model.signatures)
-        self.signature_defs = _read_signature_defs(path)
 
 
 def _read_signature_defs(path: str):
@@ -71,8 +74,9 @@ def _read_signature_defs(path: str):
 class VersionedModel:
     """A model name and base directory: finds numeric versions, loads each once, thread-safely."""
 
-    def __init__(self, base_dir: str, name: str | None = None):
+    def __init__(self, base_dir: str, name: str | None = None, trust: bool = False):
         self.base_dir = os.path.abspath(base_dir)
+        self.trust = trust
         if not os.path.isdir(self.base_dir):
             raise MissingFileError(f"model base directory {self.base_dir} does not exist")
         self.name = name or os.path.basename(self.base_dir.rstrip(os.sep))
@@ -110,7 +114,7 @@ class VersionedModel:
             if version not in self._loaded:
                 path = os.path.join(self.base_dir, str(version))
                 try:
-                    self._loaded[version] = LoadedVersion(version, path)
+                    self._loaded[version] = LoadedVersion(version, path, self.trust)
                 except Exception as error:  # noqa: BLE001  (any load failure is reported as such)
                     raise ModelLoadError(f"cannot load version {version} of model "
                                          f"'{self.name}' from {path}: {error}") from error
@@ -263,8 +267,8 @@ class DevelopmentServer:
     """
 
     def __init__(self, base_dir: str, host: str = "127.0.0.1", port: int = 0,
-                 model_name: str | None = None, log_requests: bool = False):
-        self.model = VersionedModel(base_dir, model_name)
+                 model_name: str | None = None, log_requests: bool = False, trust: bool = False):
+        self.model = VersionedModel(base_dir, model_name, trust)
         self._httpd = _HTTPServer((host, port), self.model, log_requests)
         self._thread: threading.Thread | None = None
 
@@ -303,12 +307,13 @@ class DevelopmentServer:
 
 
 def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501,
-          model_name: str | None = None) -> None:
-    """For `tfhub-llm serve`: loads the latest version, prints the URL, serves until Ctrl-C."""
-    server = DevelopmentServer(base_dir, host, port, model_name, log_requests=True)
+          model_name: str | None = None, trust: bool = False) -> None:
+    """For `tfhub-llm serve`: scans and loads the latest version, prints the URL, serves until Ctrl-C."""
+    server = DevelopmentServer(base_dir, host, port, model_name, log_requests=True, trust=trust)
     model = server.model
     versions = model.versions_on_disk()
     if versions:
+        security.check_saved_model(os.path.join(model.base_dir, str(versions[0])), trust=trust)
         model.load(versions[0])
     else:
         print(f"no numeric version directory in {model.base_dir} yet; waiting for one",

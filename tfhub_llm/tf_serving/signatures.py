@@ -22,8 +22,8 @@ from tfhub_llm.data import MULTILABEL, REGRESSION
 MULTI_LABEL_THRESHOLD = 0.5
 
 
-class _TaskServing(tf.Module):
-    """Tracks what a task model's serving function captures: its weights and its TF-Hub modules."""
+class TaskServing(tf.Module):
+    """Base of every task's serving module (here and in entity_signature): tracks its weights and TF-Hub modules."""
 
     def __init__(self, model, input_names):
         super().__init__(name=type(self).__name__)
@@ -44,7 +44,7 @@ class _TaskServing(tf.Module):
         return {SERVING_SIGNATURE: self.serve}
 
 
-class ClassifierServing(_TaskServing):
+class ClassifierServing(TaskServing):
     """``serving_default`` of a ``TextClassifier``.
 
     Outputs, by label type:
@@ -64,24 +64,35 @@ class ClassifierServing(_TaskServing):
 
         def serve(*texts):
             encoder_inputs = pack_inputs(self.preprocessor, list(texts), seq_length, pad_to_longest=True)
-            probabilities = model.probabilities(encoder_inputs)
-            if label_type == REGRESSION:
-                return {"value": probabilities[:, 0]}
-            multi_label = label_type == MULTILABEL
-            if multi_label:
-                label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
-            else:
-                label = tf.argmax(probabilities, axis=-1)
-            outputs = {"probabilities": probabilities, "label": label}
-            names = self.label_names
-            if names is not None:
-                outputs["label_name"] = tf.where(label > 0, names, "") if multi_label else tf.gather(names, label)
-            return outputs
+            return classifier_outputs(model.probabilities(encoder_inputs), label_type, self.label_names)
 
         self.serve = self._trace(serve)
 
 
-class EmbedderServing(_TaskServing):
+def classifier_outputs(probabilities, label_type, label_names=None):
+    """A classifier's serving outputs from its probabilities (see :class:`ClassifierServing`).
+
+    ``label_names`` is a string tensor of the class names, or None.
+    """
+    if label_type == REGRESSION:
+        return {"value": probabilities[:, 0]}
+    multi_label = label_type == MULTILABEL
+    if multi_label:
+        label = tf.cast(probabilities > MULTI_LABEL_THRESHOLD, tf.int64)
+    else:
+        label = tf.argmax(probabilities, axis=-1)
+    outputs = {"probabilities": probabilities, "label": label}
+    if label_names is not None:
+        if multi_label:  # each predicted class's name, "" elsewhere: a gather, as TFLite selects no strings
+            names_after_blank = tf.concat([[""], label_names], axis=0)
+            name_index = label * tf.range(1, tf.size(label_names, tf.int64) + 1)  # 0 (the blank) where not predicted
+            outputs["label_name"] = tf.gather(names_after_blank, name_index)
+        else:
+            outputs["label_name"] = tf.gather(label_names, label)
+    return outputs
+
+
+class EmbedderServing(TaskServing):
     """``serving_default`` of a ``TextEmbedder``: ``text`` in, ``embedding`` float32 ``[batch, dim]`` out."""
 
     def __init__(self, model):
@@ -95,7 +106,7 @@ class EmbedderServing(_TaskServing):
         self.serve = self._trace(serve)
 
 
-class QuestionAnsweringServing(_TaskServing):
+class QuestionAnsweringServing(TaskServing):
     """``serving_default`` of a ``SpanQuestionAnswerer``: the answer to each question in its context.
 
     Outputs ``answer`` string, ``score`` float32 (the answer's probability among the n-best spans,
@@ -127,14 +138,18 @@ class QuestionAnsweringServing(_TaskServing):
 def _tokens_with_char_offsets(preprocessor, texts):
     """Flat word piece ids ``[batch, (tokens)]`` with character (not byte) start / end offsets."""
     ids, byte_starts, byte_ends = (tensor.merge_dims(1, -1) for tensor in preprocessor.tokenize_with_offsets(texts))
+    return (tf.cast(ids, tf.int32), *char_offsets(texts, byte_starts, byte_ends))
+
+
+def char_offsets(texts, byte_starts, byte_ends):
+    """Ragged ``[batch, (tokens)]`` UTF-8 byte offsets into ``texts`` as character offsets: the QA and entity signatures'."""
     _, char_byte_offsets = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
     total_bytes = tf.cast(tf.strings.length(texts), tf.int64)[:, None]
     char_bytes = tf.concat([char_byte_offsets, total_bytes], axis=1).to_tensor(default_value=tf.int64.max)
     starts = tf.searchsorted(char_bytes, byte_starts.to_tensor(), side="right", out_type=tf.int64) - 1
     ends = tf.searchsorted(char_bytes, byte_ends.to_tensor(), side="left", out_type=tf.int64)
-    lengths = ids.row_lengths()
-    return (tf.cast(ids, tf.int32), tf.RaggedTensor.from_tensor(starts, lengths),
-            tf.RaggedTensor.from_tensor(ends, lengths))
+    lengths = byte_starts.row_lengths()
+    return tf.RaggedTensor.from_tensor(starts, lengths), tf.RaggedTensor.from_tensor(ends, lengths)
 
 
 def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
@@ -148,17 +163,9 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
     question_ids = preprocessor.tokenize_with_offsets(questions)[0].merge_dims(1, -1)
     question_ids = tf.cast(question_ids[:, :settings["max_query_length"]], tf.int32)
     context_ids, char_starts, char_ends = _tokens_with_char_offsets(preprocessor, contexts)
-    num_tokens = context_ids.row_lengths()
     window_length = settings["max_seq_length"] - question_ids.row_lengths() - 3
-    step = tf.minimum(window_length, settings["doc_stride"])
-    num_windows = 1 + tf.maximum(tf.constant(0, tf.int64), -((window_length - num_tokens) // step))  # 1 + ceil((n-W)/step)
-
-    example = tf.repeat(tf.range(tf.size(questions, out_type=tf.int64)), num_windows)
-    window = tf.ragged.range(num_windows).flat_values
-    window_start = window * tf.gather(step, example)
-    window_tokens = tf.minimum(tf.gather(num_tokens, example) - window_start, tf.gather(window_length, example))
-    first_token = tf.gather(context_ids.row_starts(), example) + window_start
-    token_index = tf.ragged.range(first_token, first_token + window_tokens)
+    example, token_index, is_max_context = sliding_windows(
+        context_ids.row_starts(), context_ids.row_lengths(), window_length, settings["doc_stride"])
 
     def context_row(values, before, after):
         ragged = tf.RaggedTensor.from_row_splits(tf.gather(values, token_index.values), token_index.row_splits)
@@ -169,7 +176,6 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
     head = tf.concat([tf.fill([rows, 1], cls_id), question_rows, tf.fill([rows, 1], sep_id)], axis=1)
     word_ids = context_row(context_ids.values, head, tf.fill([rows, 1], sep_id))
     outside = tf.ones_like(head, tf.int64) * -1
-    is_max_context = _is_max_context(window, window_start, window_tokens, example, num_tokens, window_length, step)
     return {
         "encoder_inputs": {
             "input_word_ids": word_ids.to_tensor(default_value=pad_id),
@@ -185,6 +191,26 @@ def _qa_windows(preprocessor, questions, contexts, special_ids, settings):
             [tf.zeros_like(head, tf.bool), is_max_context, tf.zeros([rows, 1], tf.bool)], axis=1
         ).to_tensor(default_value=False),
     }
+
+
+def sliding_windows(row_starts, num_tokens, window_length, doc_stride):
+    """Windows over each example's tokens as qa_features lays them out, in the graph: the QA and entity signatures'.
+
+    ``row_starts`` / ``num_tokens`` ([examples]) locate each example's tokens in a flat token vector;
+    ``window_length`` ([examples]) is how many fit in a window. Returns each window's example index,
+    the ragged ``[windows, (tokens)]`` flat indices of its tokens, and whether the window gives each
+    of them its most context.
+    """
+    step = tf.minimum(window_length, doc_stride)
+    num_windows = 1 + tf.maximum(tf.constant(0, tf.int64), -((window_length - num_tokens) // step))  # 1 + ceil((n-W)/step)
+    example = tf.repeat(tf.range(tf.size(num_tokens, out_type=tf.int64)), num_windows)
+    window = tf.ragged.range(num_windows).flat_values
+    window_start = window * tf.gather(step, example)
+    window_tokens = tf.minimum(tf.gather(num_tokens, example) - window_start, tf.gather(window_length, example))
+    first_token = tf.gather(row_starts, example) + window_start
+    token_index = tf.ragged.range(first_token, first_token + window_tokens)
+    is_max_context = _is_max_context(window, window_start, window_tokens, example, num_tokens, window_length, step)
+    return example, token_index, is_max_context
 
 
 def _type_ids(head, word_ids):

@@ -1,0 +1,101 @@
+"""Named-entity fine-tuning runs from CoNLL / JSONL files: what ``tfhub-llm finetune ner`` and ``evaluate ner`` call.
+
+The run machinery is :mod:`tfhub_llm.finetune`'s (data checked before training, ``BackupAndRestore``
+and ``--resume``, best checkpoint, early stopping, ``model.keras``, ``history.json``,
+``metrics.json``); this module adds what is particular to tagging: a validation split by
+document, and entity-level scores (:func:`tfhub_llm.tasks.entities.evaluate_entities`) next to
+the capitalised-words baseline.
+"""
+
+import math
+import os
+
+import keras
+
+from tfhub_llm.errors import DataError
+from tfhub_llm.finetune import fit_and_save, load_model_or_path, refuse_unresumed_run, sample_examples, write_json
+from tfhub_llm.tasks.conll import TaggedSentences, read_tagged_sentences, split_by_document
+from tfhub_llm.tasks.entities import (
+    capitalised_baseline,
+    detect_tag_scheme,
+    entity_spans,
+    evaluate_entities,
+    most_frequent_type,
+)
+from tfhub_llm.tasks.token_classification import TokenClassifier
+
+
+def finetune_token_classifier(
+    encoder,
+    preprocessor,
+    train_file,
+    out_dir,
+    *,
+    validation_file=None,
+    validation_fraction=0.1,
+    tag_scheme=None,
+    max_train_examples=None,
+    max_validation_examples=None,
+    epochs=2,
+    batch_size=32,
+    learning_rate=5e-5,
+    max_seq_length=128,
+    doc_stride=64,
+    seed=0,
+    patience=None,
+    resume=False,
+    verbose=1,
+    callbacks=(),
+):
+    """Fine-tunes a :class:`TokenClassifier` on a CoNLL or JSONL file and saves it under ``out_dir``.
+
+    Without ``validation_file``, a seeded ``validation_fraction`` of the documents (``-DOCSTART-``
+    boundaries; each JSONL line is a document) is held out whole. The labels are the tags of
+    ``train_file``; the scheme is ``tag_scheme`` or the one its tags follow. ``max_*_examples``
+    sample sentences. ``metrics.json`` adds entity precision / recall / F1 on the validation
+    sentences and those of the capitalised-words baseline (tagging the training data's most
+    frequent entity type).
+    """
+    sentences = read_tagged_sentences(train_file)
+    label_names = sentences.label_names()
+    if validation_file:
+        train, validation = sentences, read_tagged_sentences(validation_file, label_names=label_names)
+    else:
+        train, validation = split_by_document(sentences, validation_fraction, seed)
+    train = sample_examples(train, max_train_examples, seed)
+    validation = sample_examples(validation, max_validation_examples, seed)
+    if not any(entity_spans(tags) for tags in train.tags):
+        raise DataError(train_file, None, "tag", "the training sentences hold no entity (every tag is O): nothing to learn")
+    baseline_type = most_frequent_type(train.tags)
+    refuse_unresumed_run(out_dir, resume)
+
+    keras.utils.set_random_seed(seed)
+    model = TokenClassifier(encoder, preprocessor, label_names, tag_scheme=tag_scheme or detect_tag_scheme(sentences.tags),
+                            max_seq_length=max_seq_length, doc_stride=doc_stride)
+    features = model.make_features(train)
+    model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(features) / batch_size))
+    train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
+    validation_data = model.features_dataset(model.make_features(validation), batch_size, shuffle=False)
+    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
+    result.validation_examples = validation
+    result.metrics.update(evaluate_token_classifier(model, validation, batch_size=batch_size,
+                                                    baseline_type=baseline_type))
+    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
+    return result
+
+
+def evaluate_token_classifier(model, data, *, batch_size=32, baseline_type=None):
+    """Entity precision / recall / F1 (x100, micro and per type) of a model (or ``.keras`` path) on tagged data.
+
+    ``data`` is a CoNLL / JSONL path or :class:`TaggedSentences`; its tags must be among the model's
+    labels. With ``baseline_type``, also the scores of the capitalised-words baseline tagging that type.
+    """
+    model = load_model_or_path(model)
+    sentences = data if isinstance(data, TaggedSentences) else read_tagged_sentences(data, label_names=model.label_names)
+    scores = evaluate_entities(sentences.tags, model.predict_tags(sentences.tokens, batch_size=batch_size))
+    metrics = {"sentences": len(sentences), **{f"entity_{key}": value for key, value in scores.items()}}
+    if baseline_type is not None:
+        baseline = evaluate_entities(sentences.tags, capitalised_baseline(sentences.tokens, baseline_type))
+        metrics.update({"baseline_type": baseline_type, "baseline_entity_precision": baseline["precision"],
+                        "baseline_entity_recall": baseline["recall"], "baseline_entity_f1": baseline["f1"]})
+    return metrics

@@ -1,0 +1,92 @@
+"""A SavedModel's asset files, read only where they belong: regular files inside ``<model>/assets``.
+
+An asset name comes from ``saved_model.pb``, so an untrusted model chooses it. Every read here
+opens the file relative to the ``assets`` folder without following any symbolic link, refuses
+anything but a regular file, and caps the size, so a model cannot make the package read
+``/etc/passwd``, ``../../x`` or ``/dev/zero``.
+
+* ``read_assets`` reads the assets ``saved_model.pb`` names, for the scan, and says why it refuses
+  the others (a name that is not relative and normalised, a link, not a regular file, too big);
+* ``read_asset`` / ``asset_line_count`` read a loaded model's asset (``asset_path``), for the describer.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+
+from tfhub_llm.errors import InvalidFileError
+
+MAX_ASSET_BYTES = 512 << 20
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+
+
+def _asset_name_problem(name: str) -> str | None:
+    """Why an asset file name is not a relative, normalised path inside ``assets/``; None when it is."""
+    if not name or "\x00" in name or "\\" in name or posixpath.isabs(name) or (len(name) > 1 and name[1] == ":"):
+        return "is not a relative path"
+    if posixpath.normpath(name) != name or any(part in ("", ".", "..") for part in name.split("/")):
+        return "is not a normalised path inside assets/ (it has '..', '.' or empty parts)"
+    return None
+
+
+def _open_confined(folder: str, relative: str) -> int:
+    """Open ``folder/relative`` for reading without following any symbolic link on the way."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(folder, flags | getattr(os, "O_DIRECTORY", 0))
+    try:
+        parts = relative.split("/")
+        for part in parts[:-1]:
+            inner = os.open(part, flags | getattr(os, "O_DIRECTORY", 0), dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        return os.open(parts[-1], flags | getattr(os, "O_NONBLOCK", 0), dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _read_confined(folder: str, relative: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file inside ``folder``; OSError / InvalidFileError naming the problem otherwise."""
+    fd = _open_confined(folder, relative)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidFileError("is not a regular file")
+        if info.st_size > max_bytes:
+            raise InvalidFileError(f"has {info.st_size} bytes, more than the {max_bytes} an asset may have")
+        return f.read(max_bytes + 1)[:max_bytes]
+
+
+def read_assets(model_dir: str, names) -> tuple[dict[str, bytes], dict[str, str]]:
+    """The bytes of each named asset of the SavedModel folder ``model_dir``, and why each other name was refused."""
+    contents, problems = {}, {}
+    for name in names:
+        problem = _asset_name_problem(name)
+        if problem is None:
+            try:
+                contents[name] = _read_confined(os.path.join(model_dir, "assets"), name, MAX_ASSET_BYTES)
+            except (OSError, InvalidFileError) as error:
+                problem = f"cannot be read as a regular file inside assets/ without symbolic links ({error})"
+        if problem:
+            problems[name] = problem
+    return contents, problems
+
+
+def read_asset(asset_path: str | os.PathLike, max_bytes: int = MAX_ASSET_BYTES) -> bytes:
+    """The bytes of a loaded model's asset: a regular file inside ``<model>/assets``, reached without links."""
+    parts = os.path.abspath(asset_path).split(os.sep)
+    for i in range(len(parts) - 2, 0, -1):
+        model = os.sep.join(parts[:i]) or os.sep
+        if parts[i] == "assets" and any(os.path.isfile(os.path.join(model, name)) for name in SAVED_MODEL_FILES):
+            try:
+                return _read_confined(os.path.join(model, "assets"), "/".join(parts[i + 1:]), max_bytes)
+            except (OSError, InvalidFileError) as error:
+                raise InvalidFileError(f"{asset_path}: refusing to read this asset: {error}") from None
+    raise InvalidFileError(f"{asset_path}: refusing to read an asset that is not inside a SavedModel's assets/ folder")
+
+
+def asset_line_count(asset_path: str | os.PathLike) -> int:
+    """Number of lines of a loaded model's asset (a vocabulary), read through ``read_asset``."""
+    data = read_asset(asset_path)
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)

@@ -1,0 +1,145 @@
+"""``export_litert``: a task model as one ``.tflite`` file that takes raw strings, float or quantized.
+
+The on-device graph is built for TFLite rather than converted from the training graph (whose
+preprocessor uses ragged ops TFLite lacks): an :class:`~tfhub_llm.litert.tokenizer.OnDeviceTokenizer`
+(TF Text's Fast* kernels), :func:`~tfhub_llm.litert.packing.pack_segments` (builtins only), then
+the model's own encoder and head on those inputs, then the outputs the TF Serving export gives.
+Each model kind contributes one function in :data:`ON_DEVICE_TASKS` that says which strings go in
+and which outputs come out of the encoder inputs.
+
+Conversion uses TFLite builtins plus custom ops, not Select TF ops: TF Text's tokenizers are TFLite
+custom ops, and the Flex delegate that Select TF ops need is not part of ai-edge-litert's
+interpreter, nor of a plain LiteRT app. Ops of the encoder or head without a builtin kernel are
+found right after conversion and refused by name (:func:`~tfhub_llm.litert.ops.unresolved_custom_ops`).
+"""
+
+import dataclasses
+import pathlib
+
+import tensorflow as tf
+from tensorflow.lite.python.convert_phase import ConverterError
+
+from tfhub_llm.atomic import atomic_file
+from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
+from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT
+from tfhub_llm.layers import whole_batches
+from tfhub_llm.litert.ops import LiteRTConversionError, unresolved_custom_ops
+from tfhub_llm.litert.packing import pack_segments
+from tfhub_llm.litert.tokenizer import on_device_tokenizer
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.embedding import TextEmbedder
+from tfhub_llm.tf_serving.signatures import classifier_outputs
+
+QUANTIZATIONS = (None, "dynamic_int8", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class OnDeviceTask:
+    """What a model kind's on-device graph takes and gives.
+
+    Attributes:
+        input_names: the signature's string inputs (one per segment), e.g. ``("text", "text_b")``.
+        outputs: called on the encoder inputs (a dict of int32 ``[batch, length]``), returns the
+            signature's outputs.
+    """
+
+    input_names: tuple
+    outputs: object
+
+
+def classifier_task(model):
+    """A ``TextClassifier``: ``text`` (and ``text_b``) in; the outputs of its TF Serving export out."""
+    label_names = tf.constant(model.label_names) if model.label_names else None
+    return OnDeviceTask(
+        ("text", "text_b") if model.text_pair else ("text",),
+        lambda encoder_inputs: classifier_outputs(model.probabilities(encoder_inputs), model.label_type,
+                                                  label_names))
+
+
+def embedder_task(model):
+    """A ``TextEmbedder``: ``text`` in; ``embedding``, the vectors of its TF Serving export, out."""
+    return OnDeviceTask((EMBEDDING_INPUT,), lambda encoder_inputs: {EMBEDDING_OUTPUT: model.embeddings(encoder_inputs)})
+
+
+ON_DEVICE_TASKS = {TextClassifier: classifier_task, TextEmbedder: embedder_task}
+
+
+def _task(model):
+    for kind, task in ON_DEVICE_TASKS.items():
+        if isinstance(model, kind):
+            return task(model)
+    names = " or ".join(kind.__name__ for kind in ON_DEVICE_TASKS)
+    raise InvalidArgumentTypeError(f"export_litert exports a {names}, not {type(model).__name__}.")
+
+
+def on_device_function(model):
+    """``(concrete function, trackable, tokenizer)``: the on-device graph of ``model`` over string inputs."""
+    task = _task(model)
+    tokenizer = on_device_tokenizer(model.preprocessor, model.encoder)
+    preprocessor = model.preprocessor
+    special_ids = (preprocessor.cls_id, preprocessor.sep_id, preprocessor.pad_id)
+
+    def serve(*texts):
+        segments = [tokenizer.tokenize(segment) for segment in texts]
+        return task.outputs(pack_segments(segments, preprocessor.max_seq_length, *special_ids))
+
+    signature = [tf.TensorSpec([None], tf.string, name=name) for name in task.input_names]
+    with whole_batches(model.encoder):
+        function = tf.function(serve, input_signature=signature).get_concrete_function()
+    trackable = tf.Module()
+    trackable.model_variables = [weight.value for weight in model.weights]
+    trackable.encoder = model.encoder.module
+    return function, trackable, tokenizer
+
+
+def convert(model, quantize=None):
+    """The ``.tflite`` flatbuffer (bytes) of ``model``'s on-device graph; see :func:`export_litert`."""
+    if quantize not in QUANTIZATIONS:
+        raise InvalidArgumentError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}.")
+    function, trackable, tokenizer = on_device_function(model)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], trackable)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.allow_custom_ops = True  # TF Text's tokenizer kernels are custom ops
+    if quantize is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        flatbuffer = converter.convert()
+    except ConverterError as error:
+        raise LiteRTConversionError(
+            f"TFLite cannot convert the model over the encoder {model.encoder.handle!r}: {error}") from error
+    unresolved = unresolved_custom_ops(flatbuffer, tokenizer.custom_ops)
+    if unresolved:
+        raise LiteRTConversionError(
+            f"The model over the encoder {model.encoder.handle!r} uses TensorFlow ops (in its encoder, head or "
+            f"outputs) that have no TFLite builtin kernel: {', '.join(unresolved)}. They would need Select TF ops "
+            "and the Flex delegate, which ai-edge-litert's interpreter does not ship; re-export the encoder "
+            "without them.")
+    return flatbuffer
+
+
+def export_litert(model, path, quantize=None, overwrite=False):
+    """Writes ``model`` as a LiteRT (TFLite) model that takes raw strings.
+
+    Args:
+        model: a ``TextClassifier`` (single texts or pairs) or a ``TextEmbedder``.
+        path: the ``.tflite`` file to write (atomically).
+        quantize: None (float32), ``"dynamic_int8"`` (int8 weights, float activations) or ``"float16"``.
+        overwrite: replace an existing file.
+
+    The file's ``serving_default`` signature (:data:`~tfhub_llm.interface.SERVING_SIGNATURE`) takes ``text``
+    (and ``text_b``) strings ``[batch]`` and returns what the TF Serving export returns (``probabilities``,
+    ``label``, ``label_name``, or ``value``; ``embedding`` for an embedder). Run it with :class:`tfhub_llm.litert.LiteRTModel` (or any
+    LiteRT interpreter with TF Text's kernels).
+
+    Returns:
+        ``path`` as a string.
+    """
+    with atomic_file(path, overwrite=overwrite, exists_error=_exists_error) as temporary:
+        pathlib.Path(temporary).write_bytes(convert(model, quantize))
+    return str(path)
+
+
+def _exists_error(path):
+    return TargetExistsError(f"{path} already exists; pass overwrite=True (or --overwrite) to replace it")
