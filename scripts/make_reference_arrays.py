@@ -9,7 +9,9 @@ Runs in a separate reference environment (never the package's venv; it needs tor
 
 Outputs (small, committed): ``minilm_tokenizer_cases.json`` (HF BertTokenizer ids for English,
 accented, CJK, emoji, empty, over-long and pair inputs) and ``minilm_outputs.npz`` (BertModel
-``sequence_output`` / ``pooled_output`` on a few sentences, and sentence-transformers embeddings).
+``sequence_output`` / ``pooled_output`` on a few sentences, and sentence-transformers embeddings of those
+and of ``EMBEDDING_SENTENCES``: texts longer than 128 and than 256 word pieces (sentence-transformers cuts
+all-MiniLM-L6-v2's input at 256), an empty one and a batch of mixed lengths).
 """
 
 import argparse
@@ -49,6 +51,17 @@ ENCODER_SENTENCES = [
     "Héllo Wörld: café, naïve résumé.",
     "東京は日本の首都です。",
     "A much longer sentence, so that the batch has padding positions which the comparison must ignore.",
+]
+LONG_PARAGRAPH = (
+    "The Normans were the people who in the 10th and 11th centuries gave their name to Normandy, a region "
+    "in France. They were descended from Norse raiders and pirates from Denmark, Iceland and Norway who, "
+    "under their leader Rollo, agreed to swear fealty to King Charles III of West Francia. "
+)
+EMBEDDING_SENTENCES = [
+    *ENCODER_SENTENCES,
+    "",
+    LONG_PARAGRAPH * 3,  # about 190 word pieces: past TF Hub's usual 128, within sentence-transformers' 256
+    LONG_PARAGRAPH * 6 + "This tail is cut off.",  # about 380 word pieces: cut at 256
 ]
 
 
@@ -91,7 +104,9 @@ def main():
     batch = tokenizer(ENCODER_SENTENCES, padding=True, return_tensors="pt")
     with torch.no_grad():
         outputs = model(**batch)
-    embeddings = SentenceTransformer(str(model_dir), device="cpu").encode(ENCODER_SENTENCES)
+    sentence_transformer = SentenceTransformer(str(model_dir), device="cpu")
+    embeddings = sentence_transformer.encode(ENCODER_SENTENCES)
+    word_pieces = [len(tokenizer(text)["input_ids"]) for text in EMBEDDING_SENTENCES]
     np.savez_compressed(
         OUT / "minilm_outputs.npz",
         sentences=np.array(ENCODER_SENTENCES),
@@ -101,6 +116,10 @@ def main():
         sequence_output=outputs.last_hidden_state.numpy(),
         pooled_output=outputs.pooler_output.numpy(),
         sentence_embeddings=np.asarray(embeddings, dtype=np.float32),
+        embedding_sentences=np.array(EMBEDDING_SENTENCES),
+        embedding_word_pieces=np.array(word_pieces, dtype=np.int32),  # with [CLS] and [SEP], before the cut
+        embedding_max_seq_length=np.int32(sentence_transformer.max_seq_length),
+        embeddings=np.asarray(sentence_transformer.encode(EMBEDDING_SENTENCES), dtype=np.float32),
     )
     print(f"wrote {OUT} ({json.dumps(versions)})")
 

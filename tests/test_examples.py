@@ -122,3 +122,13 @@ def test_every_example_documents_itself_and_has_help():
         completed = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
                                    timeout=TIMEOUT, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         assert completed.returncode == 0 and "--out" in completed.stdout and "--encoder" in completed.stdout, script.name
+
+
+def test_semantic_search_scores_retrieval_before_and_after_fine_tuning(tmp_path):
+    output = run_ok("semantic_search", *TINY_TRAINING, "--eval-questions", "16", "--out", tmp_path)
+    assert "before fine-tuning: recall@1" in output and "after fine-tuning:  recall@1" in output
+    metrics = json.loads((tmp_path / "semantic_search" / "metrics.json").read_text())
+    assert metrics["train_pairs"] == 32 and metrics["eval_questions"] == 16 and metrics["corpus_paragraphs"] > 1
+    for scores in (metrics["before"], metrics["after"]):
+        assert scores["queries"] == 16 and 0 <= scores["recall@1"] <= scores["recall@5"] <= 100
+        assert 0 < scores["mrr"] <= 100

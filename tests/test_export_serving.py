@@ -191,7 +191,7 @@ def test_regression_gives_a_value():
 
 
 def test_other_models_are_refused(tmp_path):
-    with pytest.raises(TypeError, match="a SpanQuestionAnswerer or a TokenClassifier, not Sequential"):
+    with pytest.raises(TypeError, match="a SpanQuestionAnswerer, a TokenClassifier or a TextEmbedder, not Sequential"):
         export_for_serving(keras.Sequential([keras.layers.Dense(1)]), tmp_path)
     assert os.listdir(tmp_path) == []
 

@@ -172,7 +172,7 @@ def test_runner_refuses_a_broken_file_and_names_the_missing_runtime(exported, tm
 
 
 def test_unsupported_models_and_quantizations_are_refused(models, tmp_path):
-    with pytest.raises(InvalidArgumentTypeError, match="exports a TextClassifier, not Sequential"):
+    with pytest.raises(InvalidArgumentTypeError, match="exports a TextClassifier or TextEmbedder, not Sequential"):
         export_litert(keras.Sequential([keras.layers.Dense(1)]), tmp_path / "m.tflite")
     with pytest.raises(InvalidArgumentError, match="quantize must be one of"):
         export_litert(models[False], tmp_path / "m.tflite", quantize="int4")

@@ -65,7 +65,7 @@ def _add_model_commands(commands):
 
 
 def _add_training_commands(commands):
-    """``finetune classify|qa`` and ``evaluate``."""
+    """``finetune classify|qa|embed`` and ``evaluate``."""
     finetune = commands.add_parser("finetune", help="fine-tune a task model from data files")
     tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
     classify = tasks.add_parser("classify", help="text (or pair) classification from CSV / TSV / JSONL")
@@ -93,6 +93,18 @@ def _add_training_commands(commands):
                     help="question tokens kept (default: 64, or half the window when that is shorter)")
     _add_training(qa, batch_size=16, learning_rate=5e-5)
     qa.set_defaults(run=run_finetune_qa)
+    embed = tasks.add_parser("embed", help="sentence embeddings from pairs (scored: cosine loss; else in-batch negatives)")
+    _add_model_handles(embed)
+    embed.add_argument("--train", required=True, metavar="FILE")
+    embed.add_argument("--validation", metavar="FILE", help="default: 10%% of --train held out")
+    embed.add_argument("--text-column", required=True, metavar="C")
+    embed.add_argument("--text-b-column", required=True, metavar="C", help="the second text of each pair")
+    embed.add_argument("--score-column", metavar="C", help="similarity scores; without it every pair is a positive")
+    embed.add_argument("--max-score", type=float, default=1.0, help="scores are divided by it (5 for STS-B)")
+    embed.add_argument("--pooling", choices=["mean", "cls", "pooled"], default="mean")
+    embed.add_argument("--seq-length", type=int, default=256, help="maximum word pieces per text")
+    _add_training(embed, batch_size=32, learning_rate=2e-5)
+    embed.set_defaults(run=run_finetune_embed)
     ner = tasks.add_parser("ner", help="named entities (token tags) from CoNLL or JSONL")
     _add_model_handles(ner)
     ner.add_argument("--train", required=True, metavar="FILE", help="CoNLL (tag in the last column) or .jsonl")
@@ -114,7 +126,7 @@ def _add_training_commands(commands):
 
 
 def _add_export_commands(commands):
-    """``export serving|hub|litert``, ``check-serving`` and ``check-litert``."""
+    """``export serving|hub|text-embedding|litert``, ``check-serving`` and ``check-litert``."""
     export = commands.add_parser("export", help="export a fine-tuned model")
     targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
     serving = targets.add_parser("serving", help="TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N")
@@ -129,6 +141,11 @@ def _add_export_commands(commands):
     hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")
     _add_trust(hub, "the model file")
     hub.set_defaults(run=run_export_hub)
+    text_embedding = targets.add_parser("text-embedding", help="a fine-tuned embedder as a TF-Hub text embedding")
+    text_embedding.add_argument("model", help="a model.keras written by finetune embed")
+    text_embedding.add_argument("out_dir")
+    _add_trust(text_embedding, "the model file")
+    text_embedding.set_defaults(run=run_export_text_embedding)
     litert = targets.add_parser("litert", help="on-device LiteRT (TFLite) model that takes raw strings")
     litert.add_argument("model", help="a model.keras written by finetune")
     litert.add_argument("out", help="the .tflite file to write")
@@ -306,6 +323,26 @@ def run_finetune_qa(args):
     _report_run(result)
 
 
+def run_finetune_embed(args):
+    from tfhub_llm.finetune_embedding import finetune_embedder
+
+    result = finetune_embedder(
+        args.encoder,
+        args.preprocessor,
+        args.train,
+        args.out,
+        text_column=args.text_column,
+        text_b_column=args.text_b_column,
+        score_column=args.score_column,
+        max_score=args.max_score,
+        validation_file=args.validation,
+        pooling=args.pooling,
+        seq_length=args.seq_length,
+        **_training_options(args),
+    )
+    _report_run(result)
+
+
 def run_finetune_ner(args):
     from tfhub_llm.finetune_ner import finetune_token_classifier
 
@@ -392,6 +429,13 @@ def run_check_litert(args):
     report = check_litert(args.path)
     print(report.format())
     return EXIT_OK if report.ok else EXIT_CHECK_FAILED
+
+
+def run_export_text_embedding(args):
+    from tfhub_llm.publishing.text_embedding import export_text_embedding
+
+    with _trust_scope(args):
+        print(export_text_embedding(_load_model(args.model), args.out_dir))
 
 
 def run_check_serving(args):

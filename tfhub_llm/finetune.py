@@ -191,13 +191,19 @@ def evaluate_question_answering(model, squad, examples=None):
     return {**scores, "baseline_exact_match": baseline["exact_match"], "baseline_f1": baseline["f1"]}
 
 
-def fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks):
-    """The fit of every run (here and in finetune_ner): backup, best checkpoint, early stop, model.keras, JSON files."""
+def fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks, saved_model=None):
+    """The fit of every run (here, in finetune_ner and finetune_embedding): backup, best checkpoint, early stop,
+    model.keras, JSON files.
+
+    ``best.keras`` and ``model.keras`` hold ``saved_model`` (default ``model``), e.g. the embedder that a
+    pair-training model wraps.
+    """
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     best_path = os.path.join(out_dir, "best.keras")
+    saved_model = model if saved_model is None else saved_model
     standard = [
         keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
-        keras.callbacks.ModelCheckpoint(best_path, monitor="val_loss", save_best_only=True),
+        _BestCheckpoint(saved_model, best_path, monitor="val_loss", save_best_only=True),
     ]
     if patience:
         standard.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
@@ -213,11 +219,22 @@ def fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, 
     train_seconds = time.perf_counter() - started
     metrics = model.evaluate(validation_data, verbose=0, return_dict=True)
     metrics = {f"validation_{key}": float(value) for key, value in metrics.items()}
-    _save_atomically(model, os.path.join(out_dir, MODEL_FILE))
+    _save_atomically(saved_model, os.path.join(out_dir, MODEL_FILE))
     history = {key: [float(value) for value in values] for key, values in history.items()}
     write_json(os.path.join(out_dir, "history.json"), history)
     write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    return FinetuneResult(model, history, metrics, out_dir, train_seconds)
+    return FinetuneResult(saved_model, history, metrics, out_dir, train_seconds)
+
+
+class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
+    """``ModelCheckpoint`` of ``saved_model``, which may be a part of the model that ``fit`` trains."""
+
+    def __init__(self, saved_model, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._saved_model = saved_model
+
+    def set_model(self, model):
+        super().set_model(self._saved_model)
 
 
 def refuse_unresumed_run(out_dir, resume):

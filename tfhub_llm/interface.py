@@ -1,13 +1,15 @@
-"""The TF-Hub text encoder / preprocessor contract, as every part of the package relies on it.
+"""The TF-Hub text encoder / preprocessor / text-embedding contract, as every part of the package relies on it.
 
 A TF-Hub BERT *encoder* is a Reusable SavedModel whose ``__call__(inputs, training)`` takes a dict
 of int32 ``[batch, seq_length]`` tensors (:data:`ENCODER_INPUT_KEYS`) and returns at least
 :data:`ENCODER_OUTPUT_KEYS` (plus ``encoder_outputs``, one tensor per layer, and ``default``). A
 *preprocessor* is callable on a batch of strings and has ``tokenize`` (with
 ``get_special_tokens_dict``) and ``bert_pack_inputs(segments, seq_length)``. Both export a
-:data:`SERVING_SIGNATURE`. This module imports nothing from the package, so the loader, the layers,
+:data:`SERVING_SIGNATURE`. A *text embedding* (TF Hub's common API for USE, NNLM, ...) has a
+``__call__(texts[, training])`` from a 1-D string tensor to one float vector per string, ``[batch,
+dim]``; the package's own exports of it serve :data:`EMBEDDING_INPUT` → :data:`EMBEDDING_OUTPUT`. This module imports nothing from the package, so the loader, the layers,
 the package's own BERT and the exporters can all depend on it; it imports TensorFlow only inside
-the two functions that build specs and signatures, so the stdlib-only REST client can use it too.
+the functions that build or check specs and signatures, so the stdlib-only REST client can use it too.
 """
 
 ENCODER_INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
@@ -17,15 +19,18 @@ SERVING_SIGNATURE = "serving_default"
 # The default call's packed length of the package's own preprocessors (tfhub_llm.bert), as most TF Hub
 # ones use; HubPreprocessor reads a hub preprocessor's own default from the SavedModel instead.
 DEFAULT_SEQ_LENGTH = 128
-ENCODER, PREPROCESSOR = "encoder", "preprocessor"
+ENCODER, PREPROCESSOR, TEXT_EMBEDDING = "encoder", "preprocessor", "text embedding"
+EMBEDDING_INPUT, EMBEDDING_OUTPUT = "text", "embedding"  # serving_default of a text embedding export
 
 
 def interface_kind(module):
-    """Which interface a loaded SavedModel has: :data:`PREPROCESSOR`, :data:`ENCODER`, or None."""
+    """Which interface a loaded SavedModel has: :data:`PREPROCESSOR`, :data:`ENCODER`, :data:`TEXT_EMBEDDING`, or None."""
     if all(hasattr(module, name) for name in PREPROCESSOR_ATTRIBUTES):
         return PREPROCESSOR
     if not missing_encoder_parts(module):
         return ENCODER
+    if not missing_text_embedding_parts(module):
+        return TEXT_EMBEDDING
     return None
 
 
@@ -47,6 +52,28 @@ def missing_encoder_parts(module):
     if missing_outputs:
         problems.append(f"missing output keys {missing_outputs}")
     return "; ".join(problems)
+
+
+def missing_text_embedding_parts(module):
+    """Describes what keeps ``module`` from being a text embedding, or returns '' when nothing does."""
+    import tensorflow as tf
+
+    functions = getattr(getattr(module, "__call__", None), "concrete_functions", None)
+    if not functions:
+        return "it has no restored __call__ function"
+    inputs = functions[0].structured_input_signature[0]
+    first = inputs[0] if inputs else None
+    if not (isinstance(first, tf.TensorSpec) and first.dtype == tf.string and first.shape.rank == 1):
+        return f"its __call__ does not take a 1-D string tensor (it takes {inputs})"
+    outputs = functions[0].structured_outputs
+    if not (isinstance(outputs, (tf.Tensor, tf.TensorSpec)) and outputs.dtype.is_floating and outputs.shape.rank == 2):
+        return f"its __call__ does not return one float tensor [batch, dim] (it returns {outputs})"
+    return ""
+
+
+def takes_training(module):
+    """Whether the restored ``__call__`` of ``module`` has a ``training`` argument (a text embedding's is optional)."""
+    return any("training" in function.function_type.parameters for function in module.__call__.concrete_functions)
 
 
 def missing_preprocessor_parts(module):

@@ -1,10 +1,13 @@
-"""Keras 3 layers over TF-Hub BERT SavedModels: ``HubEncoder`` and ``HubPreprocessor``.
+"""Keras 3 layers over TF-Hub SavedModels: ``HubEncoder``, ``HubPreprocessor`` and ``HubTextEmbedding``.
 
-``hub.KerasLayer`` is a tf-keras layer and cannot sit in a Keras 3 model; these layers load the
-same Reusable SavedModels (through :mod:`tfhub_llm.hub.handles`), pass ``training`` through, and expose
-the SavedModel's variables as Keras weights that share its storage, so ``fit`` trains them and
-``model.save("m.keras")`` keeps them.
+``hub.KerasLayer`` is a tf-keras layer and cannot sit in a Keras 3 model (tensorflow/hub#920); these
+layers load the same Reusable SavedModels (through :mod:`tfhub_llm.hub.handles`): BERT encoders and
+preprocessors, and text embeddings (USE, NNLM, an exported ``TextEmbedder``: strings → ``[batch, dim]``).
+They pass ``training`` through, and expose the SavedModel's variables as Keras weights that share its
+storage, so ``fit`` trains them and ``model.save("m.keras")`` keeps them.
 """
+
+import contextlib
 
 import keras
 import tensorflow as tf
@@ -22,6 +25,31 @@ MIN_ROWS_PER_MICRO_BATCH = 4
 
 def _keras_name(variable_name):
     return variable_name.split(":")[0].replace("/", "_")
+
+
+def _track_module_variables(layer, module):
+    """Makes a restored SavedModel's variables ``layer``'s Keras weights, sharing their storage.
+
+    Variables that ``__call__`` does not read (an MLM head's) are not trainable, so they stay out of
+    ``fit``'s gradients.
+    """
+    used_by_call = {id(v) for f in module.__call__.concrete_functions for v in f.trainable_variables}
+    for variable in handles.module_variables(module):
+        layer._track_variable(
+            keras.Variable(
+                initializer=variable,
+                trainable=variable.trainable and id(variable) in used_by_call,
+                dtype=variable.dtype,
+                shape=variable.shape,
+                name=_keras_name(variable.name),
+            )
+        )
+
+
+def _add_regularization_losses(layer, module):
+    """Adds the SavedModel's ``regularization_losses`` (callables) to ``layer``'s losses."""
+    for regularization_loss in getattr(module, "regularization_losses", ()):
+        layer.add_loss(regularization_loss())
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -56,18 +84,7 @@ class HubEncoder(keras.layers.Layer):
         self.trust = trust
         self.micro_batches = micro_batches
         self._module = handles.load_encoder(handle, trust=trust)
-        # Variables that __call__ does not read (an MLM head's) stay out of fit's gradients.
-        used_by_call = {id(v) for f in self._module.__call__.concrete_functions for v in f.trainable_variables}
-        for variable in handles.module_variables(self._module):
-            self._track_variable(
-                keras.Variable(
-                    initializer=variable,
-                    trainable=variable.trainable and id(variable) in used_by_call,
-                    dtype=variable.dtype,
-                    shape=variable.shape,
-                    name=_keras_name(variable.name),
-                )
-            )
+        _track_module_variables(self, self._module)
         self.built = True
 
     @property
@@ -99,8 +116,7 @@ class HubEncoder(keras.layers.Layer):
         else:
             outputs = dict(self._module(encoder_inputs, training=training))
         if training and self.trainable:
-            for regularization_loss in getattr(self._module, "regularization_losses", ()):
-                self.add_loss(regularization_loss())
+            _add_regularization_losses(self, self._module)
         return outputs[self.output_key] if self.output_key else outputs
 
     def _call_by_length(self, inputs, training):
@@ -150,6 +166,21 @@ class HubEncoder(keras.layers.Layer):
     @classmethod
     def from_config(cls, config):
         return cls(**layer_config_for_load(config, cls.__name__))
+
+
+@contextlib.contextmanager
+def whole_batches(encoder):
+    """Inside the block, ``encoder`` (a :class:`HubEncoder`) runs on whole batches, without micro-batches by length.
+
+    For graphs traced to export (a TF-Hub text embedding, a LiteRT model), so that they hold only the
+    encoder's own ops and not the sorting and gathering of the micro-batches.
+    """
+    micro_batches = encoder.micro_batches
+    encoder.micro_batches = 1
+    try:
+        yield
+    finally:
+        encoder.micro_batches = micro_batches
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -268,6 +299,61 @@ class HubPreprocessor(keras.layers.Layer):
             "seq_length": self.seq_length,
             "pad_to_longest": self.pad_to_longest,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**layer_config_for_load(config, cls.__name__))
+
+
+@keras.saving.register_keras_serializable(package="tfhub_llm")
+class HubTextEmbedding(keras.layers.Layer):
+    """A TF-Hub text embedding as a Keras 3 layer: a batch of strings → float ``[batch, dim]``.
+
+    Args:
+        handle: where the SavedModel lives (same forms as for :class:`HubEncoder`).
+        trainable: whether ``fit`` updates the SavedModel's trainable variables (fine-tuning).
+        trust: skip the scan of the SavedModel's ops (never saved in the layer's config).
+        **kwargs: the usual Keras layer arguments (``name``, ...).
+
+    ``training`` reaches the SavedModel when its ``__call__`` takes it (dropout); its
+    ``regularization_losses`` are added while training.
+
+    Example:
+        >>> text = keras.Input(shape=(), dtype="string")
+        >>> vectors = HubTextEmbedding(HANDLE, trainable=True)(text)
+        >>> model = keras.Model(text, keras.layers.Dense(2, activation="softmax")(vectors))
+    """
+
+    def __init__(self, handle, trainable=False, trust=False, **kwargs):
+        super().__init__(trainable=trainable, **kwargs)
+        self.handle = str(handle)
+        self.trust = trust
+        self._module = handles.load_text_embedding(handle, trust=trust)
+        self._takes_training = interface.takes_training(self._module)
+        self._dimension = self._module.__call__.concrete_functions[0].structured_outputs.shape[-1]
+        _track_module_variables(self, self._module)
+        self.built = True
+
+    @property
+    def module(self):
+        """The restored SavedModel object."""
+        return self._module
+
+    def call(self, inputs, training=None):
+        texts = tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1])
+        if self._takes_training:
+            vectors = self._module(texts, training=bool(training))
+        else:
+            vectors = self._module(texts)
+        if training and self.trainable:
+            _add_regularization_losses(self, self._module)
+        return vectors
+
+    def compute_output_spec(self, inputs):
+        return keras.KerasTensor((inputs.shape[0], self._dimension), dtype="float32")
+
+    def get_config(self):
+        return {**super().get_config(), "handle": self.handle}
 
     @classmethod
     def from_config(cls, config):

@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.assets import asset_line_count
-from tfhub_llm.interface import interface_kind
+from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
 
 # Sub-objects and functions of the TF-Hub BERT interface, in the order a description lists them.
 INTERFACE_PARTS = ("__call__", "mlm", "tokenize", "tokenize_with_offsets", "bert_pack_inputs")
@@ -25,7 +25,7 @@ OTHER_KIND = "SavedModel"
 def describe(handle, *, trust=False, allow_ops=()):
     """Describes the SavedModel at ``handle`` (loaded after the op scan of :func:`handles.load`).
 
-    Returns ``handle``, ``path``, ``kind`` (``"encoder"``, ``"preprocessor"`` or ``"SavedModel"``),
+    Returns ``handle``, ``path``, ``kind`` (``"encoder"``, ``"preprocessor"``, ``"text embedding"`` or ``"SavedModel"``),
     ``has_mlm``, ``functions`` (name → lines ``(arguments) → outputs``), ``signatures`` (name →
     ``inputs`` and ``outputs``, each key → spec), ``vocab_file``, ``vocab_size``, ``do_lower_case``,
     ``variables``, ``trainable_variables``, ``parameters`` (floating-point values) and ``bytes``.
@@ -54,12 +54,10 @@ def describe(handle, *, trust=False, allow_ops=()):
 
 def format_text(description):
     """The description as the lines ``tfhub-llm inspect`` prints."""
-    kind = description["kind"]
-    kind = f"BERT {kind}" + (" with MLM head" if description["has_mlm"] else "") if kind != OTHER_KIND else "other SavedModel"
     lines = [
         description["handle"],
         f"  resolved to   {description['path']}",
-        f"  kind          {kind}",
+        f"  kind          {_kind_text(description)}",
         f"  variables     {_variables_text(description)}, {description['bytes'] / 2**20:.1f} MiB",
     ]
     if description["vocab_size"] is not None:
@@ -88,6 +86,15 @@ def format_markdown(description):
         lines.append(f"- `do_lower_case`: {description['do_lower_case']}")
     lines.append(f"- {_variables_text(description)}")
     return "\n".join(lines)
+
+
+def _kind_text(description):
+    kind = description["kind"]
+    if kind == OTHER_KIND:
+        return "other SavedModel"
+    if kind == TEXT_EMBEDDING:
+        return kind
+    return f"BERT {kind}" + (" with MLM head" if description["has_mlm"] else "")
 
 
 def _variables_text(description):

@@ -4,8 +4,8 @@ A handle is a local directory, a ``file://`` URL, an ``http(s)://`` URL serving 
 format, or a tfhub.dev / Kaggle Models URL. Resolution and caching (``TFHUB_CACHE_DIR``) are
 tensorflow_hub's own (with :mod:`tfhub_llm.hub.resolver` verifying archives, installed on the first
 remote handle); this module adds a scan of the graph (:mod:`tfhub_llm.hub.security`), errors that
-name the handle and say what to do, and checks that what was loaded has the encoder or preprocessor
-interface (:mod:`tfhub_llm.interface`) before anyone calls it.
+name the handle and say what to do, and checks that what was loaded has the encoder, preprocessor or
+text-embedding interface (:mod:`tfhub_llm.interface`) before anyone calls it.
 """
 
 import os
@@ -18,7 +18,13 @@ import tensorflow_text  # noqa: F401  (registers the TF Text ops that preprocess
 
 from tfhub_llm.errors import TfhubLlmError
 from tfhub_llm.hub import resolver, security
-from tfhub_llm.interface import ENCODER_INPUT_KEYS, ENCODER_OUTPUT_KEYS, missing_encoder_parts, missing_preprocessor_parts
+from tfhub_llm.interface import (
+    ENCODER_INPUT_KEYS,
+    ENCODER_OUTPUT_KEYS,
+    missing_encoder_parts,
+    missing_preprocessor_parts,
+    missing_text_embedding_parts,
+)
 
 
 class HandleError(TfhubLlmError, ValueError):
@@ -69,13 +75,26 @@ def load(handle, *, trust=False, allow_ops=()):
 
 def load_encoder(handle, **load_options):
     """Loads a TF-Hub BERT encoder, refusing a SavedModel without the encoder interface."""
+    return _load_with_interface(
+        handle, "a TF-Hub BERT encoder", missing_encoder_parts,
+        f"An encoder takes a dict of int32 {', '.join(ENCODER_INPUT_KEYS)} and returns a dict with "
+        f"{', '.join(ENCODER_OUTPUT_KEYS)}.", load_options)
+
+
+def load_text_embedding(handle, **load_options):
+    """Loads a TF-Hub text embedding, refusing a SavedModel without that interface."""
+    return _load_with_interface(
+        handle, "a TF-Hub text embedding", missing_text_embedding_parts,
+        "A text embedding is called on a 1-D string tensor and returns one float vector per string, [batch, dim].",
+        load_options)
+
+
+def _load_with_interface(handle, kind, missing_parts, contract, load_options):
+    """Loads ``handle``; a HandleError names what ``missing_parts`` finds missing and ``contract``."""
     module = load(handle, **load_options)
-    missing = missing_encoder_parts(module)
+    missing = missing_parts(module)
     if missing:
-        raise HandleError(
-            f"Handle {handle!r} is not a TF-Hub BERT encoder: {missing}. An encoder takes a dict of int32 "
-            f"{', '.join(ENCODER_INPUT_KEYS)} and returns a dict with {', '.join(ENCODER_OUTPUT_KEYS)}."
-        )
+        raise HandleError(f"Handle {handle!r} is not {kind}: {missing}. {contract}")
     return module
 
 

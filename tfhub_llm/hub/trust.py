@@ -94,7 +94,7 @@ def remote_handles_allowed() -> bool:
 
 
 def layer_config_for_load(config: dict, layer: str) -> dict:
-    """A HubEncoder / HubPreprocessor config from a saved file, made safe: its ``trust`` is dropped
+    """A HubEncoder / HubPreprocessor / HubTextEmbedding config from a saved file, made safe: its ``trust`` is dropped
     (trust never travels in a file) and a remote handle raises ``RemoteHandleError`` unless allowed."""
     config = {key: value for key, value in config.items() if key != "trust"}
     handle = str(config.get("handle", ""))

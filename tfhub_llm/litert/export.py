@@ -13,7 +13,6 @@ interpreter, nor of a plain LiteRT app. Ops of the encoder or head without a bui
 found right after conversion and refused by name (:func:`~tfhub_llm.litert.ops.unresolved_custom_ops`).
 """
 
-import contextlib
 import dataclasses
 import pathlib
 
@@ -22,11 +21,13 @@ from tensorflow.lite.python.convert_phase import ConverterError
 
 from tfhub_llm.atomic import atomic_file
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT
+from tfhub_llm.layers import whole_batches
 from tfhub_llm.litert.ops import LiteRTConversionError, unresolved_custom_ops
 from tfhub_llm.litert.packing import pack_segments
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tf_serving.signatures import classifier_outputs
 
 QUANTIZATIONS = (None, "dynamic_int8", "float16")
@@ -55,7 +56,12 @@ def classifier_task(model):
                                                   label_names))
 
 
-ON_DEVICE_TASKS = {TextClassifier: classifier_task}
+def embedder_task(model):
+    """A ``TextEmbedder``: ``text`` in; ``embedding``, the vectors of its TF Serving export, out."""
+    return OnDeviceTask((EMBEDDING_INPUT,), lambda encoder_inputs: {EMBEDDING_OUTPUT: model.embeddings(encoder_inputs)})
+
+
+ON_DEVICE_TASKS = {TextClassifier: classifier_task, TextEmbedder: embedder_task}
 
 
 def _task(model):
@@ -64,17 +70,6 @@ def _task(model):
             return task(model)
     names = " or ".join(kind.__name__ for kind in ON_DEVICE_TASKS)
     raise InvalidArgumentTypeError(f"export_litert exports a {names}, not {type(model).__name__}.")
-
-
-@contextlib.contextmanager
-def _whole_batches(encoder):
-    """Traces the encoder without its length-sorted micro-batches (one call on the whole batch)."""
-    micro_batches = encoder.micro_batches
-    encoder.micro_batches = 1
-    try:
-        yield
-    finally:
-        encoder.micro_batches = micro_batches
 
 
 def on_device_function(model):
@@ -89,7 +84,7 @@ def on_device_function(model):
         return task.outputs(pack_segments(segments, preprocessor.max_seq_length, *special_ids))
 
     signature = [tf.TensorSpec([None], tf.string, name=name) for name in task.input_names]
-    with _whole_batches(model.encoder):
+    with whole_batches(model.encoder):
         function = tf.function(serve, input_signature=signature).get_concrete_function()
     trackable = tf.Module()
     trackable.model_variables = [weight.value for weight in model.weights]
@@ -128,14 +123,14 @@ def export_litert(model, path, quantize=None, overwrite=False):
     """Writes ``model`` as a LiteRT (TFLite) model that takes raw strings.
 
     Args:
-        model: a ``TextClassifier`` (single texts or pairs).
+        model: a ``TextClassifier`` (single texts or pairs) or a ``TextEmbedder``.
         path: the ``.tflite`` file to write (atomically).
         quantize: None (float32), ``"dynamic_int8"`` (int8 weights, float activations) or ``"float16"``.
         overwrite: replace an existing file.
 
     The file's ``serving_default`` signature (:data:`~tfhub_llm.interface.SERVING_SIGNATURE`) takes ``text``
     (and ``text_b``) strings ``[batch]`` and returns what the TF Serving export returns (``probabilities``,
-    ``label``, ``label_name``, or ``value``). Run it with :class:`tfhub_llm.litert.LiteRTModel` (or any
+    ``label``, ``label_name``, or ``value``; ``embedding`` for an embedder). Run it with :class:`tfhub_llm.litert.LiteRTModel` (or any
     LiteRT interpreter with TF Text's kernels).
 
     Returns:

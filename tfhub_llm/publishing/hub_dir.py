@@ -20,6 +20,7 @@ from tfhub_llm.atomic import write_text
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import archive
 from tfhub_llm.hub.describe import describe, format_markdown
+from tfhub_llm.interface import TEXT_EMBEDDING
 from tfhub_llm.publishing.kaggle import KAGGLE_FRAMEWORK, KaggleUploadError, import_kagglehub, kaggle_handle_parts, upload_to_kaggle
 
 MODEL_CARD = "README.md"
@@ -104,6 +105,16 @@ def _usage(url, kind, kaggle):
             f'encoder = HubEncoder("{url}", trainable=True)\n\n'
             "# tf-keras (Keras 2): hub.KerasLayer\n"
             f'layer = hub.KerasLayer("{url}", trainable=True)'
+        )
+    elif kind == TEXT_EMBEDDING:
+        code = (
+            "import tensorflow as tf, tensorflow_hub as hub, tensorflow_text  # registers the TF Text ops\n"
+            f'embed = hub.load("{url}")\n'
+            'vectors = embed(tf.constant(["hello world"]))  # [batch, dim]\n\n'
+            "from tfhub_llm import HubTextEmbedding  # Keras 3 layer, fine-tunable\n"
+            f'embedding = HubTextEmbedding("{url}", trainable=True)\n\n'
+            "# tf-keras (Keras 2): hub.KerasLayer\n"
+            f'layer = hub.KerasLayer("{url}", input_shape=[], dtype=tf.string, trainable=True)'
         )
     else:
         code = f'import tensorflow_hub as hub\nmodel = hub.load("{url}")'

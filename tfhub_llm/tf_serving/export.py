@@ -22,8 +22,9 @@ from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidFileError, TargetExistsError
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.entity_signature import EntityServing
-from tfhub_llm.tf_serving.signatures import ClassifierServing, QuestionAnsweringServing
+from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.token_classification import TokenClassifier
 
@@ -48,7 +49,8 @@ DEFAULT_WARMUP_INPUTS = {
 
 
 def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
-    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer`` or ``TokenClassifier`` as ``base_dir/<version>`` for TF Serving.
+    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer``, ``TokenClassifier`` or ``TextEmbedder`` as
+    ``base_dir/<version>`` for TF Serving.
 
     Args:
         model: the trained task model.
@@ -107,8 +109,10 @@ def _serving_module(model):
         return QuestionAnsweringServing(model)
     if isinstance(model, TokenClassifier):
         return EntityServing(model)
+    if isinstance(model, TextEmbedder):
+        return EmbedderServing(model)
     raise InvalidArgumentTypeError(
-        f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer or a TokenClassifier, "
+        f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer, a TokenClassifier or a TextEmbedder, "
         f"not {type(model).__name__}.")
 
 

@@ -35,8 +35,11 @@ def unservable_packing_ops(preprocessor, tf_serving_version=None):
 
 
 class TokenizeOnly(tf.Module):
-    """A preprocessor module's ``tokenize`` alone: all that ragged-op packing calls, and all a signature saves."""
+    """A preprocessor module's tokenizers alone (``tokenize``, and ``tokenize_with_offsets`` where it has it):
+    all that ragged-op packing and the QA / entity windows call, and all a signature saves."""
 
     def __init__(self, preprocessor_module):
         super().__init__(name="preprocessor_tokenize")
         self.tokenize = preprocessor_module.tokenize
+        if hasattr(preprocessor_module, "tokenize_with_offsets"):
+            self.tokenize_with_offsets = preprocessor_module.tokenize_with_offsets

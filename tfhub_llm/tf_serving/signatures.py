@@ -2,12 +2,13 @@
 
 ``ClassifierServing`` wraps a ``TextClassifier``: ``text`` (and ``text_b`` for pairs) in,
 ``probabilities`` and ``label`` (plus ``label_name`` when the model has class names) out; for
-regression, ``value``. ``QuestionAnsweringServing`` wraps a ``SpanQuestionAnswerer``: ``question``
+regression, ``value``. ``EmbedderServing`` wraps a ``TextEmbedder``: ``text`` in, ``embedding`` out.
+``QuestionAnsweringServing`` wraps a ``SpanQuestionAnswerer``: ``question``
 and ``context`` in, ``answer``, ``score``, ``start`` and ``end`` out, with the windows over long
 contexts and the span search of :mod:`tfhub_llm.tasks.qa_features` done in the graph, so TF
-Serving runs no Python. Both pad each request only to its longest input, and a classifier whose
-preprocessor packs with ops TF Serving 2.12-2.19 lacks is packed with ragged ops instead
-(:mod:`tfhub_llm.tf_serving.packing`).
+Serving runs no Python. All pad each request only to its longest input. Over a preprocessor whose
+own packing uses ops TF Serving 2.12-2.19 lacks, inputs are packed with ragged ops and only the
+preprocessor's tokenizers are saved (:mod:`tfhub_llm.tf_serving.packing`).
 
 The modules track the restored TF-Hub encoder and preprocessor and the model's weights, not the
 Keras model itself, so an export holds no optimizer state.
@@ -15,7 +16,8 @@ Keras model itself, so an export holds no optimizer state.
 
 import tensorflow as tf
 
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE
 from tfhub_llm.layers import pack_inputs
 from tfhub_llm.data import MULTILABEL, REGRESSION
 from tfhub_llm.tf_serving.packing import TokenizeOnly, unservable_packing_ops
@@ -30,7 +32,9 @@ class TaskServing(tf.Module):
         super().__init__(name=type(self).__name__)
         self.model_variables = [weight.value for weight in model.weights]
         self.encoder = model.encoder.module
-        self.preprocessor = model.preprocessor.module
+        self.ragged_ops = bool(unservable_packing_ops(model.preprocessor))
+        # Saved whole, the module would keep its own packing functions (and their ops) in the export.
+        self.preprocessor = TokenizeOnly(model.preprocessor.module) if self.ragged_ops else model.preprocessor.module
         self.input_names = tuple(input_names)
 
     def input_signature(self):
@@ -62,13 +66,10 @@ class ClassifierServing(TaskServing):
         self.label_names = tf.constant(model.label_names) if model.label_names else None
         label_type = model.label_type
         seq_length = model.preprocessor.max_seq_length
-        ragged_ops = bool(unservable_packing_ops(model.preprocessor))
-        if ragged_ops:  # the whole module would keep its own packing functions in the export
-            self.preprocessor = TokenizeOnly(self.preprocessor)
 
         def serve(*texts):
             encoder_inputs = pack_inputs(self.preprocessor, list(texts), seq_length, pad_to_longest=True,
-                                         ragged_ops=ragged_ops)
+                                         ragged_ops=self.ragged_ops)
             return classifier_outputs(model.probabilities(encoder_inputs), label_type, self.label_names)
 
         self.serve = self._trace(serve)
@@ -95,6 +96,21 @@ def classifier_outputs(probabilities, label_type, label_names=None):
         else:
             outputs["label_name"] = tf.gather(label_names, label)
     return outputs
+
+
+class EmbedderServing(TaskServing):
+    """``serving_default`` of a ``TextEmbedder``: ``text`` in, ``embedding`` float32 ``[batch, dim]`` out."""
+
+    def __init__(self, model):
+        super().__init__(model, (EMBEDDING_INPUT,))
+        seq_length = model.preprocessor.max_seq_length
+
+        def serve(texts):
+            encoder_inputs = pack_inputs(self.preprocessor, texts, seq_length, pad_to_longest=True,
+                                         ragged_ops=self.ragged_ops)
+            return {EMBEDDING_OUTPUT: model.embeddings(encoder_inputs)}
+
+        self.serve = self._trace(serve)
 
 
 class QuestionAnsweringServing(TaskServing):
