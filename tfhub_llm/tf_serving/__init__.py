@@ -3,7 +3,9 @@
 * :mod:`~tfhub_llm.tf_serving.export`: ``export_for_serving``, ``BASE_DIR/N`` with warmup requests.
 * :mod:`~tfhub_llm.tf_serving.signatures`: the ``serving_default`` functions of the task models.
 * :mod:`~tfhub_llm.tf_serving.entity_signature`: a ``TokenClassifier``'s, ``text`` in, entities out.
-* :mod:`~tfhub_llm.tf_serving.check`: ``check_serving``, loads an export as the model server does.
+* :mod:`~tfhub_llm.tf_serving.packing`: ragged-op packing for preprocessors whose own packing old releases lack.
+* :mod:`~tfhub_llm.tf_serving.check`: ``check_serving``, loads an export as the model server does
+  (each release's op list in :mod:`~tfhub_llm.tf_serving.releases`).
 * :mod:`~tfhub_llm.tf_serving.client`: ``ServingClient``, TF Serving's REST API, stdlib only.
 * :mod:`~tfhub_llm.tf_serving.server`: ``DevelopmentServer``, the same REST API over a base folder
   (its JSON encoding in :mod:`~tfhub_llm.tf_serving.rest_json`).
