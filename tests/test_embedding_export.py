@@ -72,10 +72,24 @@ class _WithTraining(_HashingEmbedding):
 
 
 class _RaggedMean(_HashingEmbedding):
-    """The same, averaged over ragged rows: UnsortedSegmentSum, an op outside the BERT allow-list."""
+    """The same, averaged over ragged rows (UnsortedSegmentSum: pure computation, allowed)."""
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def __call__(self, texts):
+        words = tf.strings.split(tf.strings.lower(texts))
+        return tf.reduce_mean(tf.gather(self.table, tf.strings.to_hash_bucket_fast(words, self.buckets)), axis=1)
+
+
+class _WritesTexts(_RaggedMean):
+    """The same, but it also writes every batch it embeds to a file: WriteFile, refused by the scan."""
+
+    def __init__(self, target="embedded.txt"):
+        super().__init__()
+        self.target = target
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def __call__(self, texts):
+        tf.io.write_file(self.target, tf.strings.reduce_join(texts, separator="\n"))
         words = tf.strings.split(tf.strings.lower(texts))
         return tf.reduce_mean(tf.gather(self.table, tf.strings.to_hash_bucket_fast(words, self.buckets)), axis=1)
 
@@ -149,10 +163,19 @@ def test_hub_text_embedding_on_use_like_modules(module_class, tmp_path):
 
 
 def test_hub_text_embedding_scans_before_loading(tmp_path):
-    _save_use_like(_RaggedMean, tmp_path / "ragged")
-    with pytest.raises(UntrustedModelError, match="'UnsortedSegmentSum'"):
-        HubTextEmbedding(str(tmp_path / "ragged"))
-    assert HubTextEmbedding(str(tmp_path / "ragged"), trust=True)(tf.constant(["a b", "c"])).shape == (2, 8)
+    assert HubTextEmbedding(str(_saved(_RaggedMean(), tmp_path / "ragged")))(tf.constant(["a b", "c"])).shape == (2, 8)
+    target = tmp_path / "leak.txt"
+    writer = _saved(_WritesTexts(str(target)), tmp_path / "writer")
+    with pytest.raises(UntrustedModelError, match="WriteFile"):
+        HubTextEmbedding(str(writer))
+    assert not target.exists()
+    HubTextEmbedding(str(writer), trust=True)(tf.constant(["a b", "c"]))  # the positive control: it writes
+    assert target.read_text() == "a b\nc"
+
+
+def _saved(module, path):
+    tf.saved_model.save(module, str(path))
+    return path
 
 
 def test_hub_text_embedding_refuses_an_encoder(tmp_path):
