@@ -71,13 +71,13 @@ class _WithTraining(_HashingEmbedding):
         return self.embed(texts) * (0.5 if training else 1.0)  # visibly different in training mode
 
 
-class _RaggedMean(_HashingEmbedding):
-    """The same, averaged over ragged rows: UnsortedSegmentSum, an op outside the BERT allow-list."""
+class _Printing(_HashingEmbedding):
+    """The same, printing its inputs: PrintV2, a stateful op the scan refuses."""
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def __call__(self, texts):
-        words = tf.strings.split(tf.strings.lower(texts))
-        return tf.reduce_mean(tf.gather(self.table, tf.strings.to_hash_bucket_fast(words, self.buckets)), axis=1)
+        tf.print("embedding", tf.size(texts), "texts")
+        return self.embed(texts)
 
 
 def _save_use_like(module_class, path):
@@ -149,10 +149,10 @@ def test_hub_text_embedding_on_use_like_modules(module_class, tmp_path):
 
 
 def test_hub_text_embedding_scans_before_loading(tmp_path):
-    _save_use_like(_RaggedMean, tmp_path / "ragged")
-    with pytest.raises(UntrustedModelError, match="'UnsortedSegmentSum'"):
-        HubTextEmbedding(str(tmp_path / "ragged"))
-    assert HubTextEmbedding(str(tmp_path / "ragged"), trust=True)(tf.constant(["a b", "c"])).shape == (2, 8)
+    _save_use_like(_Printing, tmp_path / "printing")
+    with pytest.raises(UntrustedModelError, match="'PrintV2'"):
+        HubTextEmbedding(str(tmp_path / "printing"))
+    assert HubTextEmbedding(str(tmp_path / "printing"), trust=True)(tf.constant(["a b", "c"])).shape == (2, 8)
 
 
 def test_hub_text_embedding_refuses_an_encoder(tmp_path):
