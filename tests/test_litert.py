@@ -161,6 +161,21 @@ def test_runner_refuses_wrong_inputs(exported):
         LiteRTModel("missing.tflite")
 
 
+@pytest.mark.parametrize("pair", [False, True], ids=["single", "pair"])
+def test_length_sorted_micro_batches_give_the_one_call_outputs_in_input_order(exported, pair):
+    rows = 20  # at least micro_batches * 4, so the batch is cut; lengths shuffled against the order
+    order = np.random.default_rng(0).permutation(rows)
+    text = [(TEXTS[i % len(TEXTS)] + " word" * int(i)) for i in order]
+    inputs = {"text": text, "text_b": [TEXTS_B[i % len(TEXTS_B)] for i in order]} if pair else {"text": text}
+    whole = LiteRTModel(exported[pair, None], micro_batches=1)(**inputs)
+    cut = LiteRTModel(exported[pair, None], micro_batches=4)(**inputs)
+    assert cut.keys() == whole.keys()
+    np.testing.assert_allclose(cut["probabilities"], whole["probabilities"], atol=FLOAT_ATOL)
+    np.testing.assert_array_equal(cut["label"], whole["label"])
+    with pytest.raises(InvalidArgumentError, match="micro_batches must be at least 1, got 0"):
+        LiteRTModel(exported[pair, None], micro_batches=0)
+
+
 def test_runner_refuses_a_broken_file_and_names_the_missing_runtime(exported, tmp_path, monkeypatch):
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"not a flatbuffer")

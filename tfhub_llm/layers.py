@@ -18,9 +18,7 @@ from tfhub_llm.hub import handles
 from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import interface
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
-
-DEFAULT_MICRO_BATCHES = 4
-MIN_ROWS_PER_MICRO_BATCH = 4
+from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, is_cut
 
 
 def _keras_name(variable_name):
@@ -109,7 +107,7 @@ class HubEncoder(keras.layers.Layer):
         if self.micro_batches > 1:
             batch_size = tf.shape(encoder_inputs["input_mask"])[0]
             outputs = tf.cond(
-                batch_size >= self.micro_batches * MIN_ROWS_PER_MICRO_BATCH,
+                is_cut(batch_size, self.micro_batches),
                 lambda: self._call_by_length(encoder_inputs, training),
                 lambda: dict(self._module(encoder_inputs, training=training)),
             )

@@ -15,6 +15,7 @@ from tensorflow_text.core.pybinds import tflite_registrar
 from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, UnsupportedPlatformError
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.litert.ops import model_ops
+from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, sorted_parts
 
 
 def _interpreter_class():
@@ -32,14 +33,21 @@ class LiteRTModel:
     Args:
         path: the ``.tflite`` file.
         num_threads: interpreter threads (default: the interpreter's own choice).
+        micro_batches: run a batch of at least ``micro_batches * 4`` texts as this many calls on texts of
+            similar lengths (sorted by UTF-8 length), each padded only to its own longest, as
+            ``HubEncoder`` does in the TF graph; ``1`` runs each batch in one call. The outputs are the
+            same either way, in the input order.
 
     Example:
         >>> model = LiteRTModel("sentiment.tflite")
         >>> model(["a gripping, beautiful film"])["label_name"]
     """
 
-    def __init__(self, path, num_threads=None):
+    def __init__(self, path, num_threads=None, micro_batches=DEFAULT_MICRO_BATCHES):
+        if micro_batches < 1:
+            raise InvalidArgumentError(f"micro_batches must be at least 1, got {micro_batches}.")
         self.path = str(path)
+        self.micro_batches = micro_batches
         if not os.path.isfile(self.path):
             raise MissingFileError(f"{self.path}: no such LiteRT model file")
         self.flatbuffer = pathlib.Path(self.path).read_bytes()
@@ -77,9 +85,16 @@ class LiteRTModel:
         if len({len(values) for values in inputs.values()}) != 1:
             raise InvalidArgumentError(f"text and text_b need the same number of rows, got "
                              f"{[len(values) for values in inputs.values()]}.")
-        outputs = self._runner(**inputs)
-        return {name: np.char.decode(value.astype(bytes), "utf-8") if value.dtype == object else value
-                for name, value in outputs.items()}
+        lengths = np.sum([[len(value) for value in values] for values in inputs.values()], axis=0)
+        parts = sorted_parts(lengths, self.micro_batches)
+        results = [self._runner(**{name: values[rows] for name, values in inputs.items()}) for rows in parts]
+        restore = np.argsort(np.concatenate(parts))
+        return {name: _decoded(np.concatenate([result[name] for result in results])[restore])
+                for name in results[0]}
+
+
+def _decoded(value):
+    return np.char.decode(value.astype(bytes), "utf-8") if value.dtype == object else value
 
 
 def _utf8(value):
