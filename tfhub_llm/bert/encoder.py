@@ -2,7 +2,10 @@
 
 Embeddings (word + position + segment, LayerNorm, dropout), post-LayerNorm transformer layers with
 exact-erf GELU, a tanh pooler on the first ([CLS]) token and, when ``config.with_mlm``, a
-masked-language-model head tied to the word embeddings. Inputs and outputs follow the TF-Hub BERT
+masked-language-model head tied to the word embeddings. The transformer layers keep Keras'
+``MultiHeadAttention`` and ``Dense`` layers as the owners of their weights, but compute on the
+flattened ``[tokens, width]`` activations with 2-D matmuls followed by a bias add (and GELU), the
+pattern TensorFlow's CPU graph rewrite fuses into one oneDNN matmul. Inputs and outputs follow the TF-Hub BERT
 encoder contract: a dict of int32 ``input_word_ids`` / ``input_mask`` / ``input_type_ids`` in,
 ``pooled_output`` / ``sequence_output`` / ``encoder_outputs`` / ``default`` out. Any sequence
 length up to ``config.max_position_embeddings`` works.
@@ -11,6 +14,7 @@ length up to ``config.max_position_embeddings`` works.
 import dataclasses
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from tfhub_llm.bert.config import BertConfig
@@ -56,8 +60,7 @@ class TransformerLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         init = _initializer(config)
         self.self_attention = keras.layers.MultiHeadAttention(
-            config.num_heads, config.head_size, dropout=config.attention_dropout,
-            kernel_initializer=init, name="self_attention")
+            config.num_heads, config.head_size, kernel_initializer=init, name="self_attention")
         self.attention_dropout = keras.layers.Dropout(config.hidden_dropout)
         self.self_attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=config.layer_norm_epsilon, name="self_attention_layer_norm")
@@ -67,12 +70,46 @@ class TransformerLayer(keras.layers.Layer):
         self.output_dropout = keras.layers.Dropout(config.hidden_dropout)
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=config.layer_norm_epsilon, name="output_layer_norm")
+        self.attention_probs_dropout = keras.layers.Dropout(config.attention_dropout)
+        self.num_heads, self.head_size = config.num_heads, config.head_size
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.self_attention.build(input_shape, input_shape)
+        self.self_attention_layer_norm.build(input_shape)
+        self.intermediate.build((None, width))
+        self.output_dense.build((None, self.intermediate.units))
+        self.output_layer_norm.build(input_shape)
 
     def call(self, x, attention_mask, training=None):
-        attended = self.self_attention(x, x, attention_mask=attention_mask, training=training)
-        x = self.self_attention_layer_norm(x + self.attention_dropout(attended, training=training))
-        feed_forward = self.output_dense(self.intermediate(x))
-        return self.output_layer_norm(x + self.output_dropout(feed_forward, training=training))
+        batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
+        tokens = tf.reshape(x, [-1, width])  # [batch * length, width]
+        attended = self._self_attention(tokens, batch, length, attention_mask, training)
+        tokens = self.self_attention_layer_norm(tokens + self.attention_dropout(attended, training=training))
+        feed_forward = _dense(self.output_dense, _dense(self.intermediate, tokens))
+        tokens = self.output_layer_norm(tokens + self.output_dropout(feed_forward, training=training))
+        return tf.reshape(tokens, [batch, length, width])
+
+    def _self_attention(self, tokens, batch, length, attention_mask, training):
+        """``MultiHeadAttention``'s result on ``[batch * length, width]`` tokens, from its own weights."""
+        attention = self.self_attention
+
+        def heads(dense):  # [batch, heads, length, head_size]
+            projected = _dense(dense, tokens)
+            return tf.transpose(tf.reshape(projected, [batch, length, self.num_heads, self.head_size]), [0, 2, 1, 3])
+
+        query = heads(attention.query_dense) * (1.0 / self.head_size ** 0.5)
+        scores = tf.matmul(query, heads(attention.key_dense), transpose_b=True)  # [batch, heads, length, length]
+        scores += (1.0 - tf.cast(attention_mask[:, tf.newaxis], scores.dtype)) * -1e9
+        probabilities = self.attention_probs_dropout(tf.nn.softmax(scores), training=training)
+        context = tf.transpose(tf.matmul(probabilities, heads(attention.value_dense)), [0, 2, 1, 3])
+        return _dense(attention.output_dense, tf.reshape(context, [-1, self.num_heads * self.head_size]))
+
+
+def _dense(layer, inputs):
+    """``layer`` (a ``Dense``, or one of attention's ``EinsumDense``s) on 2-D ``inputs``: matmul, bias add, activation."""
+    kernel = tf.reshape(layer.kernel, [inputs.shape[-1], -1])
+    return layer.activation(tf.nn.bias_add(tf.matmul(inputs, kernel), tf.reshape(layer.bias, [-1])))
 
 
 class MaskedLMHead(keras.layers.Layer):
