@@ -133,3 +133,17 @@ def test_help_of_every_subcommand_exits_0(capsys):
             cli.main([*path, "--help"])
         assert exited.value.code == 0, path
         assert f"usage: {' '.join(('tfhub-llm', *path))}" in capsys.readouterr().out, path
+
+
+def test_finetune_flags_become_the_tasks_training_options():
+    from tfhub_llm.cli.options import training_options
+    from tfhub_llm.training_options import EMBEDDER_TRAINING, QUESTION_ANSWERING_TRAINING, TrainingOptions
+
+    handles = ["--encoder", "E", "--preprocessor", "P", "--train", "T", "--out", "O"]
+    parser = cli.build_parser()
+    assert training_options(parser.parse_args(["finetune", "qa", *handles])) == QUESTION_ANSWERING_TRAINING
+    embed = parser.parse_args(["finetune", "embed", *handles, "--text-column", "a", "--text-b-column", "b",
+                               "--epochs", "3", "--max-train-examples", "10", "--resume"])
+    assert training_options(embed) == TrainingOptions(epochs=3, learning_rate=EMBEDDER_TRAINING.learning_rate,
+                                                      max_train_examples=10, resume=True)
+    assert TrainingOptions(epochs=3, batch_size=16).train_steps(33) == 9  # ceil(33 / 16) batches per epoch

@@ -5,6 +5,7 @@ import json
 import os
 
 from tfhub_llm.errors import MissingFileError
+from tfhub_llm.training_options import TrainingOptions
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -27,13 +28,13 @@ def add_columns(parser, required=True):
     parser.add_argument("--label-column", required=required, metavar="C", default="label" if not required else None)
 
 
-def add_training(parser, batch_size, learning_rate):
-    """The options of every fine-tuning run, with the task's own default batch size and learning rate."""
+def add_training(parser, defaults):
+    """The options of every fine-tuning run (:class:`~tfhub_llm.training_options.TrainingOptions`), with the task's defaults."""
     parser.add_argument("--out", required=True, metavar="DIR")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=batch_size)
-    parser.add_argument("--learning-rate", type=float, default=learning_rate)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--max-train-examples", type=int, help="train on a seeded sample of this size")
     parser.add_argument("--max-validation-examples", type=int)
     parser.add_argument("--patience", type=int, help="stop early after this many epochs without improvement")
@@ -41,8 +42,8 @@ def add_training(parser, batch_size, learning_rate):
 
 
 def training_options(args):
-    """The keyword arguments that :func:`add_training`'s options give every ``finetune_*`` function."""
-    return dict(
+    """The :class:`~tfhub_llm.training_options.TrainingOptions` that :func:`add_training`'s flags ask for."""
+    return TrainingOptions(
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,

@@ -1,6 +1,12 @@
 """``finetune classify|qa|embed|ner`` and ``evaluate``: runs from data files, and scores of their models."""
 
 from tfhub_llm.cli.options import add_columns, add_training, add_trust, print_json, training_options, trust_scope
+from tfhub_llm.training_options import (
+    CLASSIFIER_TRAINING,
+    EMBEDDER_TRAINING,
+    QUESTION_ANSWERING_TRAINING,
+    TOKEN_CLASSIFIER_TRAINING,
+)
 
 
 def add_commands(commands):
@@ -35,7 +41,7 @@ def _add_finetune_classify(tasks):
     classify.add_argument("--multi-label", action="store_true", help="k-hot labels ('a|b'), sigmoid outputs")
     classify.add_argument("--seq-length", type=int, default=None,
                           help="maximum packed length (default: the preprocessor's own)")
-    add_training(classify, batch_size=32, learning_rate=3e-5)
+    add_training(classify, CLASSIFIER_TRAINING)
 
 
 def _add_finetune_qa(tasks):
@@ -46,7 +52,7 @@ def _add_finetune_qa(tasks):
     qa.add_argument("--doc-stride", type=int, default=128)
     qa.add_argument("--max-query-length", type=int, default=None,
                     help="question tokens kept (default: 64, or half the window when that is shorter)")
-    add_training(qa, batch_size=16, learning_rate=5e-5)
+    add_training(qa, QUESTION_ANSWERING_TRAINING)
 
 
 def _add_finetune_embed(tasks):
@@ -58,7 +64,7 @@ def _add_finetune_embed(tasks):
     embed.add_argument("--max-score", type=float, default=1.0, help="scores are divided by it (5 for STS-B)")
     embed.add_argument("--pooling", choices=["mean", "cls", "pooled"], default="mean")
     embed.add_argument("--seq-length", type=int, default=256, help="maximum word pieces per text")
-    add_training(embed, batch_size=32, learning_rate=2e-5)
+    add_training(embed, EMBEDDER_TRAINING)
 
 
 def _add_finetune_ner(tasks):
@@ -68,7 +74,7 @@ def _add_finetune_ner(tasks):
     ner.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "IOBES"], help="default: the one the tags follow")
     ner.add_argument("--max-seq-length", type=int, default=128)
     ner.add_argument("--doc-stride", type=int, default=64, help="word pieces between the starts of windows")
-    add_training(ner, batch_size=32, learning_rate=5e-5)
+    add_training(ner, TOKEN_CLASSIFIER_TRAINING)
 
 
 def _add_evaluate(commands):
@@ -85,7 +91,7 @@ def _add_evaluate(commands):
 def _finetune(finetune_task, args, **task_options):
     """Runs ``finetune_task`` (a ``finetune_*`` function) on the parsed options; prints where the model went."""
     result = finetune_task(args.encoder, args.preprocessor, args.train, args.out, validation_file=args.validation,
-                           **task_options, **training_options(args))
+                           training=training_options(args), **task_options)
     print(f"trained in {result.train_seconds:.0f} s; model saved to {result.model_path}")
     print_json(result.metrics)
 
