@@ -9,8 +9,7 @@ import json
 
 import pytest
 
-from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_one_line_error, cli_command, run_cli
-from test_examples import run_ok
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_one_line_error, cli_command, run_cli, run_ok
 from tfhub_llm.errors import DataError
 from tfhub_llm.finetune import RunDirectoryError
 from tfhub_llm.finetune_ner import evaluate_token_classifier, finetune_token_classifier
