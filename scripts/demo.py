@@ -70,9 +70,9 @@ def main():
         result = tfhub_llm.finetune_classifier(
             args.encoder, args.preprocessor, args.data, str(out / "classifier"),
             text_column="text", label_column="label", split_by="sentences",
-            validation_fraction=args.heldout_fraction, max_train_examples=args.train_examples,
-            epochs=args.epochs, batch_size=32,
-            learning_rate=args.learning_rate, seq_length=args.seq_length, verbose=2, callbacks=[curve],
+            validation_fraction=args.heldout_fraction, seq_length=args.seq_length,
+            training=tfhub_llm.TrainingOptions(epochs=args.epochs, batch_size=32, learning_rate=args.learning_rate,
+                                               max_train_examples=args.train_examples, verbose=2, callbacks=(curve,)),
         )
     keras_accuracy = result.metrics["validation_accuracy"]
     artifacts["Keras model"] = result.model_path

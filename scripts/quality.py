@@ -30,23 +30,24 @@ DATA = REPO / "data"
 sys.path.insert(0, str(REPO))
 from savedmodels import MINILM  # noqa: E402
 
+TrainingOptions = tfhub_llm.TrainingOptions
 CLASSIFICATION = {
-    "sst2": dict(text_column="text", label_column="label", split_by="sentences",
-                 max_train_examples=20000, epochs=1, learning_rate=5e-5, seq_length=64),
-    "mrpc": dict(text_column="#1 String", text_b_column="#2 String",
-                 label_column="Quality", epochs=4, learning_rate=5e-5, seq_length=128),
-    "rte": dict(text_column="sentence1", text_b_column="sentence2",
-                label_column="label", epochs=4, learning_rate=3e-5, seq_length=256),
+    "sst2": dict(text_column="text", label_column="label", split_by="sentences", seq_length=64,
+                 training=TrainingOptions(epochs=1, learning_rate=5e-5, max_train_examples=20000, verbose=2)),
+    "mrpc": dict(text_column="#1 String", text_b_column="#2 String", label_column="Quality", seq_length=128,
+                 training=TrainingOptions(epochs=4, learning_rate=5e-5, verbose=2)),
+    "rte": dict(text_column="sentence1", text_b_column="sentence2", label_column="label", seq_length=256,
+                training=TrainingOptions(epochs=4, learning_rate=3e-5, verbose=2)),
 }
-SQUAD = dict(validation_articles=1, epochs=2, batch_size=16, learning_rate=5e-5, max_seq_length=256,
-             doc_stride=128, max_query_length=64)
+SQUAD = dict(validation_articles=1, max_seq_length=256, doc_stride=128, max_query_length=64,
+             training=TrainingOptions(epochs=2, batch_size=16, learning_rate=5e-5, verbose=2))
 
 
 def run_classification(name, train_file, out):
     options = dict(CLASSIFICATION[name])
     result = tfhub_llm.finetune_classifier(
         str(MINILM / "encoder"), str(MINILM / "preprocessor"), train_file, str(out / name),
-        batch_size=32, seed=0, verbose=2, **options,
+        **options,
     )
     labels = result.validation_examples.labels
     majority = float(np.max(np.bincount(labels)) / len(labels))
@@ -54,7 +55,7 @@ def run_classification(name, train_file, out):
         "accuracy": result.metrics["validation_accuracy"],
         "f1": result.metrics.get("validation_f1"),
         "majority_class_accuracy": majority,
-        "train_examples": options.get("max_train_examples") or "90% of the file",
+        "train_examples": options["training"].max_train_examples or "90% of the file",
         "validation_examples": len(labels),
         "train_seconds": result.train_seconds,
     }
@@ -63,7 +64,7 @@ def run_classification(name, train_file, out):
 def run_squad(train_file, out):
     result = tfhub_llm.finetune_question_answering(
         str(MINILM / "encoder"), str(MINILM / "preprocessor"), train_file, str(out / "squad"),
-        seed=0, verbose=2, **SQUAD,
+        **SQUAD,
     )
     keys = ("exact_match", "f1", "baseline_exact_match", "baseline_f1", "total", "HasAns_f1", "NoAns_exact")
     return {**{key: result.metrics[key] for key in keys if key in result.metrics},

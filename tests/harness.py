@@ -5,13 +5,17 @@ serving export answers as ``predict`` does are written once here. Import as ``fr
 (pyproject.toml puts the repository root on ``sys.path``).
 """
 
+import json
 import os
 import pathlib
 import re
 import subprocess
 import sys
 
+import tensorflow as tf
+
 from savedmodels import MINILM, TINY
+from tfhub_llm.interface import ENCODER_INPUT_KEYS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -20,6 +24,7 @@ FIXTURE = MODEL_GARDEN_BERT
 FIXTURE_ENCODER = str(FIXTURE / "encoder")
 FIXTURE_PREPROCESSOR = str(FIXTURE / "preprocessor")
 DATA = REPO / "data"
+REFERENCE_DIR = REPO / "tests" / "reference"
 SAVEDMODELS = TINY.parent
 TINY_ENCODER = str(TINY / "encoder")
 TINY_PREPROCESSOR = str(TINY / "preprocessor")
@@ -27,6 +32,8 @@ MINILM_ENCODER = str(MINILM / "encoder")
 MINILM_PREPROCESSOR = str(MINILM / "preprocessor")
 
 CLI_TIMEOUT_SECONDS = 300
+EXAMPLE_TIMEOUT_SECONDS = 300
+SERVED_MODEL_NAME = "mymodel"  # the model name of build_tiny_model's exports under a serving base dir
 # What TensorFlow's C++ side prints to stderr while it is imported, whatever TF_CPP_MIN_LOG_LEVEL says
 # (absl logging before absl::InitializeLog, tensorflow/tensorflow#100442); not the CLI's to control.
 NATIVE_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} )")
@@ -75,3 +82,123 @@ def assert_one_line_error(result, command, expected_parts):
     assert lines[0].startswith(f"tfhub-llm {command}: error: "), lines[0]
     for part in expected_parts:
         assert part in lines[0], (part, lines[0])
+
+
+# ---------------------------------------------------------------- the examples as a user runs them
+
+
+def run_example(name, *args):
+    """Runs examples/NAME.py with ``args``; returns (exit code, stdout and stderr together)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    completed = subprocess.run([sys.executable, str(REPO / "examples" / f"{name}.py"), *map(str, args)],
+                               env=env, cwd=REPO, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT_SECONDS)
+    return completed.returncode, completed.stdout + completed.stderr
+
+
+def run_ok(name, *args):
+    code, output = run_example(name, *args)
+    assert code == 0, f"examples/{name}.py failed:\n{output[-4000:]}"
+    return output
+
+
+# ---------------------------------------------------------------- hand-made encoders (the security scan's subjects)
+
+
+class HandMadeEncoder(tf.Module):
+    """The TF-Hub BERT encoder interface; ``payload(pooled)`` runs inside ``__call__``."""
+
+    def __init__(self, vocab_path, payload):
+        super().__init__()
+        self.embeddings = tf.Variable(tf.random.normal([16, 8], seed=1))
+        self.vocab_file = tf.saved_model.Asset(vocab_path)
+        self.do_lower_case = tf.Variable(True, trainable=False)
+        self._payload = payload
+
+    @tf.function
+    def __call__(self, inputs, training=False):
+        mask = tf.cast(inputs["input_mask"], tf.float32)[..., None]
+        sequence_output = tf.gather(self.embeddings, inputs["input_word_ids"]) * mask
+        pooled_output = tf.tanh(sequence_output[:, 0])
+        pooled_output = self._payload(pooled_output)
+        return {"pooled_output": pooled_output, "sequence_output": sequence_output,
+                "encoder_outputs": [sequence_output], "default": pooled_output}
+
+
+def writes_file(target):
+    """A hand-made encoder payload that writes ``target`` when the encoder is called."""
+    def payload(pooled):
+        tf.io.write_file(target, "pwned")
+        return pooled
+    return payload
+
+
+def save_hand_made_encoder(folder, payload):
+    """Saves a :class:`HandMadeEncoder` running ``payload`` under ``folder/model``; returns that path."""
+    os.makedirs(folder)
+    vocab = os.path.join(folder, "vocab.txt")
+    with open(vocab, "w") as f:
+        f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n")
+    encoder = HandMadeEncoder(vocab, payload)
+    spec = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in ENCODER_INPUT_KEYS}
+    for training in (False, True):
+        encoder.__call__.get_concrete_function(spec, training=training)
+    path = os.path.join(folder, "model")
+    tf.saved_model.save(encoder, path)
+    return path
+
+
+# ---------------------------------------------------------------- a tiny servable SavedModel
+
+
+class TinyServingModel(tf.Module):
+    """Three signatures over string lengths; `scale` differs per version so routing is visible."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = tf.Variable(scale)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def classify(self, text):
+        length = tf.cast(tf.strings.length(text, unit="UTF8_CHAR"), tf.float32)
+        probabilities = tf.nn.softmax(tf.stack([5.0 - length, length * self.scale - 5.0], 1))
+        return {"probabilities": probabilities, "label": tf.argmax(probabilities, axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def length(self, text):
+        return {"length": tf.strings.length(text)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
+                                  tf.TensorSpec([None, 3], tf.float32, name="features")])
+    def pair(self, question, features):
+        check = tf.debugging.assert_non_negative(features, message="features must be >= 0")
+        with tf.control_dependencies([check]):
+            score = tf.reduce_sum(features, axis=1) * self.scale
+        return {"answer": tf.strings.join([question, "?"]), "score": score,
+                "echo_bytes": question}
+
+
+def build_tiny_model(path: str, scale: float) -> None:
+    """Saves a TinyServingModel with signatures serving_default (classify), length and pair."""
+    module = TinyServingModel(scale)
+    tf.saved_model.save(module, path, signatures={
+        "serving_default": module.classify, "length": module.length, "pair": module.pair})
+
+
+# ---------------------------------------------------------------- Hugging Face tokenizer reference cases
+
+
+def hf_cases():
+    """The Hugging Face BertTokenizer cases of tests/reference (MiniLM's vocabulary): {name: case}."""
+    return json.loads((REFERENCE_DIR / "minilm_tokenizer_cases.json").read_text(encoding="utf-8"))["cases"]
+
+
+def check_against_hugging_face(preprocessor, case):
+    """Asserts ``preprocessor`` packs ``case``'s segments exactly as HF BertTokenizer did."""
+    segments = [preprocessor.tokenize(tf.constant([sentence])) for sentence in case["segments"]]
+    packed = {key: value.numpy() for key, value in
+              preprocessor.bert_pack_inputs(segments, seq_length=case["seq_length"]).items()}
+    length = len(case["input_word_ids"])
+    padding = [0] * (case["seq_length"] - length)
+    assert packed["input_word_ids"][0].tolist() == case["input_word_ids"] + padding
+    assert packed["input_type_ids"][0].tolist() == case["input_type_ids"] + padding
+    assert packed["input_mask"][0].tolist() == [1] * length + padding

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
-from tfhub_llm import DataError, HubEncoder, TextEmbedder, cli, finetune_embedder
+from tfhub_llm import DataError, HubEncoder, TextEmbedder, TrainingOptions, cli, finetune_embedder
 from tfhub_llm.finetune import RunDirectoryError
 
 SCORED = [
@@ -31,7 +31,7 @@ POSITIVES = [
     ("Who painted the Mona Lisa?", "Leonardo da Vinci painted the Mona Lisa."),
     ("What is the capital of France?", "Paris is the capital of France."),  # shares its passage
 ]
-TRAINING = dict(epochs=1, batch_size=4, seq_length=16, verbose=0)
+TRAINING = dict(seq_length=16, training=TrainingOptions(epochs=1, batch_size=4, verbose=0))
 
 
 def _write_tsv(path, header, rows):

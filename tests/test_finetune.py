@@ -1,7 +1,9 @@
 """Fine-tuning runs: outputs, data errors before training, interrupted runs and BackupAndRestore."""
 
+import dataclasses
 import json
 import os
+
 import keras
 import numpy as np
 import pytest
@@ -17,9 +19,10 @@ from tfhub_llm.finetune import (
 )
 from tfhub_llm.layers import HubEncoder
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.training_options import TrainingOptions
 
 SST2 = DATA / "sst2" / "train.tsv"
-TINY_RUN = dict(max_train_examples=48, max_validation_examples=16, epochs=2, batch_size=16, verbose=0)
+TINY_RUN = TrainingOptions(max_train_examples=48, max_validation_examples=16, epochs=2, batch_size=16, verbose=0)
 
 
 class InterruptAtEpoch(keras.callbacks.Callback):
@@ -34,10 +37,11 @@ class InterruptAtEpoch(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"interrupted at epoch {epoch}")
 
 
-def classify(out_dir, **options):
+def classify(out_dir, **training):
+    """The tiny classifier run, its TrainingOptions changed as ``training`` says."""
     return finetune_classifier(
         TINY_ENCODER, TINY_PREPROCESSOR, SST2, str(out_dir), text_column="text", label_column="label",
-        **{**TINY_RUN, **options},
+        training=dataclasses.replace(TINY_RUN, **training),
     )
 
 
@@ -57,13 +61,13 @@ def test_data_errors_stop_the_run_before_training(tmp_path):
     bad.write_text("text\tlabel\ngood film\t1\nbad film\t7\n")
     with pytest.raises(DataError, match=r"bad\.tsv: line 3: field 'label'"):
         finetune_classifier(TINY_ENCODER, TINY_PREPROCESSOR, bad, str(tmp_path / "run"), text_column="text",
-                            label_column="label", num_classes=2, **TINY_RUN)
+                            label_column="label", num_classes=2, training=TINY_RUN)
     assert not (tmp_path / "run").exists()
 
 
 def test_interrupted_run_needs_resume_and_then_completes(tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        classify(tmp_path / "run", callbacks=[InterruptAtEpoch(1)])
+        classify(tmp_path / "run", callbacks=(InterruptAtEpoch(1),))
     assert (tmp_path / "run" / "backup").is_dir() and not (tmp_path / "run" / "model.keras").exists()
     with pytest.raises(RunDirectoryError, match="interrupted run.*--resume"):
         classify(tmp_path / "run")
@@ -95,8 +99,8 @@ def test_backup_and_restore_resumes_to_the_same_weights(tmp_path):
 def test_question_answering_run_reports_squad_metrics_and_baseline(tmp_path):
     result = finetune_question_answering(
         TINY_ENCODER, TINY_PREPROCESSOR, DATA / "squad" / "train-v2.0-first10articles.json", str(tmp_path / "qa"),
-        max_train_examples=24, max_validation_examples=8, epochs=1, batch_size=8, max_seq_length=96,
-        doc_stride=48, max_query_length=16, verbose=0,
+        max_seq_length=96, doc_stride=48, max_query_length=16,
+        training=TrainingOptions(max_train_examples=24, max_validation_examples=8, epochs=1, batch_size=8, verbose=0),
     )
     metrics = json.loads((tmp_path / "qa" / "metrics.json").read_text())
     assert {"exact_match", "f1", "baseline_exact_match", "baseline_f1", "validation_loss"} <= set(metrics)

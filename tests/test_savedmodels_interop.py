@@ -14,13 +14,21 @@ import tensorflow as tf
 import tensorflow_hub as hub
 import tensorflow_text  # noqa: E402,F401  (registers the preprocessor's ops)
 
-from tests.harness import DATA, FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, SAVEDMODELS
-from test_bert_preprocessing import check_against_hugging_face, hf_cases
+from tests.harness import (
+    DATA,
+    FIXTURE_ENCODER,
+    FIXTURE_PREPROCESSOR,
+    REFERENCE_DIR,
+    REPO,
+    SAVEDMODELS,
+    check_against_hugging_face,
+    hf_cases,
+)
 from tfhub_llm.bert import convert_hf_bert
 from tfhub_llm.hub.security import saved_model_op_names
 
 SENTENCES = ["Hello world, unaffable!", "", "Héllo 東京 😀", "a much longer sentence " * 5]
-REFERENCE = pathlib.Path(__file__).parent / "reference" / "minilm_outputs.npz"
+REFERENCE = REFERENCE_DIR / "minilm_outputs.npz"
 SERVING_OPS = DATA / "tf_serving_ops"
 
 

@@ -35,6 +35,7 @@ from tfhub_llm.tasks.entities import evaluate_entities
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import SquadExample, first_sentence_baseline, read_squad, squad_evaluate
 from tfhub_llm.tasks.token_classification import TokenClassifier
+from tfhub_llm.training_options import TrainingOptions
 
 __all__ = [
     "BertConfig",
@@ -60,6 +61,7 @@ __all__ = [
     "TextExamples",
     "TfhubLlmError",
     "TokenClassifier",
+    "TrainingOptions",
     "UntrustedModelError",
     "check_saved_model",
     "check_litert",

@@ -95,15 +95,8 @@ def read_text_examples(
         raise InvalidArgumentError(f"num_classes must be >= 1, got {num_classes}")
     path = os.fspath(path)
     columns = [c for c in (text_column, text_b_column, label_column) if c is not None]
-    records = _read_records(path, columns, delimiter)
-
-    texts, texts_b, raw_labels = [], [], []
-    for where, record in records:
-        texts.append(_text_field(path, where, record, text_column))
-        if text_b_column is not None:
-            texts_b.append(_text_field(path, where, record, text_b_column))
-        if label_column is not None:
-            raw_labels.append((where, _present_label(path, where, label_column, record[label_column])))
+    texts, texts_b, raw_labels = _checked_fields(path, _read_records(path, columns, delimiter),
+                                                 text_column, text_b_column, label_column)
     if not texts:
         raise DataError(path, None, None, "has a header line but no rows" if _is_delimited(path, delimiter)
                         else "is empty (no JSON records)")
@@ -114,6 +107,18 @@ def read_text_examples(
             path, label_column, raw_labels, label_type, label_vocabulary, num_classes)
     return TextExamples(texts=texts, texts_b=texts_b if text_b_column is not None else None,
                         labels=labels, label_names=label_names, path=path)
+
+
+def _checked_fields(path, records, text_column, text_b_column, label_column):
+    """Texts, second texts and ``(where, raw label)`` pairs of ``records``; a DataError at the first empty field."""
+    texts, texts_b, raw_labels = [], [], []
+    for where, record in records:
+        texts.append(_text_field(path, where, record, text_column))
+        if text_b_column is not None:
+            texts_b.append(_text_field(path, where, record, text_b_column))
+        if label_column is not None:
+            raw_labels.append((where, _present_label(path, where, label_column, record[label_column])))
+    return texts, texts_b, raw_labels
 
 
 def to_dataset(examples: TextExamples, batch_size: int, shuffle: bool = True,

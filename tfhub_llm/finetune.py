@@ -7,8 +7,8 @@ epoch, optional ``EarlyStopping``), evaluates on held-out data and writes into `
 """
 
 import dataclasses
+import functools
 import json
-import math
 import os
 import time
 
@@ -21,6 +21,7 @@ from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
+from tfhub_llm.training_options import CLASSIFIER_TRAINING, QUESTION_ANSWERING_TRAINING
 
 MODEL_FILE = "model.keras"
 BACKUP_DIR = "backup"
@@ -60,54 +61,40 @@ def finetune_classifier(
     validation_file=None,
     validation_fraction=0.1,
     split_by="rows",
-    max_train_examples=None,
-    max_validation_examples=None,
-    epochs=2,
-    batch_size=32,
-    learning_rate=3e-5,
     seq_length=None,
-    seed=0,
-    patience=None,
-    resume=False,
-    verbose=1,
-    callbacks=(),
+    training=CLASSIFIER_TRAINING,
 ):
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
 
     Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
     :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
+    ``training`` (:class:`~tfhub_llm.training_options.TrainingOptions`) says how the run trains.
     """
-    label_type = label_type_for(num_classes, multi_label)
-    read = dict(text_column=text_column, label_column=label_column, text_b_column=text_b_column, label_type=label_type)
-    examples = read_text_examples(train_file, num_classes=num_classes, **read)
+    read = functools.partial(read_text_examples, text_column=text_column, label_column=label_column,
+                             text_b_column=text_b_column, label_type=label_type_for(num_classes, multi_label),
+                             num_classes=num_classes)
+    examples = read(train_file)
     if validation_file:
-        train = examples
-        validation = read_text_examples(
-            validation_file, num_classes=num_classes, label_vocabulary=examples.label_names, **read
-        )
+        train, validation = examples, read(validation_file, label_vocabulary=examples.label_names)
     else:
-        train, validation = split_examples(examples, validation_fraction, seed, by=split_by)
-    train = sample_examples(train, max_train_examples, seed)
-    validation = sample_examples(validation, max_validation_examples, seed)
-    num_classes = num_classes or (len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1)
-    refuse_unresumed_run(out_dir, resume)
-
-    keras.utils.set_random_seed(seed)
+        train, validation = split_examples(examples, validation_fraction, training.seed, by=split_by)
+    train, validation = sample_split(train, validation, training)
+    start_run(out_dir, training)
     model = TextClassifier(
         encoder,
         preprocessor,
-        num_classes,
+        num_classes or _num_classes(examples),
         multi_label=multi_label,
         text_pair=text_b_column is not None,
         label_names=examples.label_names,
         seq_length=seq_length,
     )
-    model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(train) / batch_size))
-    train_data = to_dataset(train, batch_size, shuffle=True, seed=seed)
-    validation_data = to_dataset(validation, batch_size, shuffle=False)
-    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
-    result.validation_examples = validation
-    return result
+    return train_on_examples(model, train, validation, out_dir, training)
+
+
+def _num_classes(examples):
+    """The classes a file's labels ask for: its label names, or the largest integer label + 1."""
+    return len(examples.label_names) if examples.label_names else int(examples.labels.max()) + 1
 
 
 def finetune_question_answering(
@@ -118,32 +105,21 @@ def finetune_question_answering(
     *,
     validation_file=None,
     validation_articles=1,
-    max_train_examples=None,
-    max_validation_examples=None,
-    epochs=2,
-    batch_size=16,
-    learning_rate=5e-5,
     max_seq_length=None,
     doc_stride=128,
     max_query_length=None,
-    seed=0,
-    patience=None,
-    resume=False,
-    verbose=1,
-    callbacks=(),
+    training=QUESTION_ANSWERING_TRAINING,
 ):
     """Fine-tunes a :class:`SpanQuestionAnswerer` on SQuAD JSON; validates on held-out articles.
 
     Without ``validation_file`` the last ``validation_articles`` articles of ``train_file`` are held
-    out, so no validation question shares a context with a training question.
+    out, so no validation question shares a context with a training question. ``metrics.json`` adds
+    SQuAD EM / F1 and those of the first-sentence baseline.
     """
     train_set, validation_set = _squad_split(train_file, validation_file, validation_articles)
-    train = sample_examples(read_squad(train_set, path=train_file), max_train_examples, seed)
-    validation_examples = sample_examples(read_squad(validation_set, path=validation_file or train_file),
-                                          max_validation_examples, seed)
-    refuse_unresumed_run(out_dir, resume)
-
-    keras.utils.set_random_seed(seed)
+    train, validation = sample_split(read_squad(train_set, path=train_file),
+                                     read_squad(validation_set, path=validation_file or train_file), training)
+    start_run(out_dir, training)
     model = SpanQuestionAnswerer(
         encoder,
         preprocessor,
@@ -152,15 +128,8 @@ def finetune_question_answering(
         max_query_length=max_query_length,
         version_2_with_negative=any(example.is_impossible for example in train),
     )
-    features = model.make_features(train)
-    model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(features) / batch_size))
-    train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
-    validation_data = model.features_dataset(model.make_features(validation_examples), batch_size, shuffle=False)
-    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
-    result.validation_examples = validation_examples
-    result.metrics.update(evaluate_question_answering(model, validation_set, validation_examples))
-    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
-    return result
+    return train_on_features(model, train, validation, out_dir, training,
+                             evaluate=lambda model: evaluate_question_answering(model, validation_set, validation))
 
 
 def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
@@ -191,39 +160,77 @@ def evaluate_question_answering(model, squad, examples=None):
     return {**scores, "baseline_exact_match": baseline["exact_match"], "baseline_f1": baseline["f1"]}
 
 
-def fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks, saved_model=None):
-    """The fit of every run (here, in finetune_ner and finetune_embedding): backup, best checkpoint, early stop,
-    model.keras, JSON files.
+def start_run(out_dir, training):
+    """What every run does between checking its data and building its model: refuse an unresumed run, seed Keras."""
+    refuse_unresumed_run(out_dir, training.resume)
+    keras.utils.set_random_seed(training.seed)
+
+
+def sample_split(train, validation, training):
+    """``train`` and ``validation`` cut to the seeded samples that ``training.max_*_examples`` ask for."""
+    return (sample_examples(train, training.max_train_examples, training.seed),
+            sample_examples(validation, training.max_validation_examples, training.seed))
+
+
+def train_on_examples(model, train, validation, out_dir, training, *, loss="auto", **save_options):
+    """Compiles ``model`` for the run and fits it on text examples batched by :func:`~tfhub_llm.data.to_dataset`."""
+    model.compile(loss=loss, learning_rate=training.learning_rate, train_steps=training.train_steps(len(train)))
+    train_data = to_dataset(train, training.batch_size, shuffle=True, seed=training.seed)
+    validation_data = to_dataset(validation, training.batch_size, shuffle=False)
+    return fit_and_save(model, train_data, validation_data, out_dir, training, validation_examples=validation,
+                        **save_options)
+
+
+def train_on_features(model, train, validation, out_dir, training, **save_options):
+    """Compiles ``model`` for the run and fits it on the features (windows) its ``make_features`` cuts examples into."""
+    features = model.make_features(train)
+    model.compile(learning_rate=training.learning_rate, train_steps=training.train_steps(len(features)))
+    train_data = model.features_dataset(features, training.batch_size, shuffle=True, seed=training.seed)
+    validation_data = model.features_dataset(model.make_features(validation), training.batch_size, shuffle=False)
+    return fit_and_save(model, train_data, validation_data, out_dir, training, validation_examples=validation,
+                        **save_options)
+
+
+def fit_and_save(model, train_data, validation_data, out_dir, training, *, validation_examples=None, saved_model=None,
+                 evaluate=None):
+    """The fit of every run: backup, best checkpoint, early stop; then model.keras and the JSON files.
 
     ``best.keras`` and ``model.keras`` hold ``saved_model`` (default ``model``), e.g. the embedder that a
-    pair-training model wraps.
+    pair-training model wraps. ``evaluate(saved_model)``, when given, adds the task's own metrics
+    (e.g. SQuAD F1) to the Keras validation metrics of ``metrics.json``.
     """
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
-    best_path = os.path.join(out_dir, "best.keras")
     saved_model = model if saved_model is None else saved_model
-    standard = [
-        keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
-        _BestCheckpoint(saved_model, best_path, monitor="val_loss", save_best_only=True),
-    ]
-    if patience:
-        standard.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
     started = time.perf_counter()
     history = model.fit(
         train_data,
         validation_data=validation_data,
-        epochs=epochs,
+        epochs=training.epochs,
         shuffle=False,  # the datasets shuffle themselves
-        verbose=verbose,
-        callbacks=standard + list(callbacks),
+        verbose=training.verbose,
+        callbacks=_run_callbacks(saved_model, out_dir, training.patience) + list(training.callbacks),
     ).history
     train_seconds = time.perf_counter() - started
     metrics = model.evaluate(validation_data, verbose=0, return_dict=True)
     metrics = {f"validation_{key}": float(value) for key, value in metrics.items()}
     _save_atomically(saved_model, os.path.join(out_dir, MODEL_FILE))
+    if evaluate is not None:
+        metrics.update(evaluate(saved_model))
     history = {key: [float(value) for value in values] for key, values in history.items()}
     write_json(os.path.join(out_dir, "history.json"), history)
     write_json(os.path.join(out_dir, "metrics.json"), metrics)
-    return FinetuneResult(saved_model, history, metrics, out_dir, train_seconds)
+    return FinetuneResult(saved_model, history, metrics, out_dir, train_seconds, validation_examples)
+
+
+def _run_callbacks(saved_model, out_dir, patience):
+    """``BackupAndRestore`` in ``out_dir/backup``, the best epoch in ``out_dir/best.keras``, and early stopping."""
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
+        _BestCheckpoint(saved_model, os.path.join(out_dir, "best.keras"), monitor="val_loss", save_best_only=True),
+    ]
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
+    return callbacks
 
 
 class _BestCheckpoint(keras.callbacks.ModelCheckpoint):

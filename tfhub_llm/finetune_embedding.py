@@ -9,18 +9,17 @@ second texts of the validation set.
 """
 
 import dataclasses
-import math
-import os
+import functools
 
-import keras
 import numpy as np
 
-from tfhub_llm.data import read_text_examples, split_examples, to_dataset
+from tfhub_llm.data import read_text_examples, split_examples
 from tfhub_llm.errors import DataError, InvalidArgumentError
-from tfhub_llm.finetune import fit_and_save, refuse_unresumed_run, sample_examples, write_json
+from tfhub_llm.finetune import sample_split, start_run, train_on_examples
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
 from tfhub_llm.tasks.embedding_training import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
+from tfhub_llm.training_options import EMBEDDER_TRAINING
 
 
 def finetune_embedder(
@@ -35,54 +34,44 @@ def finetune_embedder(
     max_score=1.0,
     validation_file=None,
     validation_fraction=0.1,
-    max_train_examples=None,
-    max_validation_examples=None,
     pooling="mean",
     normalize=True,
     seq_length=None,
-    epochs=1,
-    batch_size=32,
-    learning_rate=2e-5,
     mnrl_scale=20.0,
-    seed=0,
-    patience=None,
-    resume=False,
-    verbose=1,
-    callbacks=(),
+    training=EMBEDDER_TRAINING,
 ):
     """Fine-tunes a :class:`TextEmbedder` on a CSV / TSV / JSONL file of pairs and saves it under ``out_dir``.
 
     With ``score_column``, each score is divided by ``max_score`` (5 for STS-B's 0-5 scale) and must
-    then lie in [-1, 1], the cosine's range. Without it, every pair is a positive pair.
+    then lie in [-1, 1], the cosine's range. Without it, every pair is a positive pair. ``training``
+    (:class:`~tfhub_llm.training_options.TrainingOptions`) says how the run trains.
     """
-    read = dict(text_column=text_column, text_b_column=text_b_column, label_column=score_column,
-                label_type="regression")
-    examples = _scaled(read_text_examples(train_file, **read), score_column, max_score)
+    train, validation = _read_pairs(train_file, validation_file, text_column, text_b_column, score_column, max_score,
+                                    validation_fraction, training)
+    start_run(out_dir, training)
+    embedder = TextEmbedder(encoder, preprocessor, pooling=pooling, normalize=normalize, seq_length=seq_length)
+    loss = CosineSimilarityLoss() if score_column else MultipleNegativesRankingLoss(scale=mnrl_scale)
+    return train_on_examples(EmbeddingPairModel(embedder), train, validation, out_dir, training, loss=loss,
+                             saved_model=embedder,
+                             evaluate=lambda embedder: _evaluate(embedder, validation, score_column, training.batch_size))
+
+
+def _read_pairs(train_file, validation_file, text_column, text_b_column, score_column, max_score, validation_fraction,
+                training):
+    """(train, validation) pairs, scores scaled (or positive ids as labels), sampled as ``training`` says."""
+    read = functools.partial(read_text_examples, text_column=text_column, text_b_column=text_b_column,
+                             label_column=score_column, label_type="regression")
+    examples = _scaled(read(train_file), score_column, max_score)
     if validation_file:
-        train, validation = examples, _scaled(read_text_examples(validation_file, **read), score_column, max_score)
+        train, validation = examples, _scaled(read(validation_file), score_column, max_score)
     else:
-        train, validation = split_examples(examples, validation_fraction, seed)
-    train = _with_positive_ids(sample_examples(train, max_train_examples, seed), score_column)
-    validation = _with_positive_ids(sample_examples(validation, max_validation_examples, seed), score_column)
+        train, validation = split_examples(examples, validation_fraction, training.seed)
+    train, validation = (_with_positive_ids(part, score_column) for part in sample_split(train, validation, training))
     if score_column and len(validation) < 2:
         raise DataError(validation_file or train_file, None, None,
                         f"{len(validation)} validation pair; a correlation needs at least 2: give more pairs, "
                         "a larger validation_fraction or a validation file")
-    refuse_unresumed_run(out_dir, resume)
-
-    keras.utils.set_random_seed(seed)
-    embedder = TextEmbedder(encoder, preprocessor, pooling=pooling, normalize=normalize, seq_length=seq_length)
-    pairs = EmbeddingPairModel(embedder)
-    loss = CosineSimilarityLoss() if score_column else MultipleNegativesRankingLoss(scale=mnrl_scale)
-    pairs.compile(loss=loss, learning_rate=learning_rate, train_steps=epochs * math.ceil(len(train) / batch_size))
-    train_data = to_dataset(train, batch_size, shuffle=True, seed=seed)
-    validation_data = to_dataset(validation, batch_size, shuffle=False)
-    result = fit_and_save(pairs, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks,
-                           saved_model=embedder)
-    result.validation_examples = validation
-    result.metrics.update(_evaluate(embedder, validation, score_column, batch_size))
-    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
-    return result
+    return train, validation
 
 
 def _scaled(examples, score_column, max_score):

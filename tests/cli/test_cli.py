@@ -20,8 +20,9 @@ from tests.harness import (
     assert_one_line_error,
     cli_command,
     run_cli,
+    save_hand_made_encoder,
+    writes_file,
 )
-from test_security import _writes_file, save_hand_made_encoder
 from tfhub_llm import cli
 
 TSV = "text\tlabel\na gripping film\tpositive\na dull film\tnegative\nfine acting\tpositive\n"
@@ -108,8 +109,8 @@ def test_scan_passes_a_clean_model_and_refuses_one_that_writes_files(tmp_path):
     clean = run_cli(cli_command("scan", FIXTURE_ENCODER))
     assert clean.returncode == cli.EXIT_OK, clean.stderr[-3000:]
     assert "allow-list" in clean.stdout
-    writes_file = save_hand_made_encoder(str(tmp_path / "writes_file"), _writes_file(str(tmp_path / "written.txt")))
-    refused = run_cli(cli_command("scan", writes_file))
+    writer = save_hand_made_encoder(str(tmp_path / "writes_file"), writes_file(str(tmp_path / "written.txt")))
+    refused = run_cli(cli_command("scan", writer))
     assert refused.returncode == cli.EXIT_CHECK_FAILED, refused.stderr[-3000:]
     assert "WriteFile" in refused.stdout and "__call__" in refused.stdout
     assert "Traceback" not in refused.stderr
@@ -133,3 +134,17 @@ def test_help_of_every_subcommand_exits_0(capsys):
             cli.main([*path, "--help"])
         assert exited.value.code == 0, path
         assert f"usage: {' '.join(('tfhub-llm', *path))}" in capsys.readouterr().out, path
+
+
+def test_finetune_flags_become_the_tasks_training_options():
+    from tfhub_llm.cli.options import training_options
+    from tfhub_llm.training_options import EMBEDDER_TRAINING, QUESTION_ANSWERING_TRAINING, TrainingOptions
+
+    handles = ["--encoder", "E", "--preprocessor", "P", "--train", "T", "--out", "O"]
+    parser = cli.build_parser()
+    assert training_options(parser.parse_args(["finetune", "qa", *handles])) == QUESTION_ANSWERING_TRAINING
+    embed = parser.parse_args(["finetune", "embed", *handles, "--text-column", "a", "--text-b-column", "b",
+                               "--epochs", "3", "--max-train-examples", "10", "--resume"])
+    assert training_options(embed) == TrainingOptions(epochs=3, learning_rate=EMBEDDER_TRAINING.learning_rate,
+                                                      max_train_examples=10, resume=True)
+    assert TrainingOptions(epochs=3, batch_size=16).train_steps(33) == 9  # ceil(33 / 16) batches per epoch

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from numpy_bert import hf_bert_forward, random_hf_tensors
+from tests.bert.numpy_bert import hf_bert_forward, random_hf_tensors
 from tfhub_llm.bert import BertConfig, BertEncoder, build_bert_encoder
 from tfhub_llm.bert.convert import load_hf_weights
 

@@ -6,13 +6,13 @@ needs no seqeval.
 """
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.harness import REFERENCE_DIR
 from tfhub_llm.tasks.entities import (
     capitalised_baseline,
     checked_tag_scheme,
@@ -23,7 +23,7 @@ from tfhub_llm.tasks.entities import (
     most_frequent_type,
 )
 
-REFERENCE = pathlib.Path(__file__).parent / "reference" / "entity_metric_cases.json"
+REFERENCE = REFERENCE_DIR / "entity_metric_cases.json"
 TAGS = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
 
 

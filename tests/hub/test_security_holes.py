@@ -23,6 +23,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
+from tests.harness import HandMadeEncoder
 from tfhub_llm import cli
 from tfhub_llm.hub import archive, assets, handles, security, trust
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
@@ -235,11 +236,9 @@ def _tensor_node(name):
 
 def _writer_encoder(folder, target):
     """A hand-made encoder (the test_security one) that writes ``target`` when called."""
-    from test_security import INPUT_KEYS, HandMadeEncoder
-
     os.makedirs(folder)
     encoder = HandMadeEncoder(_write_vocab(os.path.join(folder, "vocab.txt")), _writes(target))
-    spec = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in INPUT_KEYS}
+    spec = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in ENCODER_INPUT_KEYS}
     for training in (False, True):
         encoder.__call__.get_concrete_function(spec, training=training)
     return _save(encoder, os.path.join(folder, "model"))

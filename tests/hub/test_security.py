@@ -11,42 +11,14 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm.hub import security, trust
 
-from tests.harness import MODEL_GARDEN_BERT
+from tests.harness import MODEL_GARDEN_BERT, REPO, save_hand_made_encoder, writes_file
+from tfhub_llm.interface import ENCODER_INPUT_KEYS
 
 FIXTURE = str(MODEL_GARDEN_BERT)
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-INPUT_KEYS = ("input_word_ids", "input_mask", "input_type_ids")
-
-
-class HandMadeEncoder(tf.Module):
-    """The TF-Hub BERT encoder interface; ``payload(pooled)`` runs inside ``__call__``."""
-
-    def __init__(self, vocab_path, payload):
-        super().__init__()
-        self.embeddings = tf.Variable(tf.random.normal([16, 8], seed=1))
-        self.vocab_file = tf.saved_model.Asset(vocab_path)
-        self.do_lower_case = tf.Variable(True, trainable=False)
-        self._payload = payload
-
-    @tf.function
-    def __call__(self, inputs, training=False):
-        mask = tf.cast(inputs["input_mask"], tf.float32)[..., None]
-        sequence_output = tf.gather(self.embeddings, inputs["input_word_ids"]) * mask
-        pooled_output = tf.tanh(sequence_output[:, 0])
-        pooled_output = self._payload(pooled_output)
-        return {"pooled_output": pooled_output, "sequence_output": sequence_output,
-                "encoder_outputs": [sequence_output], "default": pooled_output}
 
 
 def _no_payload(pooled):
     return pooled
-
-
-def _writes_file(target):
-    def payload(pooled):
-        tf.io.write_file(target, "pwned")
-        return pooled
-    return payload
 
 
 def _reads_file(pooled):
@@ -76,27 +48,12 @@ def _table_from_chosen_file(pooled):
     return pooled
 
 
-def save_hand_made_encoder(folder, payload):
-    """Saves a :class:`HandMadeEncoder` running ``payload`` under ``folder/model``; returns that path."""
-    os.makedirs(folder)
-    vocab = os.path.join(folder, "vocab.txt")
-    with open(vocab, "w") as f:
-        f.write("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n")
-    encoder = HandMadeEncoder(vocab, payload)
-    spec = {key: tf.TensorSpec([None, None], tf.int32, name=key) for key in INPUT_KEYS}
-    for training in (False, True):
-        encoder.__call__.get_concrete_function(spec, training=training)
-    path = os.path.join(folder, "model")
-    tf.saved_model.save(encoder, path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("hand_made")
     payloads = {
         "clean": _no_payload,
-        "writes_file": _writes_file(str(root / "written.txt")),
+        "writes_file": writes_file(str(root / "written.txt")),
         "reads_file": _reads_file,
         "calls_python": _calls_python,
         "calls_numpy": _calls_numpy,
@@ -145,7 +102,7 @@ def test_refused_write_model_really_writes_when_run(models, tmp_path):
     target = os.path.join(os.path.dirname(os.path.dirname(models["writes_file"])), "written.txt")
     loaded = tf.saved_model.load(models["writes_file"])
     ones = tf.ones([1, 3], tf.int32)
-    loaded({key: ones for key in INPUT_KEYS}, training=False)
+    loaded({key: ones for key in ENCODER_INPUT_KEYS}, training=False)
     assert os.path.exists(target)
 
 
@@ -261,7 +218,7 @@ def test_policy_files_are_consistent():
 
 @pytest.mark.slow
 def test_allow_list_is_up_to_date():
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "derive_allowed_ops.py"), "--check"],
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "derive_allowed_ops.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
 

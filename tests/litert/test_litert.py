@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.harness import FIXTURES, REPO, TINY_ENCODER, TINY_PREPROCESSOR
-from test_security import save_hand_made_encoder
+from tests.harness import FIXTURES, REPO, TINY_ENCODER, TINY_PREPROCESSOR, save_hand_made_encoder
 from tfhub_llm import cli
 from tfhub_llm.errors import (
     InvalidArgumentError,

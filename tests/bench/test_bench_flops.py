@@ -1,12 +1,13 @@
 """The benchmark's matmul FLOP counter (bench/flops.py) against hand counts."""
 
 import importlib.util
-import pathlib
 
 import pytest
 
+from tests.harness import REPO
+
 _spec = importlib.util.spec_from_file_location(
-    "bench_flops", pathlib.Path(__file__).resolve().parents[1] / "bench" / "flops.py")
+    "bench_flops", REPO / "bench" / "flops.py")
 flops = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(flops)
 

@@ -1,13 +1,11 @@
 """TextEmbedder: pooling, normalisation, the 256-word-piece default, `.keras` round trip, training on pairs,
 the pair losses and the similarity / retrieval metrics; and the MiniLM embedder against sentence-transformers."""
 
-import pathlib
-
 import keras
 import numpy as np
 import pytest
 
-from tests.harness import MINILM_ENCODER, MINILM_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import MINILM_ENCODER, MINILM_PREPROCESSOR, REFERENCE_DIR, TINY_ENCODER, TINY_PREPROCESSOR
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm import (
     CosineSimilarityLoss,
@@ -22,7 +20,7 @@ from tfhub_llm import (
 from tfhub_llm.tasks.embedding import mean_pool, pool_embeddings
 from tfhub_llm.tasks.embedding_metrics import average_ranks, pearson, spearman
 
-REFERENCE = pathlib.Path(__file__).parent / "reference" / "minilm_outputs.npz"
+REFERENCE = REFERENCE_DIR / "minilm_outputs.npz"
 TEXTS = ["A man is playing a flute.", "", "Héllo 東京 😀", "a much longer sentence " * 40]
 
 

@@ -10,27 +10,20 @@ import sys
 
 import pytest
 
-from tests.harness import MINILM_ENCODER, REPO, TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import (
+    EXAMPLE_TIMEOUT_SECONDS,
+    MINILM_ENCODER,
+    REPO,
+    TINY_ENCODER,
+    TINY_PREPROCESSOR,
+    run_example,
+    run_ok,
+)
 
-TIMEOUT = 300
 TINY_MODEL = ["--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR]
 TINY_TRAINING = [*TINY_MODEL, "--max-examples", "32", "--epochs", "1", "--batch-size", "16", "--seq-length", "32"]
 
 pytestmark = pytest.mark.slow  # each starts TensorFlow in a new process and traces a model
-
-
-def run_example(name, *args):
-    """Runs examples/NAME.py with ``args``; returns (exit code, stdout and stderr together)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    completed = subprocess.run([sys.executable, str(REPO / "examples" / f"{name}.py"), *map(str, args)],
-                               env=env, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
-    return completed.returncode, completed.stdout + completed.stderr
-
-
-def run_ok(name, *args):
-    code, output = run_example(name, *args)
-    assert code == 0, f"examples/{name}.py failed:\n{output[-4000:]}"
-    return output
 
 
 def test_classify_text(tmp_path):
@@ -120,7 +113,7 @@ def test_every_example_documents_itself_and_has_help():
         source = script.read_text()
         assert source.startswith('"""') and ".venv/bin/python examples/" in source, script.name
         completed = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True,
-                                   timeout=TIMEOUT, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                                   timeout=EXAMPLE_TIMEOUT_SECONDS, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         assert completed.returncode == 0 and "--out" in completed.stdout and "--encoder" in completed.stdout, script.name
 
 

@@ -10,7 +10,7 @@ import urllib.request
 import numpy as np
 import tensorflow as tf
 
-from test_serving_rest import MODEL, build_tiny_model
+from tests.harness import SERVED_MODEL_NAME, build_tiny_model
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError
 
 CLIENTS = 8
@@ -44,7 +44,7 @@ def make_batches(count: int, seed: int) -> list[list[str]]:
 
 
 def test_concurrent_clients_all_answered_correctly(tmp_path):
-    base = tmp_path / MODEL
+    base = tmp_path / SERVED_MODEL_NAME
     build_tiny_model(str(base / "1"), scale=1.5)
     loaded = tf.saved_model.load(str(base / "1"))
     batches = make_batches(40, seed=0)
@@ -57,10 +57,10 @@ def test_concurrent_clients_all_answered_correctly(tmp_path):
     started = time.monotonic()
 
     with DevelopmentServer(str(base)) as server:
-        predict_url = f"{server.url}/v1/models/{MODEL}:predict"
+        predict_url = f"{server.url}/v1/models/{SERVED_MODEL_NAME}:predict"
 
         def run_client(client_index: int):
-            client = ServingClient(server.url, MODEL, timeout=30)
+            client = ServingClient(server.url, SERVED_MODEL_NAME, timeout=30)
             rng = random.Random(client_index)
             for request_index in range(REQUESTS_PER_CLIENT):
                 if time.monotonic() - started > DEADLINE_SECONDS:
@@ -94,7 +94,7 @@ def test_concurrent_clients_all_answered_correctly(tmp_path):
         for thread in threads:
             thread.join(timeout=DEADLINE_SECONDS + 30)
         assert not any(thread.is_alive() for thread in threads), "clients still running"
-        assert ServingClient(server.url, MODEL).model_status()["model_version_status"]
+        assert ServingClient(server.url, SERVED_MODEL_NAME).model_status()["model_version_status"]
 
     elapsed = time.monotonic() - started
     assert failures == [], failures[:5]

@@ -9,7 +9,7 @@ import tensorflow_hub as hub
 import tensorflow_text  # noqa: E402,F401  (registers the preprocessor's ops)
 from safetensors.numpy import save_file
 
-from numpy_bert import hf_bert_forward, random_hf_tensors
+from tests.bert.numpy_bert import hf_bert_forward, random_hf_tensors
 from tfhub_llm.bert import BertConfig, ConversionError, convert_hf_bert
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", ".", ",", "a"]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.harness import SERVED_MODEL_NAME, build_tiny_model
 from tfhub_llm.tf_serving import (
     DevelopmentServer,
     ServerUnreachableError,
@@ -22,42 +23,7 @@ from tfhub_llm.tf_serving import (
     predict_texts,
 )
 
-MODEL = "mymodel"
 TEXTS = ["a", "a gripping film", "dull", "ünïcödé ✓"]
-
-
-class TinyModel(tf.Module):
-    """Three signatures over string lengths; `scale` differs per version so routing is visible."""
-
-    def __init__(self, scale: float):
-        super().__init__()
-        self.scale = tf.Variable(scale)
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def classify(self, text):
-        length = tf.cast(tf.strings.length(text, unit="UTF8_CHAR"), tf.float32)
-        probabilities = tf.nn.softmax(tf.stack([5.0 - length, length * self.scale - 5.0], 1))
-        return {"probabilities": probabilities, "label": tf.argmax(probabilities, axis=1)}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-    def length(self, text):
-        return {"length": tf.strings.length(text)}
-
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="question"),
-                                  tf.TensorSpec([None, 3], tf.float32, name="features")])
-    def pair(self, question, features):
-        check = tf.debugging.assert_non_negative(features, message="features must be >= 0")
-        with tf.control_dependencies([check]):
-            score = tf.reduce_sum(features, axis=1) * self.scale
-        return {"answer": tf.strings.join([question, "?"]), "score": score,
-                "echo_bytes": question}
-
-
-def build_tiny_model(path: str, scale: float) -> None:
-    """Saves a TinyModel with signatures serving_default (classify), length and pair."""
-    module = TinyModel(scale)
-    tf.saved_model.save(module, path, signatures={
-        "serving_default": module.classify, "length": module.length, "pair": module.pair})
 
 
 def free_loopback_port() -> int:
@@ -68,7 +34,7 @@ def free_loopback_port() -> int:
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
-    base = tmp_path_factory.mktemp("models") / MODEL
+    base = tmp_path_factory.mktemp("models") / SERVED_MODEL_NAME
     for version in (1, 2):
         build_tiny_model(str(base / str(version)), scale=float(version))
     (base / "3.tmp-export").mkdir()  # an export in progress: not a version
@@ -106,7 +72,7 @@ def raw_request(url, body: bytes | None = None, method=None):
 # --- status and metadata ---------------------------------------------------------------------
 
 def test_status_lists_numeric_versions_only(server):
-    status = ServingClient(server.url, MODEL).model_status()
+    status = ServingClient(server.url, SERVED_MODEL_NAME).model_status()
     assert [entry["version"] for entry in status["model_version_status"]] == ["2", "1"]
     for entry in status["model_version_status"]:
         assert entry["state"] == "AVAILABLE"
@@ -114,13 +80,13 @@ def test_status_lists_numeric_versions_only(server):
 
 
 def test_status_of_one_version(server):
-    status = ServingClient(server.url, MODEL, version=1).model_status()
+    status = ServingClient(server.url, SERVED_MODEL_NAME, version=1).model_status()
     assert [entry["version"] for entry in status["model_version_status"]] == ["1"]
 
 
 def test_metadata_has_tf_serving_shape(server):
-    metadata = ServingClient(server.url, MODEL).metadata()
-    assert metadata["model_spec"] == {"name": MODEL, "signature_name": "", "version": "2"}
+    metadata = ServingClient(server.url, SERVED_MODEL_NAME).metadata()
+    assert metadata["model_spec"] == {"name": SERVED_MODEL_NAME, "signature_name": "", "version": "2"}
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
     assert {"serving_default", "length", "pair"} <= set(signatures)
     default = signatures["serving_default"]
@@ -132,13 +98,13 @@ def test_metadata_has_tf_serving_shape(server):
     assert probabilities["dtype"] == "DT_FLOAT"
     assert [dim["size"] for dim in probabilities["tensor_shape"]["dim"]] == ["-1", "2"]
     assert default["outputs"]["label"]["dtype"] == "DT_INT64"
-    assert ServingClient(server.url, MODEL, version=1).metadata()["model_spec"]["version"] == "1"
+    assert ServingClient(server.url, SERVED_MODEL_NAME, version=1).metadata()["model_spec"]["version"] == "1"
 
 
 # --- predict round trips ---------------------------------------------------------------------
 
 def test_row_format_matches_in_process(server, reference):
-    predictions = ServingClient(server.url, MODEL).predict(TEXTS)
+    predictions = ServingClient(server.url, SERVED_MODEL_NAME).predict(TEXTS)
     expected = call_in_process(reference[2], "serving_default", text=TEXTS)
     assert len(predictions) == len(TEXTS)
     np.testing.assert_array_equal(
@@ -147,7 +113,7 @@ def test_row_format_matches_in_process(server, reference):
 
 
 def test_columnar_format_matches_in_process(server, reference):
-    client = ServingClient(server.url, MODEL)
+    client = ServingClient(server.url, SERVED_MODEL_NAME)
     expected = call_in_process(reference[2], "serving_default", text=TEXTS)
     for inputs in (TEXTS, {"text": TEXTS}):
         outputs = client.predict_columnar(inputs)
@@ -158,7 +124,7 @@ def test_columnar_format_matches_in_process(server, reference):
 
 
 def test_single_output_signature_gives_plain_values(server, reference):
-    client = ServingClient(server.url, MODEL, signature_name="length")
+    client = ServingClient(server.url, SERVED_MODEL_NAME, signature_name="length")
     expected = call_in_process(reference[2], "length", text=TEXTS)["length"].tolist()
     assert client.predict(TEXTS) == expected
     assert client.predict([{"text": text} for text in TEXTS]) == expected
@@ -166,7 +132,7 @@ def test_single_output_signature_gives_plain_values(server, reference):
 
 
 def test_two_inputs_row_and_columnar_with_b64(server, reference):
-    client = ServingClient(server.url, MODEL, signature_name="pair")
+    client = ServingClient(server.url, SERVED_MODEL_NAME, signature_name="pair")
     questions = ["café".encode(), b"\xff\x00binary"]  # the second is not UTF-8
     features = [[0.5, 1.0, 2.0], [3.0, 0.0, 0.25]]
     expected = call_in_process(reference[2], "pair", question=questions,
@@ -184,21 +150,21 @@ def test_two_inputs_row_and_columnar_with_b64(server, reference):
 
 def test_version_routing(server, reference):
     for version in (1, 2):
-        predictions = ServingClient(server.url, MODEL, version=version,
+        predictions = ServingClient(server.url, SERVED_MODEL_NAME, version=version,
                                     signature_name="pair").predict_columnar(
             {"question": ["q"], "features": [[1.0, 2.0, 3.0]]})
         expected = call_in_process(reference[version], "pair", question=["q"],
                                    features=np.array([[1.0, 2.0, 3.0]], np.float32))
         assert predictions["score"] == pytest.approx(expected["score"].tolist())
-    assert (ServingClient(server.url, MODEL, version=1).predict(["abcdef"])
-            != ServingClient(server.url, MODEL, version=2).predict(["abcdef"]))
+    assert (ServingClient(server.url, SERVED_MODEL_NAME, version=1).predict(["abcdef"])
+            != ServingClient(server.url, SERVED_MODEL_NAME, version=2).predict(["abcdef"]))
 
 
 def test_new_version_is_picked_up_while_running(tmp_path):
-    base = tmp_path / MODEL
+    base = tmp_path / SERVED_MODEL_NAME
     build_tiny_model(str(base / "1"), scale=1.0)
     with DevelopmentServer(str(base)) as running:
-        client = ServingClient(running.url, MODEL, signature_name="pair")
+        client = ServingClient(running.url, SERVED_MODEL_NAME, signature_name="pair")
         request = {"question": ["q"], "features": [[1.0, 1.0, 1.0]]}
         assert client.predict_columnar(request)["score"] == pytest.approx([3.0])
         build_tiny_model(str(base / "7.partial"), scale=7.0)
@@ -209,17 +175,17 @@ def test_new_version_is_picked_up_while_running(tmp_path):
 
 
 def test_unloadable_version_is_reported_and_others_still_served(tmp_path):
-    base = tmp_path / MODEL
+    base = tmp_path / SERVED_MODEL_NAME
     build_tiny_model(str(base / "1"), scale=1.0)
     (base / "2").mkdir()  # numeric, but no SavedModel in it
     with DevelopmentServer(str(base)) as running:
-        statuses = ServingClient(running.url, MODEL).model_status()["model_version_status"]
+        statuses = ServingClient(running.url, SERVED_MODEL_NAME).model_status()["model_version_status"]
         assert [(e["version"], e["state"]) for e in statuses] == [("2", "END"), ("1", "AVAILABLE")]
         assert str(base / "2") in statuses[0]["status"]["error_message"]
         with pytest.raises(ServingError, match="cannot load version 2") as caught:
-            ServingClient(running.url, MODEL).predict(["a"])
+            ServingClient(running.url, SERVED_MODEL_NAME).predict(["a"])
         assert caught.value.status == 500
-        assert ServingClient(running.url, MODEL, version=1, signature_name="length").predict(
+        assert ServingClient(running.url, SERVED_MODEL_NAME, version=1, signature_name="length").predict(
             ["abc"]) == [3]
 
 
@@ -253,19 +219,19 @@ BAD_PREDICT_BODIES = {
 @pytest.mark.parametrize("case", sorted(BAD_PREDICT_BODIES))
 def test_bad_predict_request_gets_400_and_server_keeps_serving(server, case):
     body, fragment = BAD_PREDICT_BODIES[case]
-    status, answer = raw_request(f"{server.url}/v1/models/{MODEL}:predict", body)
+    status, answer = raw_request(f"{server.url}/v1/models/{SERVED_MODEL_NAME}:predict", body)
     assert status == 400
     assert fragment in answer["error"]
-    assert ServingClient(server.url, MODEL, signature_name="length").predict(["ok"]) == [2]
+    assert ServingClient(server.url, SERVED_MODEL_NAME, signature_name="length").predict(["ok"]) == [2]
 
 
 @pytest.mark.parametrize("path, method, fragment", [
     ("/v1/models/other:predict", "POST", "'other' is not served"),
-    (f"/v1/models/{MODEL}/versions/9:predict", "POST", "version 9"),
-    (f"/v1/models/{MODEL}/versions/9", "GET", "version 9"),
-    (f"/v1/models/{MODEL}/versions/9/metadata", "GET", "version 9"),
-    (f"/v1/models/{MODEL}:predict", "GET", "malformed request"),
-    (f"/v1/models/{MODEL}:classify", "POST", "malformed request"),
+    (f"/v1/models/{SERVED_MODEL_NAME}/versions/9:predict", "POST", "version 9"),
+    (f"/v1/models/{SERVED_MODEL_NAME}/versions/9", "GET", "version 9"),
+    (f"/v1/models/{SERVED_MODEL_NAME}/versions/9/metadata", "GET", "version 9"),
+    (f"/v1/models/{SERVED_MODEL_NAME}:predict", "GET", "malformed request"),
+    (f"/v1/models/{SERVED_MODEL_NAME}:classify", "POST", "malformed request"),
     ("/v2/anything", "GET", "malformed request"),
 ])
 def test_unknown_paths_get_404(server, path, method, fragment):
@@ -273,15 +239,15 @@ def test_unknown_paths_get_404(server, path, method, fragment):
     status, answer = raw_request(server.url + path, body, method)
     assert status == 404
     assert fragment in answer["error"]
-    assert ServingClient(server.url, MODEL).model_status()["model_version_status"]
+    assert ServingClient(server.url, SERVED_MODEL_NAME).model_status()["model_version_status"]
 
 
 def test_client_raises_serving_error_naming_url_status_and_message(server):
-    client = ServingClient(server.url, MODEL, signature_name="nope")
+    client = ServingClient(server.url, SERVED_MODEL_NAME, signature_name="nope")
     with pytest.raises(ServingError) as caught:
         client.predict(["a"])
     assert caught.value.status == 400
-    assert caught.value.url == f"{server.url}/v1/models/{MODEL}:predict"
+    assert caught.value.url == f"{server.url}/v1/models/{SERVED_MODEL_NAME}:predict"
     assert "'nope' not found" in caught.value.message
     assert caught.value.url in str(caught.value) and "HTTP 400" in str(caught.value)
     with pytest.raises(ServingError) as caught:
@@ -292,15 +258,15 @@ def test_client_raises_serving_error_naming_url_status_and_message(server):
 def test_unreachable_server_names_the_url():
     url = f"http://127.0.0.1:{free_loopback_port()}"
     with pytest.raises(ServerUnreachableError) as caught:
-        ServingClient(url, MODEL, timeout=5).predict(["a"])
+        ServingClient(url, SERVED_MODEL_NAME, timeout=5).predict(["a"])
     assert caught.value.status is None
-    assert f"{url}/v1/models/{MODEL}:predict" in str(caught.value)
+    assert f"{url}/v1/models/{SERVED_MODEL_NAME}:predict" in str(caught.value)
     assert "cannot reach" in str(caught.value)
 
 
 def test_client_rejects_a_url_without_scheme():
     with pytest.raises(ValueError, match="http://HOST:PORT"):
-        ServingClient("127.0.0.1:8501", MODEL)
+        ServingClient("127.0.0.1:8501", SERVED_MODEL_NAME)
 
 
 def test_missing_base_dir_is_a_clear_error(tmp_path):
@@ -312,9 +278,9 @@ def test_missing_base_dir_is_a_clear_error(tmp_path):
 
 def test_predict_texts_helper(server, reference):
     expected = call_in_process(reference[1], "length", text=TEXTS)["length"].tolist()
-    assert predict_texts(server.url, MODEL, TEXTS, version=1, signature="length") == {
+    assert predict_texts(server.url, SERVED_MODEL_NAME, TEXTS, version=1, signature="length") == {
         "predictions": expected}
-    assert predict_texts(server.url, MODEL, TEXTS, version=1, signature="length",
+    assert predict_texts(server.url, SERVED_MODEL_NAME, TEXTS, version=1, signature="length",
                          columnar=True) == {"outputs": expected}
 
 
@@ -326,11 +292,11 @@ def test_serve_prints_url_answers_and_stops_on_ctrl_c(base_dir, reference):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first_line = process.stdout.readline()
-        assert f"serving model '{MODEL}'" in first_line, process.stderr.read()
+        assert f"serving model '{SERVED_MODEL_NAME}'" in first_line, process.stderr.read()
         url = process.stdout.readline().split()[0].split("/v1/")[0]
         assert url.startswith("http://127.0.0.1:")
         expected = call_in_process(reference[2], "length", text=["four"])["length"].tolist()
-        assert predict_texts(url, MODEL, ["four"], signature="length")["predictions"] == expected
+        assert predict_texts(url, SERVED_MODEL_NAME, ["four"], signature="length")["predictions"] == expected
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:

@@ -1,0 +1,91 @@
+"""``export serving|hub|text-embedding|litert`` of a fine-tuned model, ``check-serving`` and ``check-litert``."""
+
+import os
+
+from tfhub_llm.cli.options import EXIT_CHECK_FAILED, EXIT_OK, add_trust, load_model, trust_scope
+
+
+def add_commands(commands):
+    export = commands.add_parser("export", help="export a fine-tuned model")
+    targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
+    serving = _target_parser(targets, "serving", "TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N",
+                             run_export_serving, "base_dir")
+    serving.add_argument("--version", type=int, help="default: one more than the highest")
+    hub = _target_parser(targets, "hub", "the fine-tuned encoder (and preprocessor) as TF-Hub SavedModels",
+                         run_export_hub, "out_dir")
+    hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")
+    _target_parser(targets, "text-embedding", "a fine-tuned embedder as a TF-Hub text embedding",
+                   run_export_text_embedding, "out_dir", model_help="a model.keras written by finetune embed")
+    litert = _target_parser(targets, "litert", "on-device LiteRT (TFLite) model that takes raw strings",
+                            run_export_litert, "out", out_help="the .tflite file to write")
+    litert.add_argument("--quantize", choices=["dynamic-int8", "float16"], help="default: float32")
+    litert.add_argument("--overwrite", action="store_true")
+
+    check_litert = commands.add_parser("check-litert", help="load a .tflite export, run sample texts, list its ops")
+    check_litert.add_argument("path", help="a .tflite file written by `export litert`")
+    check_litert.set_defaults(run=run_check_litert)
+    check = commands.add_parser("check-serving", help="load an export as TF Serving does; list missing ops")
+    check.add_argument("export_dir", help="BASE_DIR/N")
+    check.add_argument("--tf-serving-version", default="2.19", help="the model server release to check against")
+    add_trust(check)
+    check.set_defaults(run=run_check_serving)
+
+
+def _target_parser(targets, name, help, run, out, *, out_help=None, model_help="a model.keras written by finetune"):
+    """``export NAME MODEL OUT [--trust]``; the caller adds the target's options."""
+    parser = targets.add_parser(name, help=help)
+    parser.add_argument("model", help=model_help)
+    parser.add_argument(out, help=out_help)
+    add_trust(parser, "the model file")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _export(args, write):
+    """``write(model)`` for the model file ``args.model``, loaded (and written) under ``--trust``."""
+    with trust_scope(args):
+        return write(load_model(args.model))
+
+
+def run_export_serving(args):
+    from tfhub_llm.tf_serving.export import export_for_serving
+
+    print(_export(args, lambda model: export_for_serving(model, args.base_dir, version=args.version)))
+
+
+def run_export_hub(args):
+    from tfhub_llm.publishing.encoder import export_to_hub
+
+    print(_export(args, lambda model: export_to_hub(model, args.out_dir, preprocessor=not args.no_preprocessor)))
+
+
+def run_export_text_embedding(args):
+    from tfhub_llm.publishing.text_embedding import export_text_embedding
+
+    print(_export(args, lambda model: export_text_embedding(model, args.out_dir)))
+
+
+def run_export_litert(args):
+    from tfhub_llm.litert import export_litert
+
+    quantize = args.quantize.replace("-", "_") if args.quantize else None
+    path = _export(args, lambda model: export_litert(model, args.out, quantize=quantize, overwrite=args.overwrite))
+    print(f"{path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+
+
+def run_check_litert(args):
+    from tfhub_llm.litert.check import check_litert
+
+    return _report(check_litert(args.path))
+
+
+def run_check_serving(args):
+    from tfhub_llm.tf_serving.check import check_serving
+
+    return _report(check_serving(args.export_dir, tf_serving_version=args.tf_serving_version, trust=args.trust))
+
+
+def _report(report):
+    """Prints a check's report; its exit code."""
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_CHECK_FAILED

@@ -1,0 +1,49 @@
+"""``inspect``, ``scan`` and ``convert``: what a SavedModel is, whether it is safe, making one."""
+
+from tfhub_llm.cli.options import EXIT_CHECK_FAILED, add_trust, print_json
+
+
+def add_commands(commands):
+    inspect = commands.add_parser("inspect", help="print a SavedModel's TF-Hub interface")
+    inspect.add_argument("handle")
+    inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_trust(inspect)
+    inspect.set_defaults(run=run_inspect)
+
+    scan = commands.add_parser("scan", help="check a SavedModel's ops against the allow-list (exit 1 if refused)")
+    scan.add_argument("path")
+    scan.add_argument("--allow-op", action="append", default=[], metavar="OP", help="also allow this op type")
+    scan.set_defaults(run=run_scan)
+
+    convert = commands.add_parser("convert", help="Hugging Face BERT directory -> TF-Hub encoder + preprocessor")
+    convert.add_argument("src", help="directory with config.json, model.safetensors, vocab.txt")
+    convert.add_argument("out", help="writes OUT/encoder and OUT/preprocessor")
+    convert.add_argument("--overwrite", action="store_true")
+    convert.set_defaults(run=run_convert)
+
+
+def run_inspect(args):
+    from tfhub_llm.hub.describe import describe, format_text
+
+    description = describe(args.handle, trust=args.trust)
+    if args.json:
+        print_json(description)
+    else:
+        print(format_text(description))
+
+
+def run_scan(args):
+    from tfhub_llm.hub.security import UntrustedModelError, check_saved_model
+
+    try:
+        check_saved_model(args.path, allow_ops=args.allow_op)
+    except UntrustedModelError as error:
+        print(error)
+        return EXIT_CHECK_FAILED
+    print(f"{args.path}: every op is on the allow-list")
+
+
+def run_convert(args):
+    from tfhub_llm.bert.convert import convert_hf_bert
+
+    convert_hf_bert(args.src, args.out, overwrite=args.overwrite)

@@ -1,0 +1,68 @@
+"""What several ``tfhub-llm`` commands share: exit codes, option groups, trust, model loading, JSON output."""
+
+import contextlib
+import json
+import os
+
+from tfhub_llm.errors import MissingFileError
+from tfhub_llm.training_options import TrainingOptions
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def add_trust(parser, what="the SavedModel"):
+    parser.add_argument("--trust", action="store_true",
+                        help=f"you vouch for {what}: skip the scan (and, in a model file, allow http(s) handles)")
+
+
+def trust_scope(args):
+    """``trusting()`` under ``--trust``, so every model the command loads is trusted; else nothing."""
+    from tfhub_llm.hub.trust import trusting
+
+    return trusting() if args.trust else contextlib.nullcontext()
+
+
+def add_columns(parser, required=True):
+    parser.add_argument("--text-column", required=required, metavar="C", default="text" if not required else None)
+    parser.add_argument("--text-b-column", metavar="C", help="second text of a pair")
+    parser.add_argument("--label-column", required=required, metavar="C", default="label" if not required else None)
+
+
+def add_training(parser, defaults):
+    """The options of every fine-tuning run (:class:`~tfhub_llm.training_options.TrainingOptions`), with the task's defaults."""
+    parser.add_argument("--out", required=True, metavar="DIR")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--max-train-examples", type=int, help="train on a seeded sample of this size")
+    parser.add_argument("--max-validation-examples", type=int)
+    parser.add_argument("--patience", type=int, help="stop early after this many epochs without improvement")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+
+
+def training_options(args):
+    """The :class:`~tfhub_llm.training_options.TrainingOptions` that :func:`add_training`'s flags ask for."""
+    return TrainingOptions(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        max_train_examples=args.max_train_examples,
+        max_validation_examples=args.max_validation_examples,
+        patience=args.patience,
+        resume=args.resume,
+    )
+
+
+def load_model(path):
+    """The ``.keras`` model at ``path``; a MissingFileError (exit 2) when there is none."""
+    import keras
+
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{path}: no such model file")
+    return keras.models.load_model(path)
+
+
+def print_json(value):
+    print(json.dumps(value, indent=2, ensure_ascii=False))

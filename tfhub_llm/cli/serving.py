@@ -1,0 +1,36 @@
+"""``serve`` (the development server with TF Serving's REST API) and ``predict`` (its REST client)."""
+
+from tfhub_llm.cli.options import add_trust, print_json
+
+
+def add_commands(commands):
+    serve = commands.add_parser("serve", help="development server with TF Serving's REST API over BASE_DIR")
+    serve.add_argument("base_dir")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--model-name", help="default: BASE_DIR's last folder")
+    add_trust(serve, "every version")
+    serve.set_defaults(run=run_serve)
+
+    predict = commands.add_parser("predict", help="send texts to a TF Serving REST endpoint")
+    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8501")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("--version", type=int)
+    predict.add_argument("--signature")
+    predict.add_argument("--columnar", action="store_true", help='send {"inputs": ...} instead of {"instances": ...}')
+    predict.add_argument("--timeout", type=float, default=30)
+    predict.set_defaults(run=run_predict)
+
+
+def run_serve(args):
+    from tfhub_llm.tf_serving.server import serve
+
+    serve(args.base_dir, args.host, args.port, args.model_name, trust=args.trust)
+
+
+def run_predict(args):
+    from tfhub_llm.tf_serving.client import predict_texts
+
+    print_json(predict_texts(args.server, args.model, args.texts, version=args.version, signature=args.signature,
+                             columnar=args.columnar, timeout=args.timeout))

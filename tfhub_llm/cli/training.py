@@ -1,0 +1,146 @@
+"""``finetune classify|qa|embed|ner`` and ``evaluate``: runs from data files, and scores of their models."""
+
+from tfhub_llm.cli.options import add_columns, add_training, add_trust, print_json, training_options, trust_scope
+from tfhub_llm.training_options import (
+    CLASSIFIER_TRAINING,
+    EMBEDDER_TRAINING,
+    QUESTION_ANSWERING_TRAINING,
+    TOKEN_CLASSIFIER_TRAINING,
+)
+
+
+def add_commands(commands):
+    finetune = commands.add_parser("finetune", help="fine-tune a task model from data files")
+    tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
+    _add_finetune_classify(tasks)
+    _add_finetune_qa(tasks)
+    _add_finetune_embed(tasks)
+    _add_finetune_ner(tasks)
+    _add_evaluate(commands)
+
+
+def _task_parser(tasks, name, help, run, *, validation_help, data="FILE", train_help=None):
+    """``finetune NAME``: the model handles, ``--train`` and ``--validation``; the caller adds the task's options."""
+    parser = tasks.add_parser(name, help=help)
+    parser.add_argument("--encoder", required=True, metavar="HANDLE")
+    parser.add_argument("--preprocessor", required=True, metavar="HANDLE")
+    parser.add_argument("--train", required=True, metavar=data, help=train_help)
+    parser.add_argument("--validation", metavar=data, help=validation_help)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_finetune_classify(tasks):
+    classify = _task_parser(tasks, "classify", "text (or pair) classification from CSV / TSV / JSONL",
+                            run_finetune_classify, validation_help="default: 10%% of --train held out")
+    classify.add_argument("--split", choices=["rows", "sentences"], default="rows",
+                          help="without --validation, hold out rows, or whole sentences of a phrase "
+                               "treebank such as SST-2 (their phrases are dropped from training)")
+    add_columns(classify)
+    classify.add_argument("--num-classes", type=int, help="default: the labels found; 1 = regression")
+    classify.add_argument("--multi-label", action="store_true", help="k-hot labels ('a|b'), sigmoid outputs")
+    classify.add_argument("--seq-length", type=int, default=None,
+                          help="maximum packed length (default: the preprocessor's own)")
+    add_training(classify, CLASSIFIER_TRAINING)
+
+
+def _add_finetune_qa(tasks):
+    qa = _task_parser(tasks, "qa", "extractive question answering from SQuAD JSON", run_finetune_qa,
+                      data="SQUAD.json", validation_help="default: the last article of --train held out")
+    qa.add_argument("--max-seq-length", type=int, default=None,
+                    help="window length (default: the preprocessor's own)")
+    qa.add_argument("--doc-stride", type=int, default=128)
+    qa.add_argument("--max-query-length", type=int, default=None,
+                    help="question tokens kept (default: 64, or half the window when that is shorter)")
+    add_training(qa, QUESTION_ANSWERING_TRAINING)
+
+
+def _add_finetune_embed(tasks):
+    embed = _task_parser(tasks, "embed", "sentence embeddings from pairs (scored: cosine loss; else in-batch negatives)",
+                         run_finetune_embed, validation_help="default: 10%% of --train held out")
+    embed.add_argument("--text-column", required=True, metavar="C")
+    embed.add_argument("--text-b-column", required=True, metavar="C", help="the second text of each pair")
+    embed.add_argument("--score-column", metavar="C", help="similarity scores; without it every pair is a positive")
+    embed.add_argument("--max-score", type=float, default=1.0, help="scores are divided by it (5 for STS-B)")
+    embed.add_argument("--pooling", choices=["mean", "cls", "pooled"], default="mean")
+    embed.add_argument("--seq-length", type=int, default=256, help="maximum word pieces per text")
+    add_training(embed, EMBEDDER_TRAINING)
+
+
+def _add_finetune_ner(tasks):
+    ner = _task_parser(tasks, "ner", "named entities (token tags) from CoNLL or JSONL", run_finetune_ner,
+                       train_help="CoNLL (tag in the last column) or .jsonl",
+                       validation_help="default: 10%% of --train's documents held out")
+    ner.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "IOBES"], help="default: the one the tags follow")
+    ner.add_argument("--max-seq-length", type=int, default=128)
+    ner.add_argument("--doc-stride", type=int, default=64, help="word pieces between the starts of windows")
+    add_training(ner, TOKEN_CLASSIFIER_TRAINING)
+
+
+def _add_evaluate(commands):
+    evaluate = commands.add_parser("evaluate", help="evaluate a fine-tuned model.keras on labelled data")
+    evaluate.add_argument("task", choices=["classify", "qa", "ner"])
+    evaluate.add_argument("model", help="a model.keras written by finetune")
+    evaluate.add_argument("--data", required=True, metavar="FILE")
+    add_columns(evaluate, required=False)
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    add_trust(evaluate, "the model file")
+    evaluate.set_defaults(run=run_evaluate)
+
+
+def _finetune(finetune_task, args, **task_options):
+    """Runs ``finetune_task`` (a ``finetune_*`` function) on the parsed options; prints where the model went."""
+    result = finetune_task(args.encoder, args.preprocessor, args.train, args.out, validation_file=args.validation,
+                           training=training_options(args), **task_options)
+    print(f"trained in {result.train_seconds:.0f} s; model saved to {result.model_path}")
+    print_json(result.metrics)
+
+
+def run_finetune_classify(args):
+    from tfhub_llm.finetune import finetune_classifier
+
+    _finetune(finetune_classifier, args, text_column=args.text_column, label_column=args.label_column,
+              text_b_column=args.text_b_column, num_classes=args.num_classes, multi_label=args.multi_label,
+              split_by=args.split, seq_length=args.seq_length)
+
+
+def run_finetune_qa(args):
+    from tfhub_llm.finetune import finetune_question_answering
+
+    _finetune(finetune_question_answering, args, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
+              max_query_length=args.max_query_length)
+
+
+def run_finetune_embed(args):
+    from tfhub_llm.finetune_embedding import finetune_embedder
+
+    _finetune(finetune_embedder, args, text_column=args.text_column, text_b_column=args.text_b_column,
+              score_column=args.score_column, max_score=args.max_score, pooling=args.pooling,
+              seq_length=args.seq_length)
+
+
+def run_finetune_ner(args):
+    from tfhub_llm.finetune_ner import finetune_token_classifier
+
+    _finetune(finetune_token_classifier, args, tag_scheme=args.tag_scheme, max_seq_length=args.max_seq_length,
+              doc_stride=args.doc_stride)
+
+
+def run_evaluate(args):
+    with trust_scope(args):
+        print_json(_evaluate(args))
+
+
+def _evaluate(args):
+    if args.task == "qa":
+        from tfhub_llm.finetune import evaluate_question_answering
+
+        return evaluate_question_answering(args.model, args.data)
+    if args.task == "ner":
+        from tfhub_llm.finetune_ner import evaluate_token_classifier
+
+        return evaluate_token_classifier(args.model, args.data, batch_size=args.batch_size)
+    from tfhub_llm.finetune import evaluate_classifier
+
+    return evaluate_classifier(args.model, args.data, text_column=args.text_column, label_column=args.label_column,
+                               text_b_column=args.text_b_column, batch_size=args.batch_size)
