@@ -1,12 +1,16 @@
 """The Keras 3 BERT encoder against a numpy BERT with Hugging Face's weight layout."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.bert.numpy_bert import hf_bert_forward, random_hf_tensors
 from tfhub_llm.bert import BertConfig, BertEncoder, build_bert_encoder
 from tfhub_llm.bert.convert import load_hf_weights
+from tfhub_llm.errors import InvalidArgumentError
 
 CONFIG = BertConfig(vocab_size=60, hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,
                     max_position_embeddings=300, with_mlm=True)
@@ -106,8 +110,40 @@ def test_keras_config_round_trip(encoder_and_tensors):
     ({"num_layers": 0}, "num_layers"),
     ({"vocab_size": 2.5}, "vocab_size"),
     ({"hidden_dropout": 1.0}, "hidden_dropout"),
+    ({"compute_dtype": "float16"}, "compute_dtype must be one of"),
 ])
 def test_config_validation(kwargs, message):
     fields = {"vocab_size": 60, "hidden_size": 16, "num_layers": 2, "num_heads": 4, "intermediate_size": 32}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidArgumentError, match=message):
         BertConfig(**{**fields, **kwargs})
+
+
+BFLOAT16_ATOL = 0.05  # bfloat16 keeps 8 significant bits; outputs of unit-scale LayerNorms move by ~1e-2
+
+
+def test_bfloat16_compute_matches_float32_from_the_same_float32_weights(encoder_and_tensors):
+    encoder, tensors = encoder_and_tensors
+    config = dataclasses.replace(CONFIG, compute_dtype="bfloat16")
+    bf16 = build_bert_encoder(config)
+    load_hf_weights(bf16, tensors, "random tensors")
+    assert {weight.dtype for weight in bf16.weights} == {"float32"}
+    inputs = _batch(40, seed=2)
+    fp32_outputs, bf16_outputs = encoder(inputs, training=False), bf16(inputs, training=False)
+    unmasked = inputs["input_mask"].astype(bool)
+    for key in ("sequence_output", "pooled_output"):
+        assert bf16_outputs[key].dtype == "float32"
+    sequence_error = np.abs(np.asarray(bf16_outputs["sequence_output"]) - np.asarray(fp32_outputs["sequence_output"]))
+    assert 0 < sequence_error[unmasked].max() < BFLOAT16_ATOL  # really computed in bfloat16, and close
+    np.testing.assert_allclose(bf16_outputs["pooled_output"], fp32_outputs["pooled_output"], atol=BFLOAT16_ATOL)
+    assert BertEncoder.from_config(bf16.get_config()).config.compute_dtype == "bfloat16"
+
+
+def test_bfloat16_compute_trains_its_float32_weights():
+    encoder = build_bert_encoder(dataclasses.replace(CONFIG, compute_dtype="bfloat16", with_mlm=False), seed=0)
+    inputs = _batch(8)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.square(encoder(inputs, training=True)["pooled_output"]))
+    gradients = tape.gradient(loss, encoder.trainable_weights)
+    kernels = [(w, g) for w, g in zip(encoder.trainable_weights, gradients) if "intermediate" in w.path]
+    assert kernels and all(g is not None and g.dtype == "float32" and float(tf.reduce_max(tf.abs(g))) > 0
+                           for _, g in kernels)

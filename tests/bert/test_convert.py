@@ -11,6 +11,7 @@ from safetensors.numpy import save_file
 
 from tests.bert.numpy_bert import hf_bert_forward, random_hf_tensors
 from tfhub_llm.bert import BertConfig, ConversionError, convert_hf_bert
+from tfhub_llm.layers import HubEncoder
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", ".", ",", "a"]
 CONFIG = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,
@@ -58,6 +59,22 @@ def test_converted_pair_matches_numpy_bert(tmp_path):
     preprocessor = hub.load(str(out / "preprocessor"))
     packed = preprocessor(tf.constant(["The cats sat."]))
     assert packed["input_word_ids"].numpy()[0, :7].tolist() == [2, 5, 6, 10, 7, 11, 3]
+
+
+def test_bfloat16_compute_conversion_is_close_passes_the_scan_and_keeps_float32_weights(tmp_path):
+    src, tensors = make_hf_dir(tmp_path / "tiny-bert-uncased")
+    lines = []
+    out = convert_hf_bert(src, tmp_path / "out", progress=lines.append, compute_dtype="bfloat16")
+    assert "matmuls in bfloat16" in lines[2]
+    layer = HubEncoder(str(out / "encoder"))  # scanned: the bfloat16 casts and matmuls are allowed ops
+    dtypes = {str(variable.dtype) for variable in layer.weights}
+    assert "float32" in dtypes and "bfloat16" not in dtypes  # float32 master weights
+    word_ids, mask, type_ids = _inputs()
+    outputs = layer({"input_word_ids": word_ids, "input_mask": mask, "input_type_ids": type_ids})
+    sequence, pooled, _, _ = hf_bert_forward(tensors, CONFIG, word_ids, mask, type_ids)
+    assert outputs["pooled_output"].dtype == tf.float32
+    assert np.abs(outputs["sequence_output"].numpy()[mask.astype(bool)] - sequence[mask.astype(bool)]).max() < 0.05
+    assert np.abs(outputs["pooled_output"].numpy() - pooled).max() < 0.05
 
 
 def test_sharded_checkpoint_with_old_layer_norm_names_and_no_mlm(tmp_path):

@@ -5,7 +5,9 @@ exact-erf GELU, a tanh pooler on the first ([CLS]) token and, when ``config.with
 masked-language-model head tied to the word embeddings. The transformer layers keep Keras'
 ``MultiHeadAttention`` and ``Dense`` layers as the owners of their weights, but compute on the
 flattened ``[tokens, width]`` activations with 2-D matmuls followed by a bias add (and GELU), the
-pattern TensorFlow's CPU graph rewrite fuses into one oneDNN matmul. Inputs and outputs follow the TF-Hub BERT
+pattern TensorFlow's CPU graph rewrite fuses into one oneDNN matmul. With
+``config.compute_dtype="bfloat16"`` those matmuls (and GELU) run in bfloat16 from float32 weights;
+residual sums, LayerNorms and the attention softmax stay float32. Inputs and outputs follow the TF-Hub BERT
 encoder contract: a dict of int32 ``input_word_ids`` / ``input_mask`` / ``input_type_ids`` in,
 ``pooled_output`` / ``sequence_output`` / ``encoder_outputs`` / ``default`` out. Any sequence
 length up to ``config.max_position_embeddings`` works.
@@ -72,6 +74,7 @@ class TransformerLayer(keras.layers.Layer):
             epsilon=config.layer_norm_epsilon, name="output_layer_norm")
         self.attention_probs_dropout = keras.layers.Dropout(config.attention_dropout)
         self.num_heads, self.head_size = config.num_heads, config.head_size
+        self.matmul_dtype = config.compute_dtype
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -86,30 +89,35 @@ class TransformerLayer(keras.layers.Layer):
         tokens = tf.reshape(x, [-1, width])  # [batch * length, width]
         attended = self._self_attention(tokens, batch, length, attention_mask, training)
         tokens = self.self_attention_layer_norm(tokens + self.attention_dropout(attended, training=training))
-        feed_forward = _dense(self.output_dense, _dense(self.intermediate, tokens))
+        feed_forward = _dense(self.output_dense, _dense(self.intermediate, tf.cast(tokens, self.matmul_dtype)))
+        feed_forward = tf.cast(feed_forward, tokens.dtype)
         tokens = self.output_layer_norm(tokens + self.output_dropout(feed_forward, training=training))
         return tf.reshape(tokens, [batch, length, width])
 
     def _self_attention(self, tokens, batch, length, attention_mask, training):
         """``MultiHeadAttention``'s result on ``[batch * length, width]`` tokens, from its own weights."""
         attention = self.self_attention
+        inputs = tf.cast(tokens, self.matmul_dtype)
 
         def heads(dense):  # [batch, heads, length, head_size]
-            projected = _dense(dense, tokens)
+            projected = _dense(dense, inputs)
             return tf.transpose(tf.reshape(projected, [batch, length, self.num_heads, self.head_size]), [0, 2, 1, 3])
 
-        query = heads(attention.query_dense) * (1.0 / self.head_size ** 0.5)
+        query = heads(attention.query_dense) * tf.cast(1.0 / self.head_size ** 0.5, self.matmul_dtype)
         scores = tf.matmul(query, heads(attention.key_dense), transpose_b=True)  # [batch, heads, length, length]
-        scores += (1.0 - tf.cast(attention_mask[:, tf.newaxis], scores.dtype)) * -1e9
+        scores = tf.cast(scores, tokens.dtype) + (1.0 - tf.cast(attention_mask[:, tf.newaxis], tokens.dtype)) * -1e9
         probabilities = self.attention_probs_dropout(tf.nn.softmax(scores), training=training)
-        context = tf.transpose(tf.matmul(probabilities, heads(attention.value_dense)), [0, 2, 1, 3])
-        return _dense(attention.output_dense, tf.reshape(context, [-1, self.num_heads * self.head_size]))
+        context = tf.matmul(tf.cast(probabilities, self.matmul_dtype), heads(attention.value_dense))
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, self.num_heads * self.head_size])
+        return tf.cast(_dense(attention.output_dense, context), tokens.dtype)
 
 
 def _dense(layer, inputs):
-    """``layer`` (a ``Dense``, or one of attention's ``EinsumDense``s) on 2-D ``inputs``: matmul, bias add, activation."""
-    kernel = tf.reshape(layer.kernel, [inputs.shape[-1], -1])
-    return layer.activation(tf.nn.bias_add(tf.matmul(inputs, kernel), tf.reshape(layer.bias, [-1])))
+    """``layer`` (a ``Dense``, or one of attention's ``EinsumDense``s) on 2-D ``inputs``: matmul, bias add and
+    activation in the inputs' dtype (the weights are cast to it)."""
+    kernel = tf.cast(tf.reshape(layer.kernel, [inputs.shape[-1], -1]), inputs.dtype)
+    bias = tf.cast(tf.reshape(layer.bias, [-1]), inputs.dtype)
+    return layer.activation(tf.nn.bias_add(tf.matmul(inputs, kernel), bias))
 
 
 class MaskedLMHead(keras.layers.Layer):

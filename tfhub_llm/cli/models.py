@@ -1,5 +1,6 @@
 """``inspect``, ``scan`` and ``convert``: what a SavedModel is, whether it is safe, making one."""
 
+from tfhub_llm.bert.config import COMPUTE_DTYPES
 from tfhub_llm.cli.options import EXIT_CHECK_FAILED, add_trust, print_json
 
 
@@ -19,6 +20,9 @@ def add_commands(commands):
     convert.add_argument("src", help="directory with config.json, model.safetensors, vocab.txt")
     convert.add_argument("out", help="writes OUT/encoder and OUT/preprocessor")
     convert.add_argument("--overwrite", action="store_true")
+    convert.add_argument("--compute-dtype", choices=COMPUTE_DTYPES, default="float32",
+                         help="dtype of the transformer matmuls (bfloat16: for CPUs with AVX512-BF16 / AMX; "
+                              "the weights stay float32)")
     convert.set_defaults(run=run_convert)
 
 
@@ -46,4 +50,4 @@ def run_scan(args):
 def run_convert(args):
     from tfhub_llm.bert.convert import convert_hf_bert
 
-    convert_hf_bert(args.src, args.out, overwrite=args.overwrite)
+    convert_hf_bert(args.src, args.out, overwrite=args.overwrite, compute_dtype=args.compute_dtype)
