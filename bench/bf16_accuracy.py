@@ -19,7 +19,6 @@ import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import ours  # noqa: E402
 import workload as wl  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -30,7 +29,10 @@ ALLOWED_DROP_POINTS = 0.5
 
 
 def _split(train_size, test_size, seed):
-    rows = random.Random(seed).sample(wl.read_sst2(SST2), train_size + test_size)
+    from tfhub_llm.data import read_text_examples
+
+    examples = read_text_examples(SST2, text_column="text", label_column="label")
+    rows = random.Random(seed).sample(list(zip(examples.texts, examples.labels.tolist())), train_size + test_size)
     return rows[:train_size], rows[train_size:]
 
 
@@ -60,9 +62,9 @@ def main():
     if args.predict:
         replies = wl.protocol_stdout()
         if args.bfloat16:
-            import tensorflow as tf
+            from tfhub_llm.precision import enable_cpu_bfloat16
 
-            ours.enable_bfloat16(tf)
+            enable_cpu_bfloat16()
         replies.write(json.dumps(predictions(args.predict, texts)) + "\n")
         return 0
 
