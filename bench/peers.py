@@ -123,36 +123,42 @@ def torch_systems(minilm_dir):
     return systems
 
 
+def kerashub_classifier(minilm_dir):
+    """KerasHub's BERT classifier with its own preprocessor, MiniLM-shaped, at sequence_length 128, compiled."""
+    import keras
+    import keras_hub
+
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(pathlib.Path(minilm_dir) / "vocab.txt"), lowercase=True)
+    preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=wl.SEQ_LENGTH)
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=30522, num_layers=6, num_heads=12,
+                                             hidden_dim=384, intermediate_dim=1536)
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor,
+                                                activation="softmax")
+    model.compile(optimizer=keras.optimizers.AdamW(LEARNING_RATE, weight_decay=WEIGHT_DECAY),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 class KerasHubClassifier(wl.MeasuredSystem):
-    """KerasHub's BERT classifier with its own preprocessor, MiniLM-shaped, at sequence_length 128."""
+    """``predict_on_batch`` of strings, or ``fit`` on a ``tf.data`` batch of strings and labels."""
 
-    def __init__(self, minilm_dir, trains):
-        import keras
-        import keras_hub
+    def __init__(self, model, trains):
+        import tensorflow as tf
 
-        self.trains = trains
-        self._tf = __import__("tensorflow")
-        tokenizer = keras_hub.models.BertTokenizer(vocabulary=str(pathlib.Path(minilm_dir) / "vocab.txt"),
-                                                   lowercase=True)
-        preprocessor = keras_hub.models.BertTextClassifierPreprocessor(tokenizer, sequence_length=wl.SEQ_LENGTH)
-        backbone = keras_hub.models.BertBackbone(vocabulary_size=30522, num_layers=6, num_heads=12,
-                                                 hidden_dim=384, intermediate_dim=1536)
-        self.model = keras_hub.models.BertTextClassifier(backbone, num_classes=2, preprocessor=preprocessor,
-                                                         activation="softmax")
-        self.model.compile(optimizer=keras.optimizers.AdamW(LEARNING_RATE, weight_decay=WEIGHT_DECAY),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.tf, self.model, self.trains = tf, model, trains
 
     def predict(self, texts):
-        return self.model.predict_on_batch(self._tf.constant(texts))
+        return self.model.predict_on_batch(self.tf.constant(texts))
 
     def fit(self, batches, labels):
-        labelled = self._tf.data.Dataset.from_tensor_slices((wl.flat(batches), wl.flat(labels)))
+        labelled = self.tf.data.Dataset.from_tensor_slices((wl.flat(batches), wl.flat(labels)))
         self.model.fit(labelled.batch(len(batches[0])), epochs=1, verbose=0)
 
 
 def kerashub_systems(minilm_dir):
-    return {"kerashub": KerasHubClassifier(minilm_dir, trains=False),
-            "kerashub_fit": KerasHubClassifier(minilm_dir, trains=True)}
+    """Inference and ``fit`` over one KerasHub model (no equality check needs it untrained)."""
+    model = kerashub_classifier(minilm_dir)
+    return {"kerashub": KerasHubClassifier(model, trains=False), "kerashub_fit": KerasHubClassifier(model, trains=True)}
 
 
 def onnx_systems(minilm_dir):

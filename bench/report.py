@@ -164,6 +164,22 @@ def _gflops_cell(figures):
     return f"{figures['sentences']['useful_gflops']:.0f} ({shares})"
 
 
+def _details_lines(figures):
+    """Model file sizes and the ONNX optimizer's fusions, once per model (sorted variants share their plain one's)."""
+    sizes, fusions, shown = [], {}, {}
+    for name, system_figures in figures.items():
+        details = system_figures.get("details")
+        if not details or any(name.startswith(seen) and details == same for seen, same in shown.items()):
+            continue
+        shown[name] = details
+        sizes.append(f"{name} {details['bytes'] / 1e6:.1f} MB")
+        fusions.update(details.get("fused_ops", {}))
+    lines = [f"Model files: {', '.join(sizes)}."] if sizes else []
+    if fusions:
+        lines.append("ONNX Runtime's BERT optimizer fused: " + ", ".join(f"{op} x{n}" for op, n in fusions.items()) + ".")
+    return lines
+
+
 def format_table(result):
     """The Markdown table of every system, then tokens, peaks, equality checks and targets."""
     figures = result["systems"]
@@ -193,6 +209,7 @@ def format_table(result):
     if encoder:
         lines.append(f"Our encoder alone on the pre-packed sentence batches: {encoder['per_second']:.0f} sentences/s, "
                      f"{encoder['useful_gflops']:.0f} useful GFLOP/s ({100 * encoder['of_fp32_peak']:.0f}% of fp32 peak).")
+    lines += _details_lines(figures)
     lines.append("Equality checks (probabilities on the same sentences; fresh, untrained heads):")
     for check in result["equality"]:
         verdict = {True: "OK  ", False: "FAIL", None: "info"}[check["holds"]]

