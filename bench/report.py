@@ -9,7 +9,7 @@ import os
 
 import flops
 
-THROUGHPUT_PHASES = {"sentences": "sentences", "long": "long", "train": "train"}  # phase -> workload set
+THROUGHPUT_PHASES = ("sentences", "long", "train")  # each times the workload's set of the same name
 LATENCY_PHASES = ("latency_short", "latency_median")
 TRAINING_OVER_KERASHUB = 2.0
 
@@ -20,10 +20,10 @@ def _ok(replies):
 
 def _system_figures(system, replies, counts):
     figures = {"label": system.label}
-    for phase, name in THROUGHPUT_PHASES.items():
+    for phase in THROUGHPUT_PHASES:
         times = [reply["seconds"] for reply in _ok(replies.get(phase, []))]
         if times:
-            figures[phase] = {"per_second": counts[name] / min(times), "seconds": times}
+            figures[phase] = {"per_second": counts[phase] / min(times), "seconds": times}
     for phase in LATENCY_PHASES:
         rounds = _ok(replies.get(phase, []))
         if rounds:
@@ -111,7 +111,7 @@ def targets(figures):
 
 def summarise(systems, replies, workload):
     """Figures per system, tokens, matmul peaks, useful GFLOP/s, equality checks and targets."""
-    counts = {name: sum(len(batch) for batch in workload[name]) for name in THROUGHPUT_PHASES.values()}
+    counts = {name: sum(len(batch) for batch in workload[name]) for name in THROUGHPUT_PHASES}
     figures = {system.name: _system_figures(system, replies[system.name], counts) for system in systems}
     result = {"systems": figures, "equality": equality_checks(systems, replies)}
     reference = replies.get("ours_serving", {})

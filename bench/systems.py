@@ -24,10 +24,6 @@ class System:
     tolerance: float | None = None  # for the check against ``reference``; None: reported only
 
     @property
-    def ours(self):
-        return self.name.startswith("ours")
-
-    @property
     def infers(self):
         return "sentences" in self.phases
 
