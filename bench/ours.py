@@ -1,14 +1,14 @@
 """Our side of the benchmark: a worker process in the package's ``.venv`` (see ``workload.py``).
 
-    .venv/bin/python bench/ours.py {serving,keras} WORKLOAD.json ENCODER_DIR PREPROCESSOR_DIR [--bfloat16]
+    .venv/bin/python bench/ours.py {serving,keras} NAME WORKLOAD.json ENCODER_DIR PREPROCESSOR_DIR [--bfloat16]
 
-Builds ``TextClassifier(encoder, preprocessor, num_classes=2)`` over the embedded MiniLM, then
+Builds ``TextClassifier(encoder, preprocessor, num_classes=2)`` over the embedded MiniLM (head
+seeded, so every worker of ours holds the same weights), then as system ``NAME``
   * ``serving``: exports it with ``export_for_serving`` and calls the reloaded SavedModel's
     ``serving_default`` on each batch (strings in, probabilities out), as TF Serving would; also
-    measures batch-1 latency, the encoder alone, the token counts and the TensorFlow matmul peak;
-  * ``keras``: ``predict`` and ``fit`` on ``tfhub_llm.data.to_dataset`` batches.
-``--micro-batches 1`` turns off ``HubEncoder``'s length-sorted micro-batches (for before/after
-figures); ``--bfloat16`` turns on TensorFlow's oneDNN bfloat16 auto-mixed-precision graph rewrite (opt-in).
+    measures the token counts, the encoder alone and TensorFlow's matmul peaks;
+  * ``keras``: ``fit`` on ``tfhub_llm.data.to_dataset`` batches (training throughput).
+``--bfloat16`` turns on ``tfhub_llm.precision.enable_cpu_bfloat16()`` (oneDNN's bfloat16 graph rewrite).
 """
 
 import argparse
@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import workload as wl  # noqa: E402
 
-LATENCY_CALLS = 200
+SEED = 0
 PEAK_SHAPES = ((2048, 2048, 2048), (1024, 384, 1536), (1024, 1536, 384))
 
 
@@ -39,87 +39,44 @@ def matmul_gflops(tf, dtype, repeats=5):
     return best
 
 
-class Ours:
-    """``TextClassifier`` on MiniLM, measured through its serving export or through Keras."""
+def seeded_classifier(encoder_dir, preprocessor_dir):
+    """``TextClassifier`` over MiniLM with a fresh 2-class head, the same in every worker."""
+    import keras
 
-    def __init__(self, mode, encoder_dir, preprocessor_dir, micro_batches=None):
+    from tfhub_llm.layers import HubEncoder
+    from tfhub_llm.tasks.classifier import TextClassifier
+
+    keras.utils.set_random_seed(SEED)
+    return TextClassifier(HubEncoder(encoder_dir, trainable=True), preprocessor_dir, num_classes=2)
+
+
+class OursServing(wl.MeasuredSystem):
+    """The model's TF Serving export, reloaded, called through ``serving_default``."""
+
+    def __init__(self, model):
         import tensorflow as tf
 
-        from tfhub_llm.data import TextExamples, to_dataset
-        from tfhub_llm.layers import HubEncoder
-        from tfhub_llm.tasks.classifier import TextClassifier
+        from tfhub_llm.tf_serving.export import export_for_serving
 
-        self.tf, self.mode = tf, mode
-        self._examples, self._to_dataset = TextExamples, to_dataset
-        options = {} if micro_batches is None else {"micro_batches": micro_batches}
-        encoder = HubEncoder(encoder_dir, trainable=True, **options)
-        self.model = TextClassifier(encoder, preprocessor_dir, num_classes=2)
-        if mode == "serving":
-            from tfhub_llm.tf_serving.export import export_for_serving
+        self.tf, self.model = tf, model
+        self._export_dir = tempfile.TemporaryDirectory(prefix="bench-serving-")
+        path = export_for_serving(model, self._export_dir.name)
+        self.serve = tf.saved_model.load(str(path)).signatures["serving_default"]
 
-            self._export_dir = tempfile.TemporaryDirectory(prefix="bench-serving-")
-            path = export_for_serving(self.model, self._export_dir.name)
-            self.serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-
-    def _dataset(self, batches, labels=None):
-        examples = self._examples(texts=wl.flat(batches), texts_b=None, path="bench workload",
-                                  labels=None if labels is None else self._np_labels(labels), label_names=None)
-        return self._to_dataset(examples, batch_size=len(batches[0]), shuffle=False)
-
-    @staticmethod
-    def _np_labels(labels):
-        import numpy as np
-
-        return np.asarray(wl.flat(labels), dtype=np.int32)
-
-    def _infer(self, batches):
-        if self.mode == "serving":
-            for texts in batches:
-                self.serve(text=self.tf.constant(texts))["probabilities"].numpy()
-        else:
-            self.model.predict(self._dataset(batches), verbose=0)
-
-    def warmup(self, workload):
-        self._infer(workload["warmup"])
-        if self.mode == "keras":
-            self.train({"train": workload["warmup"][:len(workload["warmup_labels"])],
-                        "train_labels": workload["warmup_labels"]})
-        else:
-            self.latency(workload, calls=10)
-
-    def infer_sst2(self, workload):
-        self._infer(workload["sst2"])
-
-    def infer_squad(self, workload):
-        self._infer(workload["squad"])
-
-    def train(self, workload):
-        self.model.fit(self._dataset(workload["train"], workload["train_labels"]), epochs=1, verbose=0)
-
-    def latency(self, workload, calls=LATENCY_CALLS):
-        """Milliseconds per ``serving_default`` call on one short sentence: p50 and p99."""
-        import numpy as np
-
-        text = self.tf.constant([wl.SHORT_SENTENCE])
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            self.serve(text=text)["probabilities"].numpy()
-            times.append(time.perf_counter() - start)
-        return {"p50_ms": 1e3 * float(np.percentile(times, 50)), "p99_ms": 1e3 * float(np.percentile(times, 99))}
+    def predict(self, texts):
+        return self.serve(text=self.tf.constant(texts))["probabilities"].numpy()
 
     def lengths(self, workload):
         """Packed length (with [CLS] and [SEP], at most 128) of every text of each set."""
-        preprocessor = self.model.preprocessor
         result = {}
-        for name in ("sst2", "squad", "train"):
-            pieces = preprocessor.tokenize(self.tf.constant(wl.flat(workload[name]))).merge_dims(1, -1)
+        for name in ("sentences", "long"):
+            pieces = self.model.preprocessor.tokenize(self.tf.constant(wl.flat(workload[name]))).merge_dims(1, -1)
             result[name] = [min(int(n) + 2, wl.SEQ_LENGTH) for n in pieces.row_lengths().numpy()]
         return {"lengths": result}
 
     def encoder(self, workload):
-        """Seconds the encoder alone takes on the SST-2 batches, preprocessed beforehand."""
-        packed = [self.model.preprocessor(self.tf.constant(texts)) for texts in workload["sst2"]]
+        """Seconds the encoder alone takes on the sentence batches, preprocessed beforehand."""
+        packed = [self.model.preprocessor(self.tf.constant(texts)) for texts in workload["sentences"]]
         spec = {key: self.tf.TensorSpec([None, None], self.tf.int32) for key in packed[0]}
         call = self.tf.function(lambda inputs: self.model.encoder(inputs, training=False)["pooled_output"],
                                 input_signature=[spec])
@@ -135,24 +92,44 @@ class Ours:
         return {"fp32_gflops": matmul_gflops(self.tf, self.tf.float32), "bf16_gflops": bf16}
 
 
+class OursKeras(wl.MeasuredSystem):
+    """The Keras model's ``fit`` on ``to_dataset`` batches of the training sentences."""
+
+    trains = True
+
+    def __init__(self, model):
+        import numpy as np
+
+        from tfhub_llm.data import TextExamples, to_dataset
+
+        self.model, self._np, self._examples, self._to_dataset = model, np, TextExamples, to_dataset
+
+    def fit(self, batches, labels):
+        examples = self._examples(texts=wl.flat(batches), texts_b=None, path="bench workload", label_names=None,
+                                  labels=self._np.asarray(wl.flat(labels), dtype=self._np.int32))
+        self.model.fit(self._to_dataset(examples, batch_size=len(batches[0]), shuffle=False), epochs=1, verbose=0)
+
+
+def build_systems(args):
+    """This worker's one system: the place to add variants of ours (one flag, one branch)."""
+    if args.bfloat16:
+        from tfhub_llm.precision import enable_cpu_bfloat16
+
+        enable_cpu_bfloat16()
+    model = seeded_classifier(args.encoder_dir, args.preprocessor_dir)
+    return {args.name: OursServing(model) if args.mode == "serving" else OursKeras(model)}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mode", choices=("serving", "keras"))
+    parser.add_argument("name", help="the system's name in the results")
     parser.add_argument("workload")
     parser.add_argument("encoder_dir")
     parser.add_argument("preprocessor_dir")
     parser.add_argument("--bfloat16", action="store_true")
-    parser.add_argument("--micro-batches", type=int, help="HubEncoder's micro_batches (default: the layer's)")
     args = parser.parse_args()
-
-    def build_system():
-        if args.bfloat16:
-            from tfhub_llm.precision import enable_cpu_bfloat16
-
-            enable_cpu_bfloat16()
-        return Ours(args.mode, args.encoder_dir, args.preprocessor_dir, args.micro_batches)
-
-    wl.run_worker(args.workload, build_system, args.mode)
+    wl.run_worker(args.workload, lambda: build_systems(args))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,34 @@
+"""Prints the demo's held-out SST-2 sentences as JSON: ``{"texts": [...], "labels": [...]}``, file order.
+
+    .venv/bin/python bench/heldout.py data/sst2/train.tsv [--fraction 0.1] [--seed 0]
+
+The same split as ``scripts/demo.py`` (``finetune_classifier(split_by="sentences")`` with its
+defaults): ``tfhub_llm.data.split_examples(..., by="sentences")`` holds out whole sentences, none
+of which the demo trains on in part. ``bench/run.py`` runs this once in the package's ``.venv``,
+since the workload module itself is standard-library only.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sst2_tsv")
+    parser.add_argument("--fraction", type=float, default=0.1, help="the demo's --heldout-fraction")
+    parser.add_argument("--seed", type=int, default=0, help="finetune_classifier's seed")
+    args = parser.parse_args()
+    from tfhub_llm.data import read_text_examples, split_examples
+
+    examples = read_text_examples(args.sst2_tsv, text_column="text", label_column="label")
+    _, heldout = split_examples(examples, args.fraction, args.seed, by="sentences")
+    json.dump({"texts": [text.strip() for text in heldout.texts], "labels": [int(label) for label in heldout.labels]},
+              sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

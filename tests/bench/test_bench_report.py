@@ -1,0 +1,149 @@
+"""The benchmark's pure-Python parts: workload building, sorted sub-batches, equality checks, targets, table."""
+
+import importlib
+import json
+import pathlib
+import sys
+
+import pytest
+
+BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+
+
+def _import_bench(*names):
+    sys.path.insert(0, str(BENCH))
+    try:
+        return [importlib.import_module(name) for name in names]
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+wl, report, registry = _import_bench("workload", "report", "systems")
+
+
+def test_sub_batches_sort_by_length_and_go_back_in_order():
+    lengths = [5, 1, 4, 2, 3, 9, 7]
+    groups = wl.sub_batches(lengths, 3)
+    assert groups == [[1, 3, 4], [2, 0, 6], [5]]
+    assert sorted(index for group in groups for index in group) == list(range(len(lengths)))
+    outputs = [[f"row{index}" for index in group] for group in groups]
+    assert wl.in_input_order(groups, outputs) == [f"row{index}" for index in range(len(lengths))]
+
+
+def test_sub_batches_of_a_tiny_batch_and_bad_parts():
+    assert wl.sub_batches([3], 4) == [[0]]
+    assert wl.sub_batches([], 4) == []
+    with pytest.raises(ValueError, match="parts"):
+        wl.sub_batches([1, 2], 0)
+    with pytest.raises(ValueError):
+        wl.in_input_order([[0, 1]], [["only one row"]])
+
+
+def test_percentile_matches_linear_interpolation():
+    values = [4.0, 1.0, 3.0, 2.0]
+    assert wl.percentile(values, 50) == 2.5
+    assert wl.percentile(values, 0) == 1.0 and wl.percentile(values, 100) == 4.0
+    assert wl.percentile(list(range(101)), 99) == 99.0
+
+
+def _squad(path, contexts):
+    data = {"data": [{"paragraphs": [{"context": context} for context in contexts]}]}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_build_workload_keeps_file_order_and_disjoint_training(tmp_path):
+    sentences = [f"sentence {'word ' * (i % 5)}{i}" for i in range(10)]
+    squad = _squad(tmp_path / "squad.json", [f"context {i}" for i in range(5)])
+    workload = wl.build_workload(sentences, list(range(10)), squad, 2, 1, 1, batch_size=3)
+    assert workload["sentences"] == [sentences[0:3], sentences[3:6]]
+    assert workload["train"] == [sentences[6:9]] and workload["train_labels"] == [[6, 7, 8]]
+    assert workload["long"] == [["context 0", "context 1", "context 2"]]
+    assert workload["median_sentence"] in sentences[:6]
+    assert len(workload["median_sentence"].split()) == sorted(len(s.split()) for s in sentences[:6])[3]
+
+
+def test_build_workload_refuses_too_few_texts(tmp_path):
+    squad = _squad(tmp_path / "squad.json", ["one context"])
+    with pytest.raises(ValueError, match="needs 6 held-out sentences"):
+        wl.build_workload(["a", "b"], [0, 1], squad, 1, 0, 1, batch_size=3)
+    with pytest.raises(ValueError, match="squad.json"):
+        wl.build_workload(["a"] * 6, [0] * 6, squad, 1, 1, 1, batch_size=3)
+
+
+def test_agreement_counts_labels_and_the_largest_difference():
+    difference, labels = report.agreement([[0.2, 0.8], [0.6, 0.4]], [[0.25, 0.75], [0.4, 0.6]])
+    assert difference == pytest.approx(0.2) and labels == 0.5
+    with pytest.raises(ValueError, match="rows"):
+        report.agreement([[0.5, 0.5]], [])
+
+
+def _figures(**speeds):
+    return {name: {"label": name, **phases} for name, phases in speeds.items()}
+
+
+def test_targets_use_our_best_path_and_the_best_peer_variant():
+    figures = _figures(
+        ours_serving={"sentences": {"per_second": 200.0}, "latency_short": {"p50_ms": 9.0}},
+        ours_litert_int8={"sentences": {"per_second": 500.0}, "latency_short": {"p50_ms": 3.0}},
+        ours_keras={"train": {"per_second": 60.0}},
+        ort_fp32={"sentences": {"per_second": 150.0}, "latency_short": {"p50_ms": 2.0}},
+        ort_fp32_opt_sorted4={"sentences": {"per_second": 250.0}},
+        ort_int8_sorted4={"sentences": {"per_second": 450.0}},
+        kerashub_fit={"train": {"per_second": 31.0}},
+        torch_fp32_fit={"train": {"per_second": 50.0}},
+    )
+    by_what = {check["what"]: check for check in report.targets(figures)}
+    int8 = by_what["our fastest path at batch 32 >= best ONNX Runtime int8"]
+    assert int8["ours"] == ("ours_litert_int8", 500.0) and int8["peer"] == ("ort_int8_sorted4", 450.0)
+    assert int8["holds"]
+    fp32 = by_what["our fp32 serving export at batch 32 >= best ONNX Runtime fp32"]
+    assert fp32["peer"] == ("ort_fp32_opt_sorted4", 250.0) and not fp32["holds"]
+    assert not by_what["training (fit) >= 2x KerasHub"]["holds"]  # 60 / 31 < 2
+    assert by_what["training (fit) >= HF torch fp32"]["holds"]
+    short = next(check for what, check in by_what.items() if "short sentence" in what)
+    assert short["ours"] == ("ours_litert_int8", 3.0) and not short["holds"]
+    median = next(check for what, check in by_what.items() if "median" in what)
+    assert median["holds"] is None and median["missing"] == "ours"
+    assert len(by_what) == 6
+
+
+def test_equality_checks_hold_within_tolerance_only():
+    systems = [registry.System("ref", "ref", "w", registry.INFERENCE),
+               registry.System("close", "close", "w", registry.INFERENCE, "ref", 1e-4),
+               registry.System("far", "far", "w", registry.INFERENCE, "ref", 1e-4),
+               registry.System("int8", "int8", "w", registry.INFERENCE, "ref")]
+    rows = {"ref": [[0.5, 0.5]], "close": [[0.50001, 0.49999]], "far": [[0.6, 0.4]], "int8": [[0.4, 0.6]]}
+    replies = {name: {"probabilities": [{"probabilities": value}]} for name, value in rows.items()}
+    checks = {check["system"]: check for check in report.equality_checks(systems, replies)}
+    assert checks["close"]["holds"] and checks["far"]["holds"] is False and checks["int8"]["holds"] is None
+
+
+def test_summary_and_table_from_replies():
+    systems = registry.selected_systems(bfloat16=False, kerashub=False)
+    workload = {"batch_size": 2, "sentences": [["a", "b"], ["c", "d"]], "long": [["x", "y"]], "train": [["a", "b"]]}
+    replies = {system.name: {} for system in systems}
+    replies["ours_serving"] = {
+        "sentences": [{"seconds": 0.04}, {"seconds": 0.02}], "latency_short": [{"p50_ms": 9.0, "p99_ms": 12.0}],
+        "lengths": [{"lengths": {"sentences": [3, 5, 4, 4], "long": [128, 100]}}],
+        "peak": [{"fp32_gflops": 300.0, "bf16_gflops": 1200.0}], "encoder": [{"encoder_seconds": 0.01}]}
+    replies["ort_int8"] = {"sentences": [{"seconds": 0.01}], "long": [{"error": "long: RuntimeError: boom"}]}
+    result = report.summarise(systems, replies, workload)
+    assert result["systems"]["ours_serving"]["sentences"]["per_second"] == pytest.approx(200.0)
+    assert result["systems"]["ours_serving"]["sentences"]["of_peak"]["bf16"] == pytest.approx(
+        result["systems"]["ours_serving"]["sentences"]["useful_gflops"] / 1200.0)
+    assert result["tokens"]["sentences"]["mean_batch_max"] == 4.5
+    table = report.format_table(result)
+    assert "| ours: TF Serving export, fp32 | 200.0 | 1.00x |" in table
+    assert "| ONNX Runtime int8 (optimized) | 400.0 | 2.00x |" in table
+    assert "MISS our fastest path at batch 32 >= best ONNX Runtime int8" in table
+    assert "ERROR ort_int8: long: RuntimeError: boom" in table
+
+
+def test_details_name_each_model_file_once():
+    details = {"bytes": 23e6, "fused_ops": {"SkipLayerNormalization": 12}}
+    figures = _figures(ort_int8={"details": details}, ort_int8_sorted4={"details": details},
+                       ort_int8_per_channel={"details": {"bytes": 24e6, "fused_ops": {}}}, ours_keras={})
+    assert report._details_lines(figures) == [
+        "Model files: ort_int8 23.0 MB, ort_int8_per_channel 24.0 MB.",
+        "ONNX Runtime's BERT optimizer fused: SkipLayerNormalization x12."]
