@@ -1,6 +1,7 @@
 """Our side of the benchmark: a worker process in the package's ``.venv`` (see ``workload.py``).
 
-    .venv/bin/python bench/ours.py {serving,keras} NAME WORKLOAD.json ENCODER_DIR PREPROCESSOR_DIR [--bfloat16]
+    .venv/bin/python bench/ours.py {serving,keras} NAME WORKLOAD.json ENCODER_DIR PREPROCESSOR_DIR
+        [--bfloat16 | --bfloat16-compute HF_DIR]
 
 Builds ``TextClassifier(encoder, preprocessor, num_classes=2)`` over the embedded MiniLM (head
 seeded, so every worker of ours holds the same weights), then as system ``NAME``
@@ -8,7 +9,9 @@ seeded, so every worker of ours holds the same weights), then as system ``NAME``
     ``serving_default`` on each batch (strings in, probabilities out), as TF Serving would; also
     measures the token counts, the encoder alone and TensorFlow's matmul peaks;
   * ``keras``: ``fit`` on ``tfhub_llm.data.to_dataset`` batches (training throughput).
-``--bfloat16`` turns on ``tfhub_llm.precision.enable_cpu_bfloat16()`` (oneDNN's bfloat16 graph rewrite).
+``--bfloat16`` turns on ``tfhub_llm.precision.enable_cpu_bfloat16()`` (oneDNN's bfloat16 graph rewrite);
+``--bfloat16-compute HF_DIR`` converts MiniLM's Hugging Face folder with ``compute_dtype="bfloat16"``
+(the package BERT's matmuls in bfloat16 from float32 weights) and uses that encoder instead.
 """
 
 import argparse
@@ -116,7 +119,14 @@ def build_systems(args):
         from tfhub_llm.precision import enable_cpu_bfloat16
 
         enable_cpu_bfloat16()
-    model = seeded_classifier(args.encoder_dir, args.preprocessor_dir)
+    encoder_dir = args.encoder_dir
+    if args.bfloat16_compute:
+        from tfhub_llm.bert.convert import convert_hf_bert
+
+        converted = tempfile.mkdtemp(prefix="bench-bf16-compute-")
+        encoder_dir = str(convert_hf_bert(args.bfloat16_compute, converted, progress=lambda line: None,
+                                          compute_dtype="bfloat16") / "encoder")
+    model = seeded_classifier(encoder_dir, args.preprocessor_dir)
     return {args.name: OursServing(model) if args.mode == "serving" else OursKeras(model)}
 
 
@@ -127,7 +137,10 @@ def main():
     parser.add_argument("workload")
     parser.add_argument("encoder_dir")
     parser.add_argument("preprocessor_dir")
-    parser.add_argument("--bfloat16", action="store_true")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--bfloat16", action="store_true", help="oneDNN's bfloat16 graph rewrite")
+    precision.add_argument("--bfloat16-compute", metavar="HF_DIR",
+                           help="MiniLM converted from HF_DIR with the package BERT's bfloat16 matmuls")
     args = parser.parse_args()
     wl.run_worker(args.workload, lambda: build_systems(args))
 

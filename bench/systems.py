@@ -43,9 +43,12 @@ def selected_systems(bfloat16=True, kerashub=True, kerashub_inference=False):
     systems = [_ours("ours_serving", "ours: TF Serving export, fp32", reference=None)]
     if bfloat16:
         systems.append(_ours("ours_serving_bf16", "ours: export + enable_cpu_bfloat16()"))
+        systems.append(_ours("ours_serving_bf16_compute", "ours: export, BERT with bfloat16 matmuls"))
     systems += [
         _ours("ours_litert_float32", "ours: LiteRT float32", tolerance=FP32_TOLERANCE),
         _ours("ours_litert_int8", "ours: LiteRT dynamic int8"),
+        _ours("ours_litert_int8_whole", "ours: LiteRT dynamic int8, whole batches", phases=SORTED,
+              reference="ours_litert_int8", tolerance=FP32_TOLERANCE),
         _ours("ours_keras", "ours: Keras fit", phases=("train",), reference=None),
         *_peer("torch_fp32", "HF torch fp32", "torch", reference=None, tolerance=FP32_TOLERANCE),
         *_peer("torch_bf16", "HF torch bf16 autocast", "torch"),
@@ -70,8 +73,12 @@ def worker_commands(ours_python, peer_python, bench, workload_path, models, hf_d
     return {
         "ours_serving": ours + ["serving", "ours_serving", workload_path] + models,
         "ours_serving_bf16": ours + ["serving", "ours_serving_bf16", workload_path] + models + ["--bfloat16"],
+        "ours_serving_bf16_compute": ours + ["serving", "ours_serving_bf16_compute", workload_path] + models
+        + ["--bfloat16-compute", hf_dir],
         "ours_keras": ours + ["keras", "ours_keras", workload_path] + models,
         "ours_litert_float32": litert + ["float32", "ours_litert_float32", workload_path] + models,
         "ours_litert_int8": litert + ["int8", "ours_litert_int8", workload_path] + models,
+        "ours_litert_int8_whole": litert + ["int8", "ours_litert_int8_whole", workload_path] + models
+        + ["--micro-batches", "1"],
         **{name: peers + [name, workload_path, hf_dir] for name in ("torch", "onnx", "kerashub")},
     }
