@@ -7,7 +7,9 @@ import sys
 
 import pytest
 
-BENCH = pathlib.Path(__file__).resolve().parents[1] / "bench"
+from tests.harness import REPO
+
+BENCH = REPO / "bench"
 
 
 def _import_bench(*names):

@@ -174,6 +174,11 @@ def test_pair_classifier_takes_text_and_text_b(tmp_path):
 def test_multi_label_gives_k_hot_labels_and_their_names():
     model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=3, multi_label=True, label_names=LABELS)
     _randomize_head(model, 2)
+    # Each label's logits centred on the texts' median, so that the random tiny encoder (whose pooled outputs
+    # differ little from text to text) still gives some labels above 0.5 and some below.
+    head = model.get_layer("probabilities")
+    probabilities = model.predict(tf.constant(TEXTS), verbose=0).astype(np.float64)
+    head.bias.assign(head.bias.numpy() - np.median(np.log(probabilities / (1 - probabilities)), axis=0).astype("float32"))
     outputs = ClassifierServing(model).serve(tf.constant(TEXTS))
     probabilities = outputs["probabilities"].numpy()
     k_hot = (probabilities > 0.5).astype(np.int64)

@@ -16,7 +16,6 @@ Keras model itself, so an export holds no optimizer state.
 
 import tensorflow as tf
 
-from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE
 from tfhub_llm.layers import pack_inputs
 from tfhub_llm.data import MULTILABEL, REGRESSION
@@ -246,13 +245,11 @@ def _is_max_context(window, window_start, window_tokens, example, num_tokens, wi
     return tf.RaggedTensor.from_row_splits(is_best, positions.row_splits)
 
 
-def _best_answers(contexts, windows, start_logits, end_logits, settings):
-    """The best span of each example over all its windows, as ``qa_features.postprocess_qa`` picks it."""
-    n_best = settings["n_best_size"]
-    start_logits = tf.cast(start_logits, tf.float64)
-    end_logits = tf.cast(end_logits, tf.float64)
-    k = tf.minimum(n_best, tf.shape(start_logits)[1])
-    pairs = [tf.shape(start_logits)[0], k, k]  # every (start, end) pair of n-best tokens, start-major
+def _window_candidates(windows, start_logits, end_logits, settings):
+    """Each window's (start, end) pairs of n-best tokens, start-major: scores (-inf when not a valid answer)
+    and their character spans."""
+    k = tf.minimum(settings["n_best_size"], tf.shape(start_logits)[1])
+    pairs = [tf.shape(start_logits)[0], k, k]
     starts = tf.broadcast_to(tf.math.top_k(start_logits, k).indices[:, :, None], pairs)
     ends = tf.broadcast_to(tf.math.top_k(end_logits, k).indices[:, None, :], pairs)
     char_starts = tf.gather(windows["char_starts"], starts, batch_dims=1)
@@ -261,7 +258,15 @@ def _best_answers(contexts, windows, start_logits, end_logits, settings):
              & (ends - starts + 1 <= settings["max_answer_length"])
              & tf.gather(windows["is_max_context"], starts, batch_dims=1))
     scores = tf.gather(start_logits, starts, batch_dims=1) + tf.gather(end_logits, ends, batch_dims=1)
-    scores = tf.where(valid, scores, -float("inf"))
+    return tf.where(valid, scores, -float("inf")), char_starts, char_ends
+
+
+def _best_answers(contexts, windows, start_logits, end_logits, settings):
+    """The best span of each example over all its windows, as ``qa_features.postprocess_qa`` picks it."""
+    n_best = settings["n_best_size"]
+    start_logits = tf.cast(start_logits, tf.float64)
+    end_logits = tf.cast(end_logits, tf.float64)
+    scores, char_starts, char_ends = _window_candidates(windows, start_logits, end_logits, settings)
 
     example = windows["example"]
     num_examples = tf.size(contexts, out_type=tf.int64)
