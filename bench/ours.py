@@ -119,15 +119,17 @@ def build_systems(args):
         from tfhub_llm.precision import enable_cpu_bfloat16
 
         enable_cpu_bfloat16()
-    encoder_dir = args.encoder_dir
+    encoder_dir, converted = args.encoder_dir, None
     if args.bfloat16_compute:
         from tfhub_llm.bert.convert import convert_hf_bert
 
-        converted = tempfile.mkdtemp(prefix="bench-bf16-compute-")
-        encoder_dir = str(convert_hf_bert(args.bfloat16_compute, converted, progress=lambda line: None,
+        converted = tempfile.TemporaryDirectory(prefix="bench-bf16-compute-")  # removed when the worker ends
+        encoder_dir = str(convert_hf_bert(args.bfloat16_compute, converted.name, progress=lambda line: None,
                                           compute_dtype="bfloat16") / "encoder")
     model = seeded_classifier(encoder_dir, args.preprocessor_dir)
-    return {args.name: OursServing(model) if args.mode == "serving" else OursKeras(model)}
+    system = OursServing(model) if args.mode == "serving" else OursKeras(model)
+    system.converted_encoder = converted
+    return {args.name: system}
 
 
 def main():

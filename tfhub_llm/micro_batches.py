@@ -24,4 +24,4 @@ def sorted_parts(lengths, micro_batches=DEFAULT_MICRO_BATCHES):
     if not is_cut(len(lengths), micro_batches):
         return [np.arange(len(lengths))]
     order = np.argsort(lengths, kind="stable")
-    return [part for part in np.array_split(order, micro_batches)]
+    return np.array_split(order, micro_batches)

@@ -73,8 +73,7 @@ class TransformerLayer(keras.layers.Layer):
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=config.layer_norm_epsilon, name="output_layer_norm")
         self.attention_probs_dropout = keras.layers.Dropout(config.attention_dropout)
-        self.num_heads, self.head_size = config.num_heads, config.head_size
-        self.matmul_dtype = config.compute_dtype
+        self.config = config
 
     def build(self, input_shape):
         width = input_shape[-1]
@@ -89,26 +88,26 @@ class TransformerLayer(keras.layers.Layer):
         tokens = tf.reshape(x, [-1, width])  # [batch * length, width]
         attended = self._self_attention(tokens, batch, length, attention_mask, training)
         tokens = self.self_attention_layer_norm(tokens + self.attention_dropout(attended, training=training))
-        feed_forward = _dense(self.output_dense, _dense(self.intermediate, tf.cast(tokens, self.matmul_dtype)))
+        feed_forward = _dense(self.output_dense, _dense(self.intermediate, tf.cast(tokens, self.config.compute_dtype)))
         feed_forward = tf.cast(feed_forward, tokens.dtype)
         tokens = self.output_layer_norm(tokens + self.output_dropout(feed_forward, training=training))
         return tf.reshape(tokens, [batch, length, width])
 
     def _self_attention(self, tokens, batch, length, attention_mask, training):
         """``MultiHeadAttention``'s result on ``[batch * length, width]`` tokens, from its own weights."""
-        attention = self.self_attention
-        inputs = tf.cast(tokens, self.matmul_dtype)
+        attention, config = self.self_attention, self.config
+        inputs = tf.cast(tokens, config.compute_dtype)
 
         def heads(dense):  # [batch, heads, length, head_size]
-            projected = _dense(dense, inputs)
-            return tf.transpose(tf.reshape(projected, [batch, length, self.num_heads, self.head_size]), [0, 2, 1, 3])
+            projected = tf.reshape(_dense(dense, inputs), [batch, length, config.num_heads, config.head_size])
+            return tf.transpose(projected, [0, 2, 1, 3])
 
-        query = heads(attention.query_dense) * tf.cast(1.0 / self.head_size ** 0.5, self.matmul_dtype)
+        query = heads(attention.query_dense) * tf.cast(1.0 / config.head_size ** 0.5, config.compute_dtype)
         scores = tf.matmul(query, heads(attention.key_dense), transpose_b=True)  # [batch, heads, length, length]
         scores = tf.cast(scores, tokens.dtype) + (1.0 - tf.cast(attention_mask[:, tf.newaxis], tokens.dtype)) * -1e9
         probabilities = self.attention_probs_dropout(tf.nn.softmax(scores), training=training)
-        context = tf.matmul(tf.cast(probabilities, self.matmul_dtype), heads(attention.value_dense))
-        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, self.num_heads * self.head_size])
+        context = tf.matmul(tf.cast(probabilities, config.compute_dtype), heads(attention.value_dense))
+        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, config.hidden_size])
         return tf.cast(_dense(attention.output_dense, context), tokens.dtype)
 
 
