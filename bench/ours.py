@@ -91,7 +91,9 @@ class OursServing(wl.MeasuredSystem):
 
     def peak(self, workload):
         """TensorFlow's best matmul GFLOP/s on this CPU in float32, and in bfloat16 when the CPU has it."""
-        bf16 = matmul_gflops(self.tf, self.tf.bfloat16) if wl.cpu_has_bfloat16() else None
+        from tfhub_llm.precision import cpu_has_bfloat16
+
+        bf16 = matmul_gflops(self.tf, self.tf.bfloat16) if cpu_has_bfloat16() else None
         return {"fp32_gflops": matmul_gflops(self.tf, self.tf.float32), "bf16_gflops": bf16}
 
 

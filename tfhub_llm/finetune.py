@@ -162,14 +162,14 @@ def evaluate_question_answering(model, squad, examples=None):
 
 def start_run(out_dir, training):
     """What every run does between checking its data and building its model: refuse an unresumed run, seed Keras."""
-    refuse_unresumed_run(out_dir, training.resume)
+    _refuse_unresumed_run(out_dir, training.resume)
     keras.utils.set_random_seed(training.seed)
 
 
 def sample_split(train, validation, training):
     """``train`` and ``validation`` cut to the seeded samples that ``training.max_*_examples`` ask for."""
-    return (sample_examples(train, training.max_train_examples, training.seed),
-            sample_examples(validation, training.max_validation_examples, training.seed))
+    return (_sample_examples(train, training.max_train_examples, training.seed),
+            _sample_examples(validation, training.max_validation_examples, training.seed))
 
 
 def train_on_examples(model, train, validation, out_dir, training, *, loss="auto", **save_options):
@@ -217,8 +217,8 @@ def fit_and_save(model, train_data, validation_data, out_dir, training, *, valid
     if evaluate is not None:
         metrics.update(evaluate(saved_model))
     history = {key: [float(value) for value in values] for key, values in history.items()}
-    write_json(os.path.join(out_dir, "history.json"), history)
-    write_json(os.path.join(out_dir, "metrics.json"), metrics)
+    _write_json(os.path.join(out_dir, "history.json"), history)
+    _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     return FinetuneResult(saved_model, history, metrics, out_dir, train_seconds, validation_examples)
 
 
@@ -244,7 +244,7 @@ class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
         super().set_model(self._saved_model)
 
 
-def refuse_unresumed_run(out_dir, resume):
+def _refuse_unresumed_run(out_dir, resume):
     """Raises RunDirectoryError before any task's run when ``out_dir`` holds an interrupted run and resume is off."""
     backup = os.path.join(out_dir, BACKUP_DIR)
     if os.path.isdir(backup) and not resume:
@@ -254,7 +254,7 @@ def refuse_unresumed_run(out_dir, resume):
         )
 
 
-def sample_examples(examples, limit, seed):
+def _sample_examples(examples, limit, seed):
     """A seeded sample of ``limit`` examples in file order: a list, TextExamples or TaggedSentences (``subset``)."""
     if not limit or len(examples) <= limit:
         return examples
@@ -304,7 +304,7 @@ def _save_atomically(model, path):
         model.save(temporary)
 
 
-def write_json(path, value):
+def _write_json(path, value):
     """Writes a run's JSON file (metrics.json, history.json) atomically, indented."""
     write_text(path, json.dumps(value, indent=2) + "\n")
 

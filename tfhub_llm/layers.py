@@ -18,7 +18,7 @@ from tfhub_llm.hub import handles
 from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import interface
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
-from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, is_cut
+from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, is_cut, part_starts
 
 
 def _keras_name(variable_name):
@@ -79,7 +79,6 @@ class HubEncoder(keras.layers.Layer):
             raise InvalidArgumentError(f"micro_batches must be at least 1, got {micro_batches}.")
         self.handle = str(handle)
         self.output_key = output_key
-        self.trust = trust
         self.micro_batches = micro_batches
         self._module = handles.load_encoder(handle, trust=trust)
         _track_module_variables(self, self._module)
@@ -124,8 +123,9 @@ class HubEncoder(keras.layers.Layer):
         lengths = tf.reduce_max(mask * tf.range(1, width + 1)[tf.newaxis], axis=1)  # last unmasked position + 1
         order = tf.argsort(lengths, stable=True)
         pieces = []
-        for index in range(self.micro_batches):
-            rows = order[batch_size * index // self.micro_batches:batch_size * (index + 1) // self.micro_batches]
+        starts = part_starts(batch_size, self.micro_batches)
+        for start, end in zip(starts, starts[1:]):
+            rows = order[start:end]
             # One padding position stays: MobileBERT's embedding sees each token's right neighbour.
             cut = tf.minimum(tf.reduce_max(tf.gather(lengths, rows)) + 1, width)
             piece = {key: tf.gather(value, rows)[:, :cut] for key, value in inputs.items()}
@@ -204,7 +204,6 @@ class HubPreprocessor(keras.layers.Layer):
         self.handle = str(handle)
         self.seq_length = seq_length
         self.pad_to_longest = pad_to_longest
-        self.trust = trust
         self._module = handles.load_preprocessor(handle, trust=trust)
         self.special_tokens = {
             key: int(value) for key, value in self._module.tokenize.get_special_tokens_dict().items()
@@ -325,7 +324,6 @@ class HubTextEmbedding(keras.layers.Layer):
     def __init__(self, handle, trainable=False, trust=False, **kwargs):
         super().__init__(trainable=trainable, **kwargs)
         self.handle = str(handle)
-        self.trust = trust
         self._module = handles.load_text_embedding(handle, trust=trust)
         self._takes_training = interface.takes_training(self._module)
         self._dimension = self._module.__call__.concrete_functions[0].structured_outputs.shape[-1]

@@ -83,17 +83,17 @@ class TransformerLayer(keras.layers.Layer):
         self.output_dense.build((None, self.intermediate.units))
         self.output_layer_norm.build(input_shape)
 
-    def call(self, x, attention_mask, training=None):
+    def call(self, x, attention_bias, training=None):
         batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
         tokens = tf.reshape(x, [-1, width])  # [batch * length, width]
-        attended = self._self_attention(tokens, batch, length, attention_mask, training)
+        attended = self._self_attention(tokens, batch, length, attention_bias, training)
         tokens = self.self_attention_layer_norm(tokens + self.attention_dropout(attended, training=training))
         feed_forward = _dense(self.output_dense, _dense(self.intermediate, tf.cast(tokens, self.config.compute_dtype)))
         feed_forward = tf.cast(feed_forward, tokens.dtype)
         tokens = self.output_layer_norm(tokens + self.output_dropout(feed_forward, training=training))
         return tf.reshape(tokens, [batch, length, width])
 
-    def _self_attention(self, tokens, batch, length, attention_mask, training):
+    def _self_attention(self, tokens, batch, length, attention_bias, training):
         """``MultiHeadAttention``'s result on ``[batch * length, width]`` tokens, from its own weights."""
         attention, config = self.self_attention, self.config
         inputs = tf.cast(tokens, config.compute_dtype)
@@ -104,7 +104,7 @@ class TransformerLayer(keras.layers.Layer):
 
         query = heads(attention.query_dense) * tf.cast(1.0 / config.head_size ** 0.5, config.compute_dtype)
         scores = tf.matmul(query, heads(attention.key_dense), transpose_b=True)  # [batch, heads, length, length]
-        scores = tf.cast(scores, tokens.dtype) + (1.0 - tf.cast(attention_mask[:, tf.newaxis], tokens.dtype)) * -1e9
+        scores = tf.cast(scores, tokens.dtype) + attention_bias
         probabilities = self.attention_probs_dropout(tf.nn.softmax(scores), training=training)
         context = tf.matmul(tf.cast(probabilities, config.compute_dtype), heads(attention.value_dense))
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, config.hidden_size])
@@ -162,12 +162,12 @@ class BertEncoder(keras.Model):
                          if config.with_mlm else None)
 
     def call(self, inputs, training=None):
-        mask = ops.cast(inputs["input_mask"], "bool")
-        attention_mask = ops.expand_dims(mask, 1)  # [batch, 1 (queries), seq (keys)]
         x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"], training=training)
+        # Added to every layer's attention scores: 0 for real keys, -1e9 for padding; [batch, 1, 1 (queries), keys].
+        attention_bias = (1.0 - tf.cast(inputs["input_mask"], x.dtype))[:, tf.newaxis, tf.newaxis, :] * -1e9
         encoder_outputs = []
         for layer in self.transformer_layers:
-            x = layer(x, attention_mask, training=training)
+            x = layer(x, attention_bias, training=training)
             encoder_outputs.append(x)
         pooled = self.pooler_transform(x[:, 0, :])
         return {"pooled_output": pooled, "sequence_output": x, "encoder_outputs": encoder_outputs, "default": pooled}

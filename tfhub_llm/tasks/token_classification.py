@@ -163,7 +163,7 @@ class TokenClassifier(BertTask):
 def word_pieces(preprocessor, token_lists):
     """``[sentence][word]`` word piece ids of given words (each token through the preprocessor's ``tokenize``)."""
     flat = [token for tokens in token_lists for token in tokens]
-    pieces = preprocessor.tokenize(flat).merge_dims(1, -1) if flat else None
+    pieces = preprocessor.token_ids(flat) if flat else None
     splits = pieces.row_splits.numpy() if flat else np.zeros(1, np.int64)
     values = pieces.flat_values.numpy() if flat else np.zeros(0, np.int32)
     per_word = [values[start:end] for start, end in zip(splits[:-1], splits[1:])]
@@ -211,7 +211,7 @@ def preprocessor_words(preprocessor_module, texts, continuation):
 
 def words_with_offsets(preprocessor, texts, continuation):
     """Per text: (word piece ids per word, character start per word, character end per word), the preprocessor's words."""
-    if not hasattr(preprocessor.module, "tokenize_with_offsets"):
+    if not preprocessor.has_offsets:
         raise InvalidArgumentError(
             f"The preprocessor {preprocessor.handle!r} has no tokenize_with_offsets, which finding entities in raw "
             "text needs to map words back to the text; use one that has it (those of tfhub_llm.convert_hf_bert "
