@@ -164,7 +164,8 @@ class BertEncoder(keras.Model):
     def call(self, inputs, training=None):
         x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"], training=training)
         # Added to every layer's attention scores: 0 for real keys, -1e9 for padding; [batch, 1, 1 (queries), keys].
-        attention_bias = (1.0 - tf.cast(inputs["input_mask"], x.dtype))[:, tf.newaxis, tf.newaxis, :] * -1e9
+        padding = 1.0 - tf.cast(inputs["input_mask"], x.dtype)
+        attention_bias = tf.expand_dims(tf.expand_dims(padding, 1), 1) * -1e9  # ExpandDims: a TFLite builtin
         encoder_outputs = []
         for layer in self.transformer_layers:
             x = layer(x, attention_bias, training=training)
