@@ -47,12 +47,18 @@ class BertEmbeddings(keras.layers.Layer):
             config.type_vocab_size, config.hidden_size, embeddings_initializer=init, name="type_embeddings")
         self.layer_norm = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="layer_norm")
         self.dropout = keras.layers.Dropout(config.hidden_dropout)
+        self.config = config
+
+    def build(self, input_shape):
+        for embedding in (self.word_embeddings, self.position_embedding, self.type_embeddings):
+            embedding.build(None)
+        self.layer_norm.build((None, None, self.config.hidden_size))
 
     def call(self, word_ids, type_ids, training=None):
         positions = ops.arange(ops.shape(word_ids)[1], dtype="int32")
         summed = (self.word_embeddings(word_ids) + self.position_embedding(positions)[None]
                   + self.type_embeddings(type_ids))
-        return self.dropout(self.layer_norm(summed), training=training)
+        return self.dropout(_layer_norm(self.layer_norm, summed), training=training)
 
 
 class TransformerLayer(keras.layers.Layer):
@@ -87,10 +93,10 @@ class TransformerLayer(keras.layers.Layer):
         batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
         tokens = tf.reshape(x, [-1, width])  # [batch * length, width]
         attended = self._self_attention(tokens, batch, length, attention_bias, training)
-        tokens = self.self_attention_layer_norm(tokens + self.attention_dropout(attended, training=training))
+        tokens = _layer_norm(self.self_attention_layer_norm, tokens + self.attention_dropout(attended, training=training))
         feed_forward = _dense(self.output_dense, _dense(self.intermediate, tf.cast(tokens, self.config.compute_dtype)))
         feed_forward = tf.cast(feed_forward, tokens.dtype)
-        tokens = self.output_layer_norm(tokens + self.output_dropout(feed_forward, training=training))
+        tokens = _layer_norm(self.output_layer_norm, tokens + self.output_dropout(feed_forward, training=training))
         return tf.reshape(tokens, [batch, length, width])
 
     def _self_attention(self, tokens, batch, length, attention_bias, training):
@@ -102,9 +108,9 @@ class TransformerLayer(keras.layers.Layer):
             projected = tf.reshape(_dense(dense, inputs), [batch, length, config.num_heads, config.head_size])
             return tf.transpose(projected, [0, 2, 1, 3])
 
-        query = heads(attention.query_dense) * tf.cast(1.0 / config.head_size ** 0.5, config.compute_dtype)
-        scores = tf.matmul(query, heads(attention.key_dense), transpose_b=True)  # [batch, heads, length, length]
-        scores = tf.cast(scores, tokens.dtype) + attention_bias
+        scores = tf.matmul(heads(attention.query_dense), heads(attention.key_dense), transpose_b=True)
+        # [batch, heads, length, length]; matmul, scale and bias add: one fused batch matmul on CPU.
+        scores = tf.cast(scores, tokens.dtype) * (1.0 / config.head_size ** 0.5) + attention_bias
         probabilities = self.attention_probs_dropout(tf.nn.softmax(scores), training=training)
         context = tf.matmul(tf.cast(probabilities, config.compute_dtype), heads(attention.value_dense))
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, config.hidden_size])
@@ -117,6 +123,15 @@ def _dense(layer, inputs):
     kernel = tf.cast(tf.reshape(layer.kernel, [inputs.shape[-1], -1]), inputs.dtype)
     bias = tf.cast(tf.reshape(layer.bias, [-1]), inputs.dtype)
     return layer.activation(tf.nn.bias_add(tf.matmul(inputs, kernel), bias))
+
+
+def _layer_norm(layer, inputs):
+    """``layer`` (a ``LayerNormalization`` over the last axis, which owns gamma and beta) on ``inputs``, in
+    fewer full-size passes than Keras' own ops: ``(x - mean) * (rsqrt(variance + epsilon) * gamma) + beta``."""
+    mean = tf.reduce_mean(inputs, -1, keepdims=True)
+    centered = inputs - mean
+    variance = tf.reduce_mean(tf.square(centered), -1, keepdims=True)
+    return centered * (tf.math.rsqrt(variance + layer.epsilon) * layer.gamma) + layer.beta
 
 
 class MaskedLMHead(keras.layers.Layer):
@@ -138,7 +153,7 @@ class MaskedLMHead(keras.layers.Layer):
 
     def call(self, sequence_output, masked_positions):
         gathered = ops.take_along_axis(sequence_output, ops.expand_dims(masked_positions, -1), axis=1)
-        hidden = self.layer_norm(self.transform(gathered))
+        hidden = _layer_norm(self.layer_norm, self.transform(gathered))
         return ops.matmul(hidden, ops.transpose(self.word_embeddings.embeddings)) + self.output_bias
 
 
