@@ -1,7 +1,7 @@
 """Our side of the benchmark: a worker process in the package's ``.venv`` (see ``workload.py``).
 
     .venv/bin/python bench/ours.py {serving,keras} NAME WORKLOAD.json ENCODER_DIR PREPROCESSOR_DIR
-        [--bfloat16 | --bfloat16-compute HF_DIR]
+        [--bfloat16 | --bfloat16-compute HF_DIR] [--inference-threads]
 
 Builds ``TextClassifier(encoder, preprocessor, num_classes=2)`` over the embedded MiniLM (head
 seeded, so every worker of ours holds the same weights), then as system ``NAME``
@@ -12,6 +12,8 @@ seeded, so every worker of ours holds the same weights), then as system ``NAME``
 ``--bfloat16`` turns on ``tfhub_llm.precision.enable_cpu_bfloat16()`` (oneDNN's bfloat16 graph rewrite);
 ``--bfloat16-compute HF_DIR`` converts MiniLM's Hugging Face folder with ``compute_dtype="bfloat16"``
 (the package BERT's matmuls in bfloat16 from float32 weights) and uses that encoder instead.
+``--inference-threads`` calls ``tfhub_llm.use_inference_threads()`` first (one thread per op, the
+micro-batches side by side: what ``model_server_flags()`` gives tensorflow_model_server).
 """
 
 import argparse
@@ -117,6 +119,10 @@ class OursKeras(wl.MeasuredSystem):
 
 def build_systems(args):
     """This worker's one system: the place to add variants of ours (one flag, one branch)."""
+    if args.inference_threads:
+        from tfhub_llm.cpu_threads import use_inference_threads
+
+        use_inference_threads()
     if args.bfloat16:
         from tfhub_llm.precision import enable_cpu_bfloat16
 
@@ -145,6 +151,8 @@ def main():
     precision.add_argument("--bfloat16", action="store_true", help="oneDNN's bfloat16 graph rewrite")
     precision.add_argument("--bfloat16-compute", metavar="HF_DIR",
                            help="MiniLM converted from HF_DIR with the package BERT's bfloat16 matmuls")
+    parser.add_argument("--inference-threads", action="store_true",
+                        help="one thread per op, the micro-batches side by side (tfhub_llm.use_inference_threads)")
     args = parser.parse_args()
     wl.run_worker(args.workload, lambda: build_systems(args))
 

@@ -12,10 +12,13 @@ same head), and take strings in and give probabilities out, tokenization include
   * ``kerashub``: KerasHub's ``BertTextClassifier`` with its own preprocessor at sequence_length 128.
 Every torch and ONNX variant also runs with ``SORTED_PARTS`` length-sorted sub-batches (suffix
 ``_sorted4``): each batch is sorted by token count, cut into 4 sub-batches padded to their own
-longest, and the outputs are put back in order, the trick our ``HubEncoder`` uses.
+longest, and the outputs are put back in order, the trick our ``HubEncoder`` uses. The ONNX
+variants also run those sub-batches side by side, one thread per op (suffix ``_parallel4``), as
+ours do under ``use_inference_threads()``.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import pathlib
 import sys
@@ -54,17 +57,17 @@ class Tokens:
 
 
 class TokenizedClassifier(wl.MeasuredSystem):
-    """``predict`` over ``Tokens`` and a ``probabilities_of(inputs)`` -> numpy rows function."""
+    """``predict`` over ``Tokens`` and a ``probabilities_of(inputs)`` -> numpy rows function; with ``side_by_side``,
+    the ``parts`` sub-batches run at once on that many threads."""
 
-    def __init__(self, tokens, probabilities_of, parts=None, details=None):
+    def __init__(self, tokens, probabilities_of, parts=None, details=None, side_by_side=False):
         self.tokens, self.probabilities_of, self.parts = tokens, probabilities_of, parts
         self.details = details or {}
+        self.pool = concurrent.futures.ThreadPoolExecutor(parts) if side_by_side else None
 
     def predict(self, texts):
-        groups, outputs = [], []
-        for group, inputs in self.tokens.batches(texts, self.parts):
-            groups.append(group)
-            outputs.append(self.probabilities_of(inputs))
+        groups, inputs = zip(*self.tokens.batches(texts, self.parts))
+        outputs = list((self.pool.map if self.pool else map)(self.probabilities_of, inputs))
         return outputs[0] if self.parts is None else wl.in_input_order(groups, outputs)
 
 
@@ -168,9 +171,11 @@ def onnx_systems(minilm_dir):
     systems = {}
     # Eager attention: the BERT optimizer's fusions look for its pattern, not SDPA's.
     model = seeded_classifier(minilm_dir, attn_implementation="eager")
-    for name, (probabilities_of, details) in peers_onnx.variants(model, tokens, THREADS).items():
+    for name, (probabilities_of, one_thread, details) in peers_onnx.variants(model, THREADS).items():
         systems[name] = TokenizedClassifier(tokens, probabilities_of, details=details)
         systems[sorted_name(name)] = TokenizedClassifier(tokens, probabilities_of, SORTED_PARTS, details)
+        systems[f"{name}_parallel{SORTED_PARTS}"] = TokenizedClassifier(tokens, one_thread, SORTED_PARTS, details,
+                                                                        side_by_side=True)
     return systems
 
 

@@ -6,7 +6,9 @@ batch and sequence axes) of ``BertForSequenceClassification`` with its fresh see
   * ``ort_fp32_opt``: ``onnxruntime.transformers.optimizer.optimize_model(model_type="bert")``;
   * ``ort_int8`` / ``ort_int8_per_channel``: ``quantize_dynamic`` (int8 weights, per tensor or
     per channel) of the optimized graph.
-Every session runs on the CPU provider with ``intra_op_num_threads`` threads.
+Every variant has two sessions on the CPU provider: one with ``intra_op_num_threads`` threads, and one
+with a single thread per op for sub-batches run side by side from several Python threads
+(``InferenceSession.run`` is thread-safe and releases the GIL).
 """
 
 import os
@@ -50,22 +52,25 @@ def variant_files(model, folder):
     return files, details
 
 
-def variants(model, tokens, threads):
-    """name -> (``probabilities_of(numpy inputs)``, details) for every variant, sessions loaded."""
+def _probabilities(path, threads):
+    """``probabilities_of(numpy inputs)`` over a session of ``path`` with ``threads`` threads per op."""
     import numpy as np
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    result = {}
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+    def probabilities_of(inputs):
+        logits = session.run(None, {key: inputs[key].astype(np.int64) for key in INPUTS})[0]
+        exp = np.exp(logits - logits.max(-1, keepdims=True))
+        return exp / exp.sum(-1, keepdims=True)
+    return probabilities_of
+
+
+def variants(model, threads):
+    """name -> (``probabilities_of`` with ``threads`` threads per op, the same with one, details), sessions loaded."""
     with tempfile.TemporaryDirectory(prefix="bench-onnx-") as folder:
         files, details = variant_files(model, folder)
-        for name, path in files.items():
-            session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-
-            def probabilities_of(inputs, session=session):
-                logits = session.run(None, {key: inputs[key].astype(np.int64) for key in INPUTS})[0]
-                exp = np.exp(logits - logits.max(-1, keepdims=True))
-                return exp / exp.sum(-1, keepdims=True)
-            result[name] = (probabilities_of, details[name])
-    return result
+        return {name: (_probabilities(path, threads), _probabilities(path, 1), details[name])
+                for name, path in files.items()}

@@ -32,15 +32,22 @@ def _ours(name, label, phases=INFERENCE, reference="ours_serving", tolerance=Non
     return System(name, label, name, phases, reference, tolerance)
 
 
-def _peer(name, label, worker, reference="torch_fp32", tolerance=None):
-    """A peer variant and the same with sorted sub-batches, which must match it within the same tolerance."""
-    return [System(name, label, worker, INFERENCE, reference, tolerance),
-            System(f"{name}_sorted4", f"{label}, 4 sorted sub-batches", worker, SORTED, name, tolerance)]
+def _peer(name, label, worker, reference="torch_fp32", tolerance=None, parallel=False):
+    """A peer variant and the same with sorted sub-batches (and, with ``parallel``, those sub-batches run side by
+    side on 4 threads with one thread per op, as ours do), which must match it within the same tolerance."""
+    variants = [System(name, label, worker, INFERENCE, reference, tolerance),
+                System(f"{name}_sorted4", f"{label}, 4 sorted sub-batches", worker, SORTED, name, tolerance)]
+    if parallel:
+        variants.append(System(f"{name}_parallel4", f"{label}, 4 sorted sub-batches side by side, 1 thread per op",
+                               worker, SORTED, name, tolerance))
+    return variants
 
 
 def selected_systems(bfloat16=True, kerashub=True, kerashub_inference=False):
     """Every system of one run, in table order."""
-    systems = [_ours("ours_serving", "ours: TF Serving export, fp32", reference=None)]
+    systems = [_ours("ours_serving", "ours: TF Serving export, fp32", reference=None),
+               _ours("ours_serving_threads", "ours: TF Serving export, fp32, 1 thread per op, micro-batches side by side",
+                     tolerance=FP32_TOLERANCE)]
     if bfloat16:
         systems.append(_ours("ours_serving_bf16", "ours: export + enable_cpu_bfloat16()"))
         systems.append(_ours("ours_serving_bf16_compute", "ours: export, BERT with bfloat16 matmuls"))
@@ -53,10 +60,10 @@ def selected_systems(bfloat16=True, kerashub=True, kerashub_inference=False):
         *_peer("torch_fp32", "HF torch fp32", "torch", reference=None, tolerance=FP32_TOLERANCE),
         *_peer("torch_bf16", "HF torch bf16 autocast", "torch"),
         System("torch_fp32_fit", "HF torch fp32 fit", "torch", ("train",)),
-        *_peer("ort_fp32", "ONNX Runtime fp32", "onnx", tolerance=FP32_TOLERANCE),
-        *_peer("ort_fp32_opt", "ONNX Runtime fp32, BERT optimizer", "onnx", tolerance=FP32_TOLERANCE),
-        *_peer("ort_int8", "ONNX Runtime int8 (optimized)", "onnx"),
-        *_peer("ort_int8_per_channel", "ONNX Runtime int8 per channel", "onnx"),
+        *_peer("ort_fp32", "ONNX Runtime fp32", "onnx", tolerance=FP32_TOLERANCE, parallel=True),
+        *_peer("ort_fp32_opt", "ONNX Runtime fp32, BERT optimizer", "onnx", tolerance=FP32_TOLERANCE, parallel=True),
+        *_peer("ort_int8", "ONNX Runtime int8 (optimized)", "onnx", parallel=True),
+        *_peer("ort_int8_per_channel", "ONNX Runtime int8 per channel", "onnx", parallel=True),
     ]
     if kerashub:
         systems.append(System("kerashub_fit", "KerasHub 0.32 fit", "kerashub", ("train",)))
@@ -72,6 +79,8 @@ def worker_commands(ours_python, peer_python, bench, workload_path, models, hf_d
     peers = [str(peer_python), str(bench / "peers.py")]
     return {
         "ours_serving": ours + ["serving", "ours_serving", workload_path] + models,
+        "ours_serving_threads": ours + ["serving", "ours_serving_threads", workload_path] + models
+        + ["--inference-threads"],
         "ours_serving_bf16": ours + ["serving", "ours_serving_bf16", workload_path] + models + ["--bfloat16"],
         "ours_serving_bf16_compute": ours + ["serving", "ours_serving_bf16_compute", workload_path] + models
         + ["--bfloat16-compute", hf_dir],

@@ -13,7 +13,6 @@
 import argparse
 import http.server
 import functools
-import json
 import os
 import pathlib
 import sys

@@ -104,6 +104,18 @@ def test_seq_length_override_and_pad_to_longest():
     assert capped["input_mask"].shape == (4, 4)
 
 
+def test_the_default_length_is_probed_eagerly_even_when_first_read_inside_a_traced_graph():
+    preprocessor = HubPreprocessor(FIXTURE_PREPROCESSOR)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def lengths(texts):
+        return tf.fill(tf.shape(texts), preprocessor.max_seq_length)
+
+    ops = {op.type for op in lengths.get_concrete_function().graph.get_operations()}
+    assert preprocessor.default_seq_length == 128
+    assert not any("Tokenize" in op or "PartitionedCall" in op for op in ops), ops
+
+
 def test_sentence_pairs_pack_two_segments():
     preprocessor = HubPreprocessor(FIXTURE_PREPROCESSOR, seq_length=12)
     packed = preprocessor([tf.constant(["hello world"]), tf.constant(["good bye"])])

@@ -5,6 +5,7 @@ class (layers, task models, schedules, metrics) after ``import tfhub_llm``.
 """
 
 from tfhub_llm.bert import BertConfig, convert_hf_bert
+from tfhub_llm.cpu_threads import model_server_flags, use_inference_threads
 from tfhub_llm.data import TextExamples, read_text_examples, split_examples, to_dataset
 from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.errors import DataError, TfhubLlmError
@@ -84,6 +85,7 @@ __all__ = [
     "finetune_question_answering",
     "finetune_token_classifier",
     "first_sentence_baseline",
+    "model_server_flags",
     "multi_worker_fixes",
     "publish",
     "read_conll",
@@ -96,6 +98,7 @@ __all__ = [
     "squad_evaluate",
     "to_dataset",
     "trust_directory",
+    "use_inference_threads",
     "verify_sha256",
     "write_saved_model_archive",
 ]

@@ -17,8 +17,12 @@ import tempfile
 from tfhub_llm.errors import TargetExistsError
 
 
-def _exists_error(path):
+def _folder_exists_error(path):
     return TargetExistsError(f"{path} already exists and is not empty; pass overwrite=True to replace it")
+
+
+def _file_exists_error(path):
+    return TargetExistsError(f"{path} already exists; pass overwrite=True to replace it")
 
 
 def is_missing_or_empty_dir(path) -> bool:
@@ -28,7 +32,7 @@ def is_missing_or_empty_dir(path) -> bool:
 
 
 @contextlib.contextmanager
-def atomic_directory(path, *, overwrite=False, prefix=None, exists_error=_exists_error):
+def atomic_directory(path, *, overwrite=False, prefix=None, exists_error=_folder_exists_error):
     """Yields an empty temporary sibling of ``path`` to fill; renames it to ``path`` when the block succeeds.
 
     A missing ``path`` or an empty folder is replaced; anything else only with ``overwrite``, else
@@ -65,7 +69,7 @@ def _rename_into_place(staging, path):
 
 
 @contextlib.contextmanager
-def atomic_file(path, *, overwrite=True, suffix=".tmp", exists_error=_exists_error):
+def atomic_file(path, *, overwrite=True, suffix=".tmp", exists_error=_file_exists_error):
     """Yields the name of a temporary sibling of ``path`` to write; fsyncs and renames it when the block succeeds.
 
     With ``overwrite=False`` an existing ``path`` raises ``exists_error(path)``; the final step is
@@ -102,7 +106,7 @@ def _fsync(path):
         os.close(fd)
 
 
-def write_text(path, content: str, *, overwrite=True, exists_error=_exists_error) -> None:
+def write_text(path, content: str, *, overwrite=True, exists_error=_file_exists_error) -> None:
     """Writes ``content`` (UTF-8) to ``path`` through :func:`atomic_file`."""
     with atomic_file(path, overwrite=overwrite, exists_error=exists_error) as temporary:
         with open(temporary, "w", encoding="utf-8") as f:

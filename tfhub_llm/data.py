@@ -154,18 +154,10 @@ def split_examples(examples: TextExamples, validation_fraction: float, seed: int
     """
     if by not in SPLITS:
         raise InvalidArgumentError(f"by must be one of {SPLITS}, got {by!r}")
-    if not 0.0 < validation_fraction < 1.0:
-        raise InvalidArgumentError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     candidates = _whole_sentences(examples.texts) if by == "sentences" else np.arange(len(examples))
     size = len(candidates)
-    num_validation = int(round(size * validation_fraction))
-    if not 0 < num_validation < size:
-        unit = "whole sentences" if by == "sentences" else "examples"
-        raise InvalidArgumentError(
-            f"validation_fraction={validation_fraction} of {size} {unit} from {examples.path} "
-            f"leaves {num_validation} for validation and {size - num_validation} for training; "
-            "both need at least one")
-    validation = np.sort(candidates[np.random.default_rng(seed).permutation(size)[:num_validation]])
+    unit = "whole sentences" if by == "sentences" else "examples"
+    validation = np.sort(candidates[seeded_holdout(size, validation_fraction, seed, f"{size} {unit} from {examples.path}")])
     if by == "sentences":
         held_out_spans = set()
         for index in validation:
@@ -174,6 +166,19 @@ def split_examples(examples: TextExamples, validation_fraction: float, seed: int
     else:
         train = np.setdiff1d(np.arange(size), validation)
     return examples.subset(train), examples.subset(validation)
+
+
+def seeded_holdout(count: int, validation_fraction: float, seed: int, what: str) -> np.ndarray:
+    """Which of ``count`` units a seeded permutation holds out: the first ``round(count * validation_fraction)``
+    of ``np.random.default_rng(seed).permutation(count)``; ``what`` names the units when a side would be empty."""
+    if not 0.0 < validation_fraction < 1.0:
+        raise InvalidArgumentError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    num_validation = int(round(count * validation_fraction))
+    if not 0 < num_validation < count:
+        raise InvalidArgumentError(
+            f"validation_fraction={validation_fraction} of {what} leaves {num_validation} for validation and "
+            f"{count - num_validation} for training; both need at least one")
+    return np.random.default_rng(seed).permutation(count)[:num_validation]
 
 
 def _whole_sentences(texts: list[str]) -> np.ndarray:

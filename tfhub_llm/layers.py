@@ -8,6 +8,7 @@ storage, so ``fit`` trains them and ``model.save("m.keras")`` keeps them.
 """
 
 import contextlib
+import functools
 
 import keras
 import tensorflow as tf
@@ -15,6 +16,7 @@ import tensorflow as tf
 from tfhub_llm.bert.preprocessing import pack_with_ragged_ops
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles
+from tfhub_llm.hub.assets import asset_file
 from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import interface
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
@@ -92,8 +94,7 @@ class HubEncoder(keras.layers.Layer):
     @property
     def vocab_file(self):
         """Path of the encoder's vocabulary asset, when it has one."""
-        asset = getattr(self._module, "vocab_file", None)
-        return asset.asset_path.numpy().decode() if asset is not None else None
+        return asset_file([self._module], "vocab_file")
 
     @property
     def module(self):
@@ -208,12 +209,15 @@ class HubPreprocessor(keras.layers.Layer):
         self.special_tokens = {
             key: int(value) for key, value in self._module.tokenize.get_special_tokens_dict().items()
         }
-        self.default_seq_length = self._packed_width_of_default_call()
         self.built = True
 
-    def _packed_width_of_default_call(self):
-        """The sequence length the SavedModel's own default call packs to (read by packing a probe)."""
-        packed = self._module(tf.constant(["probe"]))
+    @functools.cached_property
+    def default_seq_length(self):
+        """The sequence length the SavedModel's own default call packs to (read by packing a probe, once,
+        when first needed: never when ``seq_length`` is given). The probe runs eagerly even when first needed
+        while a graph is traced, so it never becomes part of an exported graph."""
+        with tf.init_scope():
+            packed = self._module(tf.constant(["probe"]))
         width = packed["input_word_ids"].shape[-1] if isinstance(packed, dict) and "input_word_ids" in packed else None
         if not width:
             raise handles.HandleError(
@@ -241,6 +245,11 @@ class HubPreprocessor(keras.layers.Layer):
     @property
     def pad_id(self):
         return self.special_tokens["padding_id"]
+
+    @property
+    def special_ids(self):
+        """``(cls_id, sep_id, pad_id)``: what a window of word pieces is packed with."""
+        return self.cls_id, self.sep_id, self.pad_id
 
     @property
     def mask_id(self):

@@ -2,7 +2,6 @@
 
 import importlib
 import json
-import pathlib
 import sys
 
 import pytest
@@ -20,7 +19,7 @@ def _import_bench(*names):
         sys.path.remove(str(BENCH))
 
 
-wl, report, registry = _import_bench("workload", "report", "systems")
+wl, report, registry, peers = _import_bench("workload", "report", "systems", "peers")
 
 
 def test_sub_batches_sort_by_length_and_go_back_in_order():
@@ -30,6 +29,23 @@ def test_sub_batches_sort_by_length_and_go_back_in_order():
     assert sorted(index for group in groups for index in group) == list(range(len(lengths)))
     outputs = [[f"row{index}" for index in group] for group in groups]
     assert wl.in_input_order(groups, outputs) == [f"row{index}" for index in range(len(lengths))]
+
+
+class _LengthTokens:
+    """Stands for the fast tokenizer: a text's "inputs" are its length, cut into sorted sub-batches."""
+
+    def batches(self, texts, parts=None):
+        groups = [list(range(len(texts)))] if parts is None else wl.sub_batches([len(t) for t in texts], parts)
+        for group in groups:
+            yield group, [len(texts[i]) for i in group]
+
+
+def test_sub_batches_side_by_side_give_the_rows_of_the_sequential_run_in_input_order():
+    texts = ["a" * n for n in (5, 1, 9, 3, 7, 2, 8, 4)]
+    rows_of = lambda lengths: [[length, -length] for length in lengths]  # noqa: E731
+    sequential = peers.TokenizedClassifier(_LengthTokens(), rows_of, parts=4).predict(texts)
+    side_by_side = peers.TokenizedClassifier(_LengthTokens(), rows_of, parts=4, side_by_side=True).predict(texts)
+    assert side_by_side == sequential == [[len(t), -len(t)] for t in texts]
 
 
 def test_sub_batches_of_a_tiny_batch_and_bad_parts():
@@ -108,6 +124,19 @@ def test_targets_use_our_best_path_and_the_best_peer_variant():
     median = next(check for what, check in by_what.items() if "median" in what)
     assert median["holds"] is None and median["missing"] == "ours"
     assert len(by_what) == 6
+
+
+def test_the_fp32_target_takes_the_faster_of_our_two_thread_settings_and_every_ort_fp32_variant():
+    figures = _figures(
+        ours_serving={"sentences": {"per_second": 200.0}},
+        ours_serving_threads={"sentences": {"per_second": 300.0}},
+        ours_serving_bf16_compute={"sentences": {"per_second": 900.0}},  # not fp32: never the fp32 side
+        ort_fp32_sorted4={"sentences": {"per_second": 250.0}},
+        ort_fp32_parallel4={"sentences": {"per_second": 320.0}},
+    )
+    fp32 = next(check for check in report.targets(figures) if check["what"].startswith("our fp32 serving export"))
+    assert fp32["ours"] == ("ours_serving_threads", 300.0) and fp32["peer"] == ("ort_fp32_parallel4", 320.0)
+    assert not fp32["holds"]
 
 
 def test_equality_checks_hold_within_tolerance_only():

@@ -46,6 +46,12 @@ def test_missing_path_names_the_handle(tmp_path):
         HubEncoder(str(tmp_path / "nowhere"))
 
 
+def test_a_windows_drive_path_is_local_not_a_url_scheme():
+    # The same parser decides trust by folder, so a path must never be taken for a remote handle here.
+    with pytest.raises(hub.HandleError, match=r"C:/models/bert.*does not exist"):
+        hub.resolve("C:/models/bert")
+
+
 def test_directory_without_saved_model(tmp_path):
     with pytest.raises(hub.HandleError, match="not a SavedModel directory"):
         hub.resolve(str(tmp_path))

@@ -209,7 +209,7 @@ def test_tf1_graph_with_a_checkpoint_write_reached_by_the_restore_op_is_refused(
     target = tmp_path / "home" / "stolen"
     path = str(tmp_path / "tf1")
     with tf.Graph().as_default() as graph, tf.compat.v1.Session(graph=graph) as session:
-        variable = tf.compat.v1.Variable(1.0, name="v")
+        tf.compat.v1.Variable(1.0, name="v")
         evil = tf.raw_ops.SaveV2(prefix=str(target), tensor_names=["v"], shape_and_slices=[""],
                                  tensors=[tf.constant(1.0)], name="evil")
         session.run(tf.compat.v1.global_variables_initializer())

@@ -1,6 +1,5 @@
 """SpanQuestionAnswerer: training on SQuAD features and answers that are exact context substrings."""
 
-import keras
 import numpy as np
 import pytest
 

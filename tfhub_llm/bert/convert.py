@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 from tfhub_llm.errors import TargetExistsError, TfhubLlmError
 from tfhub_llm.bert.config import BertConfig
 from tfhub_llm.bert.encoder import build_bert_encoder
-from tfhub_llm.atomic import atomic_directory, is_missing_or_empty_dir
+from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.bert.export import save_encoder, save_preprocessor
 from tfhub_llm.bert.preprocessing import BertPreprocessor, read_vocab
 
@@ -229,9 +229,24 @@ def convert_hf_bert(src_dir, out_dir, progress=print, overwrite=False, compute_d
     src_dir, out_dir = pathlib.Path(src_dir), pathlib.Path(out_dir)
     if not src_dir.is_dir():
         raise ConversionError(f"{src_dir} is not a directory")
-    if not (overwrite or is_missing_or_empty_dir(out_dir)):  # refused before the slow part
-        raise TargetExistsError(f"{out_dir} already exists and is not empty; pass overwrite=True "
-                                "(tfhub-llm convert --overwrite) to replace it")
+    # The target is checked on entry, before the slow reading, and again before the rename.
+    with atomic_directory(out_dir, overwrite=overwrite, exists_error=_target_exists) as staging:
+        encoder, vocab_path, do_lower_case = _read_hf_bert(src_dir, compute_dtype, progress)
+        progress(f"[4/5] exporting encoder to {out_dir / 'encoder'}")
+        save_encoder(encoder, staging / "encoder", vocab_path, do_lower_case)
+        progress(f"[5/5] exporting preprocessor to {out_dir / 'preprocessor'}")
+        save_preprocessor(BertPreprocessor(vocab_path, do_lower_case), staging / "preprocessor")
+    progress(f"done: {out_dir}")
+    return out_dir
+
+
+def _target_exists(out_dir):
+    return TargetExistsError(f"{out_dir} already exists and is not empty; pass overwrite=True "
+                             "(tfhub-llm convert --overwrite) to replace it")
+
+
+def _read_hf_bert(src_dir, compute_dtype, progress):
+    """Steps 1-3 of :func:`convert_hf_bert`: the encoder with the folder's weights, its vocab file and casing."""
     config_path = _require(src_dir / "config.json")
     progress(f"[1/5] reading {config_path}")
     config = bert_config_from_hf(config_path)
@@ -253,10 +268,4 @@ def convert_hf_bert(src_dir, out_dir, progress=print, overwrite=False, compute_d
              f"matmuls in {config.compute_dtype}")
     encoder = build_bert_encoder(config)
     load_hf_weights(encoder, tensors, f"{src_dir / source_name}")
-    with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        progress(f"[4/5] exporting encoder to {out_dir / 'encoder'}")
-        save_encoder(encoder, staging / "encoder", vocab_path, do_lower_case)
-        progress(f"[5/5] exporting preprocessor to {out_dir / 'preprocessor'}")
-        save_preprocessor(BertPreprocessor(vocab_path, do_lower_case), staging / "preprocessor")
-    progress(f"done: {out_dir}")
-    return out_dir
+    return encoder, vocab_path, do_lower_case

@@ -13,6 +13,7 @@ import pathlib
 import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
+from tfhub_llm.hub.assets import asset_file
 from tfhub_llm.interface import SERVING_SIGNATURE, encoder_input_specs, encoder_serving_function
 
 
@@ -69,7 +70,7 @@ def save_preprocessor(preprocessor, export_dir, overwrite=False):
 def save_bert_pair(encoder, preprocessor, out_dir, overwrite=False):
     """Writes ``out_dir/encoder`` and ``out_dir/preprocessor`` together, atomically."""
     with atomic_directory(out_dir, overwrite=overwrite) as staging:
-        vocab_file = preprocessor.vocab_file.asset_path.numpy().decode()
+        vocab_file = asset_file([preprocessor], "vocab_file")
         do_lower_case = preprocessor.do_lower_case
         save_encoder(encoder, staging / "encoder", vocab_file, do_lower_case)
         save_preprocessor(preprocessor, staging / "preprocessor")

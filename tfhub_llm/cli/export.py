@@ -1,6 +1,7 @@
 """``export serving|hub|text-embedding|litert`` of a fine-tuned model, ``check-serving`` and ``check-litert``."""
 
 import os
+import sys
 
 from tfhub_llm.cli.options import EXIT_CHECK_FAILED, EXIT_OK, add_trust, load_model, trust_scope
 
@@ -48,9 +49,12 @@ def _export(args, write):
 
 
 def run_export_serving(args):
+    from tfhub_llm.cpu_threads import model_server_flags
     from tfhub_llm.tf_serving.export import export_for_serving
 
     print(_export(args, lambda model: export_for_serving(model, args.base_dir, version=args.version)))
+    print(f"fastest on CPU with tensorflow_model_server {' '.join(model_server_flags())} "
+          "(one thread per op, the micro-batches side by side)", file=sys.stderr)
 
 
 def run_export_hub(args):

@@ -1,6 +1,9 @@
 """``serve`` (the development server with TF Serving's REST API) and ``predict`` (its REST client)."""
 
+import sys
+
 from tfhub_llm.cli.options import add_trust, print_json
+from tfhub_llm.errors import InvalidArgumentError
 
 
 def add_commands(commands):
@@ -10,6 +13,8 @@ def add_commands(commands):
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--model-name", help="default: BASE_DIR's last folder")
     add_trust(serve, "every version")
+    serve.add_argument("--default-threads", action="store_true",
+                       help="keep TensorFlow's thread pools (default: one thread per op, micro-batches side by side)")
     serve.set_defaults(run=run_serve)
 
     predict = commands.add_parser("predict", help="send texts to a TF Serving REST endpoint")
@@ -24,8 +29,14 @@ def add_commands(commands):
 
 
 def run_serve(args):
+    from tfhub_llm.cpu_threads import use_inference_threads
     from tfhub_llm.tf_serving.server import serve
 
+    if not args.default_threads:
+        try:
+            use_inference_threads()
+        except InvalidArgumentError as error:  # main() called from a Python process where TensorFlow already runs
+            print(f"note: keeping TensorFlow's thread pools: {error}", file=sys.stderr)
     serve(args.base_dir, args.host, args.port, args.model_name, trust=args.trust)
 
 

@@ -7,7 +7,9 @@ anything but a regular file, and caps the size, so a model cannot make the packa
 
 * ``read_assets`` reads the assets ``saved_model.pb`` names, for the scan, and says why it refuses
   the others (a name that is not relative and normalised, a link, not a regular file, too big);
-* ``read_asset`` / ``asset_line_count`` read a loaded model's asset (``asset_path``), for the describer.
+* ``asset_file`` finds a loaded model's asset (``vocab_file``, ``sp_model_file``, ...) and
+  ``read_asset`` / ``read_asset_lines`` / ``asset_line_count`` read it, for the layers, the describer,
+  the token classifier and the LiteRT tokenizer.
 """
 
 from __future__ import annotations
@@ -84,6 +86,23 @@ def read_asset(asset_path: str | os.PathLike, max_bytes: int = MAX_ASSET_BYTES) 
             except (OSError, InvalidFileError) as error:
                 raise InvalidFileError(f"{asset_path}: refusing to read this asset: {error}") from None
     raise InvalidFileError(f"{asset_path}: refusing to read an asset that is not inside a SavedModel's assets/ folder")
+
+
+def asset_file(modules, attribute: str) -> str | None:
+    """Path of the asset ``attribute`` (e.g. ``"vocab_file"``) of the first of the loaded ``modules`` that has it."""
+    for module in modules:
+        asset = getattr(module, attribute, None)
+        if asset is not None:
+            return asset.asset_path.numpy().decode()
+    return None
+
+
+def read_asset_lines(asset_path: str | os.PathLike) -> list[str]:
+    """The UTF-8 lines of a loaded model's asset (a vocabulary: one token a line), read through ``read_asset``."""
+    lines = read_asset(asset_path).decode("utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def asset_line_count(asset_path: str | os.PathLike) -> int:

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_llm.hub import handles
-from tfhub_llm.hub.assets import asset_line_count
+from tfhub_llm.hub.assets import asset_file, asset_line_count
 from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
 
 # Sub-objects and functions of the TF-Hub BERT interface, in the order a description lists them.
@@ -153,8 +153,7 @@ def _shape(shape):
 
 
 def _vocabulary(module):
-    vocab = getattr(module, "vocab_file", None)
-    vocab_path = vocab.asset_path.numpy().decode() if vocab is not None else None
+    vocab_path = asset_file([module], "vocab_file")
     if vocab_path:
         vocab_size = asset_line_count(vocab_path)
     elif hasattr(module, "tokenize") and hasattr(module.tokenize, "get_special_tokens_dict"):

@@ -10,7 +10,6 @@ text-embedding interface (:mod:`tfhub_llm.interface`) before anyone calls it.
 
 import os
 import urllib.error
-import urllib.parse
 
 import tensorflow as tf
 import tensorflow_hub as hub
@@ -18,6 +17,7 @@ import tensorflow_text  # noqa: F401  (registers the TF Text ops that preprocess
 
 from tfhub_llm.errors import TfhubLlmError
 from tfhub_llm.hub import resolver, security
+from tfhub_llm.hub.trust import local_path
 from tfhub_llm.interface import (
     ENCODER_INPUT_KEYS,
     ENCODER_OUTPUT_KEYS,
@@ -34,9 +34,9 @@ class HandleError(TfhubLlmError, ValueError):
 def resolve(handle):
     """Returns the local SavedModel directory of ``handle``, downloading and caching when remote."""
     handle = os.fspath(handle)
-    parsed = urllib.parse.urlparse(handle)
-    if parsed.scheme in ("", "file"):
-        return _local_saved_model_dir(handle, urllib.parse.unquote(parsed.path) if parsed.scheme else handle)
+    path = local_path(handle)
+    if path is not None:
+        return _local_saved_model_dir(handle, path)
     resolver.install_resolver()
     try:
         path = hub.resolve(handle)
@@ -100,13 +100,14 @@ def _load_with_interface(handle, kind, missing_parts, contract, load_options):
 
 def load_preprocessor(handle, **load_options):
     """Loads a TF-Hub BERT preprocessor, refusing a SavedModel without the preprocessor interface."""
-    module = load(handle, **load_options)
-    missing = missing_preprocessor_parts(module)
-    if missing:
-        raise HandleError(
-            f"Handle {handle!r} is not a TF-Hub BERT preprocessor: missing sub-objects {missing}."
-        )
-    return module
+    def missing_parts(module):
+        missing = missing_preprocessor_parts(module)
+        return f"missing sub-objects {missing}" if missing else ""
+
+    return _load_with_interface(
+        handle, "a TF-Hub BERT preprocessor", missing_parts,
+        "A preprocessor is called on a batch of strings and has tokenize (with get_special_tokens_dict) and "
+        "bert_pack_inputs.", load_options)
 
 
 def module_variables(module):

@@ -50,7 +50,8 @@ def is_trusted_path(path: str | os.PathLike) -> bool:
 
 
 def local_path(handle: str) -> str | None:
-    """The file-system path a handle names, or None for a remote (http, hub) handle."""
+    """The file-system path a handle names (a bare path, ``file://``, or a Windows drive such as ``C:\\``), or
+    None for a remote (http, hub) handle."""
     parsed = urllib.parse.urlparse(handle)
     if parsed.scheme == "file":
         return urllib.parse.unquote(parsed.path)

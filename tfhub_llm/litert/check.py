@@ -8,6 +8,7 @@ the model uses (custom ops are the ones the app must register) and the sample ou
 import dataclasses
 
 from tfhub_llm.errors import InvalidFileError
+from tfhub_llm.litert.ops import custom_op_names
 from tfhub_llm.litert.runner import LiteRTModel
 from tfhub_llm.tf_serving.export import DEFAULT_WARMUP_INPUTS
 
@@ -31,7 +32,7 @@ class LiteRTCheckReport:
 
     @property
     def custom_ops(self):
-        return sorted(name.split(":", 1)[1] for name in self.ops if name.startswith("CUSTOM:"))
+        return custom_op_names(self.ops)
 
     def format(self):
         """A human-readable summary."""

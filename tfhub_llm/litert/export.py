@@ -28,7 +28,7 @@ from tfhub_llm.litert.packing import pack_segments
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.embedding import TextEmbedder
-from tfhub_llm.tf_serving.signatures import classifier_outputs
+from tfhub_llm.tf_serving.signatures import classifier_outputs, string_inputs, track_model
 
 QUANTIZATIONS = (None, "dynamic_int8", "float16")
 
@@ -77,18 +77,15 @@ def on_device_function(model):
     task = _task(model)
     tokenizer = on_device_tokenizer(model.preprocessor, model.encoder)
     preprocessor = model.preprocessor
-    special_ids = (preprocessor.cls_id, preprocessor.sep_id, preprocessor.pad_id)
 
     def serve(*texts):
         segments = [tokenizer.tokenize(segment) for segment in texts]
-        return task.outputs(pack_segments(segments, preprocessor.max_seq_length, *special_ids))
+        return task.outputs(pack_segments(segments, preprocessor.max_seq_length, *preprocessor.special_ids))
 
-    signature = [tf.TensorSpec([None], tf.string, name=name) for name in task.input_names]
     with whole_batches(model.encoder):
-        function = tf.function(serve, input_signature=signature).get_concrete_function()
+        function = tf.function(serve, input_signature=string_inputs(task.input_names)).get_concrete_function()
     trackable = tf.Module()
-    trackable.model_variables = [weight.value for weight in model.weights]
-    trackable.encoder = model.encoder.module
+    track_model(trackable, model)
     return function, trackable, tokenizer
 
 

@@ -37,9 +37,14 @@ def model_ops(flatbuffer):
     return dict(counts)
 
 
+def custom_op_names(op_names):
+    """The custom ops among ``op_names`` (as :func:`model_ops` names them), by their custom code, sorted."""
+    return sorted(name.split(":", 1)[1] for name in op_names if name.startswith("CUSTOM:"))
+
+
 def custom_ops(flatbuffer):
     """The custom op names a ``.tflite`` model needs (each must be registered with the interpreter)."""
-    return sorted(name.split(":", 1)[1] for name in model_ops(flatbuffer) if name.startswith("CUSTOM:"))
+    return custom_op_names(model_ops(flatbuffer))
 
 
 def unresolved_custom_ops(flatbuffer, provided):

@@ -17,7 +17,7 @@ import tensorflow as tf
 import tensorflow_text as text
 
 from tfhub_llm.bert.preprocessing import UNKNOWN_TOKEN
-from tfhub_llm.hub.assets import read_asset
+from tfhub_llm.hub.assets import asset_file, read_asset, read_asset_lines
 from tfhub_llm.litert.ops import LiteRTConversionError
 
 PROBE_TEXTS = [
@@ -55,18 +55,8 @@ class OnDeviceTokenizer:
         return tf.cast(pieces.flat_values, tf.int32), tf.cast(splits, tf.int32)
 
 
-def _asset_path(modules, attribute):
-    for module in modules:
-        asset = getattr(module, attribute, None)
-        if asset is not None:
-            return asset.asset_path.numpy().decode()
-    return None
-
-
 def _wordpiece_candidates(vocab_file, declared_lower_case):
-    vocab = read_asset(vocab_file).decode("utf-8").split("\n")
-    if vocab and vocab[-1] == "":
-        vocab.pop()
+    vocab = read_asset_lines(vocab_file)
     casings = [True, False] if declared_lower_case is None else [declared_lower_case, not declared_lower_case]
     for lower_case in casings:
         tokenizer = text.FastBertTokenizer(
@@ -104,8 +94,8 @@ def on_device_tokenizer(preprocessor, encoder):
         LiteRTConversionError: no vocab or SentencePiece model asset, or no candidate matches.
     """
     modules = (preprocessor.module, encoder.module)
-    vocab_file = _asset_path(modules, "vocab_file")
-    sentencepiece_file = _asset_path(modules, "sp_model_file")
+    vocab_file = asset_file(modules, "vocab_file")
+    sentencepiece_file = asset_file(modules, "sp_model_file")
     if vocab_file:
         declared = getattr(preprocessor.module, "do_lower_case", getattr(encoder.module, "do_lower_case", None))
         candidates = _wordpiece_candidates(vocab_file, None if declared is None else bool(declared.numpy()))

@@ -1,9 +1,12 @@
-"""What every task model shares: (de)serialising its encoder and preprocessor, recompiling after load."""
+"""What every task model shares: BERT fine-tuning's default ``compile``, (de)serialising its encoder and
+preprocessor, recompiling after load."""
 
 import keras
 
 from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.tasks.optimization import bert_adamw
+from tfhub_llm.training_options import CLASSIFIER_TRAINING
 
 
 def encoder_layer(encoder, trainable=True):
@@ -26,6 +29,25 @@ class BertTask(keras.Model):
     """
 
     LAYER_ARGUMENTS = ("encoder", "preprocessor")
+    LEARNING_RATE = CLASSIFIER_TRAINING.learning_rate  # compile's default peak learning rate for this task
+
+    def compile(self, optimizer="auto", loss="auto", *, learning_rate=None, train_steps=None, warmup_fraction=0.1,
+                weight_decay=0.01, **kwargs):
+        """Compiles as BERT fine-tuning does by default; any argument may be replaced.
+
+        With ``optimizer="auto"``: AdamW at ``learning_rate`` (the task's ``LEARNING_RATE`` unless given)
+        with ``weight_decay``, warmed up linearly over ``warmup_fraction`` of ``train_steps`` and decayed
+        linearly to 0 (constant when ``train_steps`` is not given). With ``loss="auto"``: the task's
+        :meth:`default_loss`. Other keyword arguments (``metrics``, ...) go to ``keras.Model.compile``.
+        """
+        if optimizer == "auto":
+            learning_rate = self.LEARNING_RATE if learning_rate is None else learning_rate
+            optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
+        super().compile(optimizer=optimizer, loss=self.default_loss() if loss == "auto" else loss, **kwargs)
+
+    def default_loss(self):
+        """The loss ``compile(loss="auto")`` uses; None for a model that is not trained on its own outputs."""
+        return None
 
     def task_config(self):
         """The constructor arguments of the task besides the encoder and preprocessor."""

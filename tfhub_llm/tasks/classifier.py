@@ -5,7 +5,7 @@ import keras
 from tfhub_llm.data import CATEGORICAL, MULTILABEL, REGRESSION, label_type_for
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
-from tfhub_llm.tasks.optimization import BinaryAUC, BinaryF1, bert_adamw
+from tfhub_llm.tasks.optimization import BinaryAUC, BinaryF1
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -71,35 +71,17 @@ class TextClassifier(BertTask):
         self.label_type = label_type
         self.compile()
 
-    def compile(
-        self,
-        optimizer="auto",
-        loss="auto",
-        metrics="auto",
-        *,
-        learning_rate=3e-5,
-        train_steps=None,
-        warmup_fraction=0.1,
-        weight_decay=0.01,
-        **kwargs,
-    ):
-        """Compiles as BERT fine-tuning does by default; any argument may be replaced.
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """:meth:`BertTask.compile`; ``metrics="auto"``: accuracy (with F1 and AUC for two classes), AUC
+        for multi-label, mean absolute error for regression."""
+        super().compile(optimizer, loss, metrics=self._default_metrics() if metrics == "auto" else metrics, **kwargs)
 
-        With ``optimizer="auto"``: AdamW at ``learning_rate`` with ``weight_decay``, warmed up
-        linearly over ``warmup_fraction`` of ``train_steps`` and decayed linearly to 0 (constant
-        when ``train_steps`` is not given).
-        """
-        if optimizer == "auto":
-            optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
-        if loss == "auto":
-            loss = {
-                CATEGORICAL: "sparse_categorical_crossentropy",
-                MULTILABEL: "binary_crossentropy",
-                REGRESSION: "mean_squared_error",
-            }[self.label_type]
-        if metrics == "auto":
-            metrics = self._default_metrics()
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+    def default_loss(self):
+        return {
+            CATEGORICAL: "sparse_categorical_crossentropy",
+            MULTILABEL: "binary_crossentropy",
+            REGRESSION: "mean_squared_error",
+        }[self.label_type]
 
     def _default_metrics(self):
         if self.label_type == REGRESSION:

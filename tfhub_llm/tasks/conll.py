@@ -15,10 +15,9 @@ import json
 import os
 from typing import Sequence
 
-import numpy as np
 
-from tfhub_llm.data import json_lines_objects, read_utf8
-from tfhub_llm.errors import DataError, InvalidArgumentError
+from tfhub_llm.data import json_lines_objects, read_utf8, seeded_holdout
+from tfhub_llm.errors import DataError
 from tfhub_llm.tasks.entities import OUTSIDE, tag_parts, tag_problem
 
 DOCUMENT_START = "-DOCSTART-"
@@ -138,15 +137,10 @@ def _tag_problem(tag, label_names):
 def split_by_document(sentences: TaggedSentences, validation_fraction: float,
                       seed: int) -> tuple[TaggedSentences, TaggedSentences]:
     """(train, validation): a seeded ``validation_fraction`` of the documents held out whole; each keeps file order."""
-    if not 0.0 < validation_fraction < 1.0:
-        raise InvalidArgumentError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
     document_ids = sorted(set(sentences.documents))
-    held_out = int(round(len(document_ids) * validation_fraction))
-    if not 0 < held_out < len(document_ids):
-        raise InvalidArgumentError(f"{sentences.path} has {len(document_ids)} documents; validation_fraction="
-                         f"{validation_fraction} leaves {held_out} for validation and "
-                         f"{len(document_ids) - held_out} for training, and both need at least one")
-    validation = set(np.random.default_rng(seed).permutation(document_ids)[:held_out].tolist())
+    held_out = seeded_holdout(len(document_ids), validation_fraction, seed,
+                              f"the {len(document_ids)} documents of {sentences.path}")
+    validation = {document_ids[i] for i in held_out}
     in_validation = [document in validation for document in sentences.documents]
     return (sentences.subset([i for i, held in enumerate(in_validation) if not held]),
             sentences.subset([i for i, held in enumerate(in_validation) if held]))

@@ -14,7 +14,7 @@ from keras import ops
 
 from tfhub_llm.tasks.base import BertTask
 from tfhub_llm.tasks.embedding import l2_normalize
-from tfhub_llm.tasks.optimization import bert_adamw
+from tfhub_llm.training_options import EMBEDDER_TRAINING
 
 PAIR_INPUTS = ("text", "text_b")
 
@@ -78,6 +78,7 @@ class EmbeddingPairModel(BertTask):
     """
 
     LAYER_ARGUMENTS = ("embedder",)
+    LEARNING_RATE = EMBEDDER_TRAINING.learning_rate
 
     def __init__(self, embedder, **kwargs):
         inputs = {name: keras.Input(shape=(), dtype="string", name=name) for name in PAIR_INPUTS}
@@ -86,15 +87,8 @@ class EmbeddingPairModel(BertTask):
         self.embedder = embedder
         self.compile()
 
-    def compile(self, optimizer="auto", loss="auto", *, learning_rate=2e-5, train_steps=None,
-                warmup_fraction=0.1, weight_decay=0.01, **kwargs):
-        """AdamW with linear warmup and decay (as ``TextClassifier.compile``); the default loss is
-        :class:`MultipleNegativesRankingLoss`."""
-        if optimizer == "auto":
-            optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
-        if loss == "auto":
-            loss = MultipleNegativesRankingLoss()
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+    def default_loss(self):
+        return MultipleNegativesRankingLoss()
 
     def task_config(self):
         return {}

@@ -14,9 +14,9 @@ from keras import ops
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
-from tfhub_llm.tasks.optimization import bert_adamw
 from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
 from tfhub_llm.tasks.squad import SquadExample
+from tfhub_llm.training_options import QUESTION_ANSWERING_TRAINING
 
 LOGIT_KEYS = ("start_logits", "end_logits")
 PADDING_LOGIT = -10000.0
@@ -34,7 +34,7 @@ class PreprocessorOffsets:
                 "ones exported with tokenize_with_offsets; its SentencePiece ones never have it)."
             )
         self.preprocessor = preprocessor
-        self.cls_id, self.sep_id, self.pad_id = preprocessor.cls_id, preprocessor.sep_id, preprocessor.pad_id
+        self.cls_id, self.sep_id, self.pad_id = preprocessor.special_ids
 
     def tokenize_with_offsets(self, texts):
         flat = [ragged.to_list() for ragged in self.preprocessor.tokenize_with_offsets(texts)]
@@ -75,6 +75,8 @@ class SpanQuestionAnswerer(BertTask):
         [{'answer': 'Ada', 'score': ..., 'start': 18, 'end': 21}]
     """
 
+    LEARNING_RATE = QUESTION_ANSWERING_TRAINING.learning_rate
+
     def __init__(
         self,
         encoder,
@@ -112,15 +114,14 @@ class SpanQuestionAnswerer(BertTask):
         self.null_score_diff_threshold = null_score_diff_threshold
         self.compile()
 
-    def compile(self, optimizer="auto", loss="auto", *, learning_rate=5e-5, train_steps=None,
-                warmup_fraction=0.1, weight_decay=0.01, **kwargs):
-        """BERT's SQuAD recipe by default: AdamW, warmup then linear decay, mean of start and end losses."""
-        if optimizer == "auto":
-            optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
+    def compile(self, optimizer="auto", loss="auto", **kwargs):
+        """:meth:`BertTask.compile` with BERT's SQuAD recipe by default: the mean of the start and end losses."""
         if loss == "auto":
-            loss = {key: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for key in LOGIT_KEYS}
             kwargs.setdefault("loss_weights", {key: 0.5 for key in LOGIT_KEYS})
-        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+        super().compile(optimizer, loss, **kwargs)
+
+    def default_loss(self):
+        return {key: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for key in LOGIT_KEYS}
 
     def task_config(self):
         return {

@@ -14,14 +14,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfhub_llm.bert.preprocessing import read_vocab
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.hub.assets import asset_file, read_asset_lines
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.entities import OUTSIDE, checked_tag_scheme, entity_spans
-from tfhub_llm.tasks.optimization import bert_adamw
 from tfhub_llm.tasks.question_answering import characters_at_bytes
 from tfhub_llm.tasks.token_features import make_token_features
+from tfhub_llm.training_options import TOKEN_CLASSIFIER_TRAINING
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -48,6 +48,8 @@ class TokenClassifier(BertTask):
         [[{'text': 'Angela Merkel', 'label': 'PER', 'start': 0, 'end': 13, 'score': ...}, ...]]
     """
 
+    LEARNING_RATE = TOKEN_CLASSIFIER_TRAINING.learning_rate
+
     def __init__(self, encoder, preprocessor, label_names, tag_scheme=None, max_seq_length=128, doc_stride=64,
                  dropout=0.1, **kwargs):
         label_names = list(label_names)
@@ -70,16 +72,14 @@ class TokenClassifier(BertTask):
         self.dropout = dropout
         self.compile()
 
-    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", *, learning_rate=5e-5,
-                train_steps=None, warmup_fraction=0.1, weight_decay=0.01, **kwargs):
-        """AdamW with warmup then linear decay; cross-entropy and accuracy averaged over the weighted (first) pieces."""
-        if optimizer == "auto":
-            optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
+        """:meth:`BertTask.compile`; loss and accuracy are averaged over the weighted (first) pieces."""
         if weighted_metrics == "auto":
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
+        super().compile(optimizer, loss, weighted_metrics=weighted_metrics, **kwargs)
+
+    def default_loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
 
     def task_config(self):
         return {"label_names": self.label_names, "tag_scheme": self.tag_scheme, "max_seq_length": self.max_seq_length,
@@ -106,8 +106,7 @@ class TokenClassifier(BertTask):
         return self._features(word_pieces(self.preprocessor, token_lists), label_ids)
 
     def _features(self, pieces, label_ids=None):
-        special_ids = (self.preprocessor.cls_id, self.preprocessor.sep_id, self.preprocessor.pad_id)
-        return make_token_features(pieces, special_ids, self.max_seq_length, self.doc_stride, label_ids)
+        return make_token_features(pieces, self.preprocessor.special_ids, self.max_seq_length, self.doc_stride, label_ids)
 
     def features_dataset(self, features, batch_size=32, shuffle=True, seed=None):
         """A ``tf.data`` pipeline of ``(encoder inputs, tag ids, weights)``; weights are 1 on first pieces."""
@@ -173,12 +172,11 @@ def word_pieces(preprocessor, token_lists):
 
 def continuation_pieces(encoder, preprocessor):
     """Bool ``[vocab_size]``: which word pieces continue a word (``##`` tokens), from the model's vocabulary file."""
-    asset = getattr(preprocessor.module, "vocab_file", None)
-    vocab_file = encoder.vocab_file or (asset.asset_path.numpy().decode() if asset is not None else None)
+    vocab_file = asset_file([encoder.module, preprocessor.module], "vocab_file")
     if vocab_file is None:
         raise InvalidArgumentError(f"Neither the encoder {encoder.handle!r} nor the preprocessor {preprocessor.handle!r} has a "
                          "vocab_file, which tells the word pieces that continue a word from those that start one.")
-    return np.array([token.startswith("##") for token in read_vocab(vocab_file)])
+    return np.array([token.startswith("##") for token in read_asset_lines(vocab_file)])
 
 
 def preprocessor_words(preprocessor_module, texts, continuation):

@@ -32,7 +32,7 @@ class EntityServing(TaskServing):
                 f"The preprocessor {model.preprocessor.handle!r} has no tokenize_with_offsets, which the entity "
                 "serving signature needs to map words back to the text.")
         super().__init__(model, ("text",))
-        special_ids = (model.preprocessor.cls_id, model.preprocessor.sep_id, model.preprocessor.pad_id)
+        special_ids = model.preprocessor.special_ids
         starts, ends = chunk_boundary_tables(model.label_names)
         entity_types = [tag_parts(name)[1] for name in model.label_names]
         window_length, doc_stride = model.max_seq_length - 2, model.doc_stride

@@ -313,8 +313,7 @@ def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501,
     model = server.model
     versions = model.versions_on_disk()
     if versions:
-        security.check_saved_model(os.path.join(model.base_dir, str(versions[0])), trust=trust)
-        model.load(versions[0])
+        model.load(versions[0])  # scanned there, before anything of it runs
     else:
         print(f"no numeric version directory in {model.base_dir} yet; waiting for one",
               file=sys.stderr)

@@ -24,20 +24,30 @@ from tfhub_llm.tf_serving.packing import TokenizeOnly, unservable_packing_ops
 MULTI_LABEL_THRESHOLD = 0.5
 
 
+def string_inputs(names):
+    """The input signature of raw-text inputs ``names``: one string ``[batch]`` tensor each."""
+    return [tf.TensorSpec([None], tf.string, name=name) for name in names]
+
+
+def track_model(module, model):
+    """Makes ``module`` (a ``tf.Module`` to save or convert) hold ``model``'s weights and its encoder's TF-Hub module."""
+    module.model_variables = [weight.value for weight in model.weights]
+    module.encoder = model.encoder.module
+
+
 class TaskServing(tf.Module):
     """Base of every task's serving module (here and in entity_signature): tracks its weights and TF-Hub modules."""
 
     def __init__(self, model, input_names):
         super().__init__(name=type(self).__name__)
-        self.model_variables = [weight.value for weight in model.weights]
-        self.encoder = model.encoder.module
+        track_model(self, model)
         self.ragged_ops = bool(unservable_packing_ops(model.preprocessor))
         # Saved whole, the module would keep its own packing functions (and their ops) in the export.
         self.preprocessor = TokenizeOnly(model.preprocessor.module) if self.ragged_ops else model.preprocessor.module
         self.input_names = tuple(input_names)
 
     def input_signature(self):
-        return [tf.TensorSpec([None], tf.string, name=name) for name in self.input_names]
+        return string_inputs(self.input_names)
 
     def _trace(self, serve):
         """The concrete function of ``serve`` over the input signature (traced once; saving reuses it)."""
@@ -125,7 +135,7 @@ class QuestionAnsweringServing(TaskServing):
         self._settings = {key: getattr(model, key) for key in (
             "max_seq_length", "doc_stride", "max_query_length", "n_best_size", "max_answer_length",
             "version_2_with_negative", "null_score_diff_threshold")}
-        special_ids = (model.preprocessor.cls_id, model.preprocessor.sep_id, model.preprocessor.pad_id)
+        special_ids = model.preprocessor.special_ids
 
         def serve(questions, contexts):
             tf.debugging.assert_equal(tf.size(questions), tf.size(contexts),
