@@ -98,6 +98,13 @@ def flat_serving_outputs(outputs):
     return flat
 
 
+def string_input_specs(names):
+    """One string ``[batch]`` TensorSpec for each raw-text input in ``names``, in order."""
+    import tensorflow as tf
+
+    return [tf.TensorSpec([None], tf.string, name=name) for name in names]
+
+
 def encoder_input_specs():
     """``{key: int32 [batch, seq_length] TensorSpec}`` for each of :data:`ENCODER_INPUT_KEYS`."""
     import tensorflow as tf

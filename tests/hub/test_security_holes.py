@@ -413,6 +413,14 @@ def test_inspect_and_model_card_read_only_regular_files_inside_the_model(table_m
     assert describe(table_model)["vocab_size"] == len(WORDS)
 
 
+def test_a_vocabulary_asset_that_is_not_utf8_is_named(table_model, tmp_path):
+    path = shutil.copytree(table_model, tmp_path / "model")
+    vocab = next((path / "assets").iterdir())
+    vocab.write_bytes(b"hello\n\xff\xfe\n")
+    with pytest.raises(ValueError, match=r"vocab.*not UTF-8 text"):
+        assets.read_asset_lines(str(vocab))
+
+
 # ---------------------------------------------------------------- 4. every loading command scans
 
 

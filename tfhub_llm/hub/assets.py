@@ -8,7 +8,7 @@ anything but a regular file, and caps the size, so a model cannot make the packa
 * ``read_assets`` reads the assets ``saved_model.pb`` names, for the scan, and says why it refuses
   the others (a name that is not relative and normalised, a link, not a regular file, too big);
 * ``asset_file`` finds a loaded model's asset (``vocab_file``, ``sp_model_file``, ...) and
-  ``read_asset`` / ``read_asset_lines`` / ``asset_line_count`` read it, for the layers, the describer,
+  ``read_asset`` / ``read_asset_lines`` read it, for the layers, the describer,
   the token classifier and the LiteRT tokenizer.
 """
 
@@ -99,13 +99,10 @@ def asset_file(modules, attribute: str) -> str | None:
 
 def read_asset_lines(asset_path: str | os.PathLike) -> list[str]:
     """The UTF-8 lines of a loaded model's asset (a vocabulary: one token a line), read through ``read_asset``."""
-    lines = read_asset(asset_path).decode("utf-8").split("\n")
+    try:
+        lines = read_asset(asset_path).decode("utf-8").split("\n")
+    except UnicodeDecodeError as error:
+        raise InvalidFileError(f"{asset_path}: not UTF-8 text ({error})") from None
     if lines and lines[-1] == "":
         lines.pop()
     return lines
-
-
-def asset_line_count(asset_path: str | os.PathLike) -> int:
-    """Number of lines of a loaded model's asset (a vocabulary), read through ``read_asset``."""
-    data = read_asset(asset_path)
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)

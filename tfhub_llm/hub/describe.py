@@ -3,7 +3,7 @@
 :func:`describe` returns a JSON-serialisable dict (``tfhub-llm inspect --json`` prints it);
 :func:`format_text` renders it for ``tfhub-llm inspect`` and :func:`format_markdown` for the
 "Interface" section of a model card (:mod:`tfhub_llm.publishing`). The vocabulary is counted
-through :func:`tfhub_llm.hub.assets.asset_line_count`: only a regular file inside the model's
+through :func:`tfhub_llm.hub.assets.read_asset_lines`: only a regular file inside the model's
 ``assets/``, with a size cap.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_llm.hub import handles
-from tfhub_llm.hub.assets import asset_file, asset_line_count
+from tfhub_llm.hub.assets import asset_file, read_asset_lines
 from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
 
 # Sub-objects and functions of the TF-Hub BERT interface, in the order a description lists them.
@@ -155,7 +155,7 @@ def _shape(shape):
 def _vocabulary(module):
     vocab_path = asset_file([module], "vocab_file")
     if vocab_path:
-        vocab_size = asset_line_count(vocab_path)
+        vocab_size = len(read_asset_lines(vocab_path))
     elif hasattr(module, "tokenize") and hasattr(module.tokenize, "get_special_tokens_dict"):
         vocab_size = int(module.tokenize.get_special_tokens_dict()["vocab_size"])
     else:

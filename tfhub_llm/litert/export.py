@@ -21,14 +21,14 @@ from tensorflow.lite.python.convert_phase import ConverterError
 
 from tfhub_llm.atomic import atomic_file
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
-from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT
+from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, string_input_specs
 from tfhub_llm.layers import whole_batches
 from tfhub_llm.litert.ops import LiteRTConversionError, unresolved_custom_ops
 from tfhub_llm.litert.packing import pack_segments
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.embedding import TextEmbedder
-from tfhub_llm.tf_serving.signatures import classifier_outputs, string_inputs, track_model
+from tfhub_llm.tf_serving.signatures import classifier_outputs, track_model
 
 QUANTIZATIONS = (None, "dynamic_int8", "float16")
 
@@ -83,7 +83,7 @@ def on_device_function(model):
         return task.outputs(pack_segments(segments, preprocessor.max_seq_length, *preprocessor.special_ids))
 
     with whole_batches(model.encoder):
-        function = tf.function(serve, input_signature=string_inputs(task.input_names)).get_concrete_function()
+        function = tf.function(serve, input_signature=string_input_specs(task.input_names)).get_concrete_function()
     trackable = tf.Module()
     track_model(trackable, model)
     return function, trackable, tokenizer

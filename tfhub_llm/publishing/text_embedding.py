@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentTypeError
-from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE
+from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE, string_input_specs
 from tfhub_llm.layers import whole_batches
 from tfhub_llm.tasks.embedding import TextEmbedder
 
@@ -33,7 +33,7 @@ def text_embedding_saveable(embedder):
     root.variables = [weight.value for weight in embedder.weights]
     root.trainable_variables = [weight.value for weight in embedder.trainable_weights]
     root.regularization_losses = []
-    texts = tf.TensorSpec([None], tf.string, name=EMBEDDING_INPUT)
+    texts, = string_input_specs([EMBEDDING_INPUT])
     call = tf.function(lambda texts, training=False: embedder(texts, training=training))
 
     @tf.function(input_signature=[texts])

@@ -16,17 +16,12 @@ Keras model itself, so an export holds no optimizer state.
 
 import tensorflow as tf
 
-from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE
+from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE, string_input_specs
 from tfhub_llm.layers import pack_inputs
 from tfhub_llm.data import MULTILABEL, REGRESSION
 from tfhub_llm.tf_serving.packing import TokenizeOnly, unservable_packing_ops
 
 MULTI_LABEL_THRESHOLD = 0.5
-
-
-def string_inputs(names):
-    """The input signature of raw-text inputs ``names``: one string ``[batch]`` tensor each."""
-    return [tf.TensorSpec([None], tf.string, name=name) for name in names]
 
 
 def track_model(module, model):
@@ -47,7 +42,7 @@ class TaskServing(tf.Module):
         self.input_names = tuple(input_names)
 
     def input_signature(self):
-        return string_inputs(self.input_names)
+        return string_input_specs(self.input_names)
 
     def _trace(self, serve):
         """The concrete function of ``serve`` over the input signature (traced once; saving reuses it)."""
