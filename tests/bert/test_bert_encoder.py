@@ -71,6 +71,40 @@ def test_padding_does_not_change_unmasked_outputs(encoder_and_tensors):
     assert np.abs(a - b).max() < 1e-5
 
 
+def test_only_real_tokens_are_computed_and_padding_outputs_zeros(encoder_and_tensors):
+    encoder, tensors = encoder_and_tensors
+    inputs = _batch(9, seed=4)
+    mask = inputs["input_mask"].copy()
+    mask[1, 2:4] = 0  # a hole: keys masked, the tokens after it still real
+    mask[2] = 0  # an empty row: nothing real in it
+    inputs["input_mask"] = mask
+    outputs = encoder(inputs, training=False)
+    sequence, _, layers, _ = hf_bert_forward(
+        tensors, CONFIG, inputs["input_word_ids"], mask, inputs["input_type_ids"])
+    real = mask.astype(bool)
+    for ours, reference in zip([outputs["sequence_output"]] + outputs["encoder_outputs"], [sequence] + layers[:1]):
+        ours = np.asarray(ours)
+        assert np.abs(ours[real] - reference[real]).max() < 1e-4
+        padding = ~real
+        padding[:, 0] = False  # every row's first position is computed, even when masked
+        assert np.all(ours[padding] == 0)
+    assert np.all(np.isfinite(np.asarray(outputs["pooled_output"])))
+
+
+def test_padding_adds_nothing_to_the_gradients(encoder_and_tensors):
+    encoder, _ = encoder_and_tensors
+    short = _batch(6, seed=5)
+    padded = {key: np.pad(value, ((0, 0), (0, 10))) for key, value in short.items()}
+
+    def gradients(inputs):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.square(encoder(inputs, training=False)["pooled_output"]))
+        return [tf.convert_to_tensor(g) for g in tape.gradient(loss, encoder.trainable_weights) if g is not None]
+
+    for a, b in zip(gradients(short), gradients(padded)):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+
+
 def test_training_mode_applies_dropout(encoder_and_tensors):
     encoder, _ = encoder_and_tensors
     inputs = _batch(8)

@@ -4,13 +4,15 @@ Embeddings (word + position + segment, LayerNorm, dropout), post-LayerNorm trans
 exact-erf GELU, a tanh pooler on the first ([CLS]) token and, when ``config.with_mlm``, a
 masked-language-model head tied to the word embeddings. The transformer layers keep Keras'
 ``MultiHeadAttention`` and ``Dense`` layers as the owners of their weights, but compute on the
-flattened ``[tokens, width]`` activations with 2-D matmuls followed by a bias add (and GELU), the
-pattern TensorFlow's CPU graph rewrite fuses into one oneDNN matmul. With
+batch's real tokens only, as ``[tokens, width]`` (padding is gathered out after the embeddings, so the
+dense layers skip it; only the attention scores are laid out padded), with 2-D matmuls followed by a
+bias add (and GELU), the pattern TensorFlow's CPU graph rewrite fuses into one oneDNN matmul. With
 ``config.compute_dtype="bfloat16"`` those matmuls (and GELU) run in bfloat16 from float32 weights;
 residual sums, LayerNorms and the attention softmax stay float32. Inputs and outputs follow the TF-Hub BERT
 encoder contract: a dict of int32 ``input_word_ids`` / ``input_mask`` / ``input_type_ids`` in,
-``pooled_output`` / ``sequence_output`` / ``encoder_outputs`` / ``default`` out. Any sequence
-length up to ``config.max_position_embeddings`` works.
+``pooled_output`` / ``sequence_output`` / ``encoder_outputs`` / ``default`` out, the sequences zero where
+``input_mask`` is 0 (but for each row's first position, which is always computed). Any sequence length up to
+``config.max_position_embeddings`` works.
 """
 
 import dataclasses
@@ -83,29 +85,29 @@ class TransformerLayer(keras.layers.Layer):
 
     def build(self, input_shape):
         width = input_shape[-1]
-        self.self_attention.build(input_shape, input_shape)
-        self.self_attention_layer_norm.build(input_shape)
+        self.self_attention.build((None, None, width), (None, None, width))
+        self.self_attention_layer_norm.build((None, width))
         self.intermediate.build((None, width))
         self.output_dense.build((None, self.intermediate.units))
-        self.output_layer_norm.build(input_shape)
+        self.output_layer_norm.build((None, width))
 
-    def call(self, x, attention_bias, training=None):
-        batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
-        tokens = tf.reshape(x, [-1, width])  # [batch * length, width]
-        attended = self._self_attention(tokens, batch, length, attention_bias, training)
+    def call(self, tokens, attention_bias, padded_index, token_positions, training=None):
+        """``tokens``: ``[tokens, width]``, the batch's real tokens (see :func:`_token_layout`)."""
+        attended = self._self_attention(tokens, attention_bias, padded_index, token_positions, training)
         tokens = _layer_norm(self.self_attention_layer_norm, tokens + self.attention_dropout(attended, training=training))
         feed_forward = _dense(self.output_dense, _dense(self.intermediate, tf.cast(tokens, self.config.compute_dtype)))
         feed_forward = tf.cast(feed_forward, tokens.dtype)
-        tokens = _layer_norm(self.output_layer_norm, tokens + self.output_dropout(feed_forward, training=training))
-        return tf.reshape(tokens, [batch, length, width])
+        return _layer_norm(self.output_layer_norm, tokens + self.output_dropout(feed_forward, training=training))
 
-    def _self_attention(self, tokens, batch, length, attention_bias, training):
-        """``MultiHeadAttention``'s result on ``[batch * length, width]`` tokens, from its own weights."""
+    def _self_attention(self, tokens, attention_bias, padded_index, token_positions, training):
+        """``MultiHeadAttention``'s result for ``tokens``, from its own weights; the heads are laid out padded."""
         attention, config = self.self_attention, self.config
         inputs = tf.cast(tokens, config.compute_dtype)
+        batch, length = tf.shape(padded_index)[0], tf.shape(padded_index)[1]
 
         def heads(dense):  # [batch, heads, length, head_size]
-            projected = tf.reshape(_dense(dense, inputs), [batch, length, config.num_heads, config.head_size])
+            projected = tf.gather(_dense(dense, inputs), padded_index)
+            projected = tf.reshape(projected, [batch, length, config.num_heads, config.head_size])
             return tf.transpose(projected, [0, 2, 1, 3])
 
         scores = tf.matmul(heads(attention.query_dense), heads(attention.key_dense), transpose_b=True)
@@ -114,7 +116,21 @@ class TransformerLayer(keras.layers.Layer):
         probabilities = self.attention_probs_dropout(tf.nn.softmax(scores), training=training)
         context = tf.matmul(tf.cast(probabilities, config.compute_dtype), heads(attention.value_dense))
         context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, config.hidden_size])
-        return tf.cast(_dense(attention.output_dense, context), tokens.dtype)
+        return tf.cast(_dense(attention.output_dense, tf.gather(context, token_positions)), tokens.dtype)
+
+
+def _token_layout(input_mask):
+    """``(token_positions, padded_index)``: where a batch's real tokens are, so only they go through the dense layers.
+
+    ``token_positions`` (``[tokens]``) are the flat ``batch * length`` positions computed on: every unmasked one
+    and each row's first, so no row is empty. ``padded_index`` (``[batch, length]``) gives every padded position a
+    token to read: its own, or for padding the last token before it in its row (attention masks those keys).
+    """
+    keep = tf.logical_or(tf.not_equal(input_mask, 0), tf.equal(tf.range(tf.shape(input_mask)[1]), 0)[None])
+    keep = tf.reshape(keep, [-1])
+    token_positions = tf.cast(tf.where(keep)[:, 0], tf.int32)
+    padded_index = tf.reshape(tf.cumsum(tf.cast(keep, tf.int32)) - 1, tf.shape(input_mask))
+    return token_positions, padded_index
 
 
 def _dense(layer, inputs):
@@ -178,13 +194,19 @@ class BertEncoder(keras.Model):
 
     def call(self, inputs, training=None):
         x = self.embeddings(inputs["input_word_ids"], inputs["input_type_ids"], training=training)
+        batch, length, width = tf.shape(x)[0], tf.shape(x)[1], x.shape[-1]
         # Added to every layer's attention scores: 0 for real keys, -1e9 for padding; [batch, 1, 1 (queries), keys].
         padding = 1.0 - tf.cast(inputs["input_mask"], x.dtype)
         attention_bias = tf.expand_dims(tf.expand_dims(padding, 1), 1) * -1e9  # ExpandDims: a TFLite builtin
+        token_positions, padded_index = _token_layout(inputs["input_mask"])
+        tokens = tf.gather(tf.reshape(x, [-1, width]), token_positions)
         encoder_outputs = []
         for layer in self.transformer_layers:
-            x = layer(x, attention_bias, training=training)
-            encoder_outputs.append(x)
+            tokens = layer(tokens, attention_bias, padded_index, token_positions, training=training)
+            # [batch, length, width], zeros at padding
+            padded = tf.scatter_nd(token_positions[:, None], tokens, tf.stack([batch * length, width]))
+            encoder_outputs.append(tf.reshape(padded, [batch, length, width]))
+        x = encoder_outputs[-1]
         pooled = self.pooler_transform(x[:, 0, :])
         return {"pooled_output": pooled, "sequence_output": x, "encoder_outputs": encoder_outputs, "default": pooled}
 
