@@ -112,7 +112,8 @@ def _parse_saved_model(data: bytes, filename: str) -> saved_model_pb2.SavedModel
     return saved_model
 
 
-def _read_saved_model(path: str) -> saved_model_pb2.SavedModel:
+def read_saved_model(path: str) -> saved_model_pb2.SavedModel:
+    """The ``SavedModel`` proto of the folder ``path`` (``saved_model.pb`` or ``.pbtxt``); a bad file is named."""
     filename = _saved_model_file(path)
     with open(filename, "rb") as f:
         return _parse_saved_model(f.read(), filename)
@@ -129,7 +130,7 @@ def saved_model_op_types(path: str) -> dict[str, set[str]]:
     functions are not op types; the callees appear under their own names.
     """
     op_types: dict[str, set[str]] = {}
-    for meta_graph in _read_saved_model(path).meta_graphs:
+    for meta_graph in read_saved_model(path).meta_graphs:
         graph = meta_graph.graph_def
         library = {f.signature.name for f in graph.library.function}
         op_types.setdefault(TOP_LEVEL_GRAPH, set()).update(_op_types(graph.node, library))

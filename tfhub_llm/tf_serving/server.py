@@ -29,7 +29,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops that the package's exports use)
 from google.protobuf import json_format
-from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2
 
 from tfhub_llm.errors import InvalidFileError, MissingFileError, TfhubLlmError
@@ -62,10 +61,7 @@ class LoadedVersion:
 
 def _read_signature_defs(path: str):
     """The SignatureDef map of `path/saved_model.pb`'s "serve" MetaGraph, as TF Serving sees it."""
-    saved_model = saved_model_pb2.SavedModel()
-    with open(os.path.join(path, "saved_model.pb"), "rb") as file:
-        saved_model.ParseFromString(file.read())
-    for meta_graph in saved_model.meta_graphs:
+    for meta_graph in security.read_saved_model(path).meta_graphs:
         if "serve" in meta_graph.meta_info_def.tags:
             return meta_graph.signature_def
     raise InvalidFileError(f"{path}/saved_model.pb has no MetaGraph tagged 'serve'")
