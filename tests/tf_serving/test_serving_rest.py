@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -284,22 +286,100 @@ def test_predict_texts_helper(server, reference):
                          columnar=True) == {"outputs": expected}
 
 
-def test_serve_prints_url_answers_and_stops_on_ctrl_c(base_dir, reference):
-    process = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from tfhub_llm.tf_serving import serve; serve(sys.argv[1], port=0)",
-         str(base_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+class ServeProcess:
+    """`serve(base_dir, port=0)` in a child process whose stderr is drained, for the shutdown tests.
+
+    `inherit_sigint_ignored` starts it as a background job of a non-interactive shell would (SIGINT ignored
+    on entry). When the child outlives a stop, `thread_stacks()` has it dump every thread's stack (faulthandler
+    on SIGUSR1), so the failure says which thread hung.
+    """
+
+    def __init__(self, base_dir, inherit_sigint_ignored=False, grace_period=5.0):
+        script = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+                  "from tfhub_llm.tf_serving import serve; serve(sys.argv[1], port=0, grace_period=float(sys.argv[2]))")
+        ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if inherit_sigint_ignored else None
+        self.process = subprocess.Popen([sys.executable, "-c", script, str(base_dir), str(grace_period)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=ignore_sigint)
+        self._stderr = []
+        self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
+        self._drain.start()
+        first_line = self.process.stdout.readline()
+        if f"serving model '{SERVED_MODEL_NAME}'" not in first_line:
+            self.close()
+            pytest.fail(f"serve did not start: {first_line!r}\n{self.stderr()}")
+        self.url = self.process.stdout.readline().split()[0].split("/v1/")[0]
+
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+    def exit_code_after(self, signum, timeout=60) -> int:
+        """Sends `signum`; the exit code, or a failure showing every thread's stack when it does not exit."""
+        self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.close()
+            pytest.fail(f"serve still ran {timeout} s after {signal.Signals(signum).name}; its threads:\n"
+                        f"{self.stderr()}")
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._drain.join(timeout=10)
+
+
+@pytest.mark.parametrize("signum, inherit_sigint_ignored", [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl_c", "ctrl_c_in_background_job", "sigterm"])
+def test_serve_prints_url_answers_and_stops_on_ctrl_c(base_dir, reference, signum, inherit_sigint_ignored):
+    served = ServeProcess(base_dir, inherit_sigint_ignored)
     try:
-        first_line = process.stdout.readline()
-        assert f"serving model '{SERVED_MODEL_NAME}'" in first_line, process.stderr.read()
-        url = process.stdout.readline().split()[0].split("/v1/")[0]
-        assert url.startswith("http://127.0.0.1:")
+        assert served.url.startswith("http://127.0.0.1:")
         expected = call_in_process(reference[2], "length", text=["four"])["length"].tolist()
-        assert predict_texts(url, SERVED_MODEL_NAME, ["four"], signature="length")["predictions"] == expected
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert predict_texts(served.url, SERVED_MODEL_NAME, ["four"], signature="length")["predictions"] == expected
+        assert served.exit_code_after(signum) == 0, served.stderr()
+        assert "stopping" in served.stderr()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        served.close()
+
+
+def _stalled_request(url):
+    """A POST whose body never comes: a request in flight until the server gives up on it.
+
+    A complete request answered after it proves the server has accepted it (connections are accepted in order).
+    """
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(f"POST /v1/models/{SERVED_MODEL_NAME}:predict HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 1000\r\n\r\n{".encode())
+    predict_texts(url, SERVED_MODEL_NAME, ["four"], signature="length")
+    return sock
+
+
+def test_serve_gives_requests_in_flight_a_grace_period_then_exits_0(base_dir):
+    served = ServeProcess(base_dir, grace_period=1.0)
+    try:
+        with _stalled_request(served.url):
+            assert served.exit_code_after(signal.SIGINT) == 0, served.stderr()
+        assert "1 request(s) unfinished after the 1 s grace period" in served.stderr()
+    finally:
+        served.close()
+
+
+def test_serve_quits_at_once_on_a_second_ctrl_c(base_dir):
+    served = ServeProcess(base_dir, grace_period=3600.0)
+    try:
+        with _stalled_request(served.url):
+            served.process.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while "stopping" not in served.stderr() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert "stopping" in served.stderr()
+            assert served.process.poll() is None  # still waiting for the stalled request
+            assert served.exit_code_after(signal.SIGINT) == 128 + signal.SIGINT
+    finally:
+        served.close()

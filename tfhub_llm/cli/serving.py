@@ -13,6 +13,8 @@ def add_commands(commands):
     serve.add_argument("--port", type=int, default=8501)
     serve.add_argument("--model-name", help="default: BASE_DIR's last folder")
     add_trust(serve, "every version")
+    serve.add_argument("--grace-period", type=float, default=5.0, metavar="SECONDS",
+                       help="on Ctrl-C / SIGTERM, how long requests in flight may finish (a second signal quits at once)")
     serve.add_argument("--default-threads", action="store_true",
                        help="keep TensorFlow's thread pools (default: one thread per op, micro-batches side by side)")
     serve.set_defaults(run=run_serve)
@@ -37,7 +39,8 @@ def run_serve(args):
             use_inference_threads()
         except InvalidArgumentError as error:  # main() called from a Python process where TensorFlow already runs
             print(f"note: keeping TensorFlow's thread pools: {error}", file=sys.stderr)
-    serve(args.base_dir, args.host, args.port, args.model_name, trust=args.trust)
+    serve(args.base_dir, args.host, args.port, args.model_name, trust=args.trust,
+          grace_period=args.grace_period)
 
 
 def run_predict(args):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -31,11 +32,13 @@ import tensorflow_text  # noqa: F401  (registers the TF Text ops that the packag
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from tfhub_llm.errors import InvalidFileError, MissingFileError, TfhubLlmError
+from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, TfhubLlmError
 from tfhub_llm.hub import security
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.rest_json import RequestError, columnar_inputs, row_inputs, to_json
 
+DEFAULT_GRACE_PERIOD = 5.0  # seconds the requests in flight get to finish once a stop is asked
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _ROUTE = re.compile(
     r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<action>/metadata|:predict)?$")
 
@@ -244,6 +247,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _HTTPServer(ThreadingHTTPServer):
+    """One thread per request (daemon threads), counting the requests in flight for a graceful stop."""
+
     daemon_threads = True
     request_queue_size = 128
 
@@ -251,7 +256,35 @@ class _HTTPServer(ThreadingHTTPServer):
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         self.model = model
         self.log_requests = log_requests
+        self._in_flight = 0
+        self._idle = threading.Condition()
         super().__init__(address, _Handler)
+
+    def process_request(self, request, client_address):
+        with self._idle:  # counted before its thread starts, so a stop right after accept waits for it
+            self._in_flight += 1
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._finished_one()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._finished_one()
+
+    def _finished_one(self):
+        with self._idle:
+            self._in_flight -= 1
+            self._idle.notify_all()
+
+    def wait_until_idle(self, timeout: float) -> int:
+        """Waits up to `timeout` seconds for the requests in flight; returns how many are still running."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+            return self._in_flight
 
 
 class DevelopmentServer:
@@ -279,17 +312,46 @@ class DevelopmentServer:
         self._thread.start()
         return self
 
-    def serve_forever(self):
-        """Serves on the calling thread until KeyboardInterrupt."""
+    def serve_forever(self, grace_period: float = DEFAULT_GRACE_PERIOD, on_ready=None):
+        """Serves on the calling (main) thread until SIGINT (Ctrl-C) or SIGTERM, then stops gracefully.
+
+        The first signal stops accepting connections and gives the requests in flight up to `grace_period`
+        seconds; a second signal ends the process at once (exit status 128 + the signal's number). The
+        handlers are installed whatever the process inherited (a server started from a background job,
+        where SIGINT arrives ignored, still stops on Ctrl-C), before `on_ready()` is called (e.g. to print
+        the URL: a signal sent as soon as it is printed is handled), and restored on return.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            raise InvalidArgumentError("DevelopmentServer.serve_forever() handles Ctrl-C, so it runs on the main "
+                                       "thread; on another thread use start() / stop()")
+        stopping = threading.Event()
+
+        def on_signal(signum, _frame):
+            if stopping.is_set():
+                os._exit(128 + signum)
+            stopping.set()
+            print(f"{signal.Signals(signum).name}: stopping (again to quit at once)", file=sys.stderr, flush=True)
+            # shutdown() waits for the serving loop, which runs on this very thread: ask from another one.
+            threading.Thread(target=self._httpd.shutdown, name="tfhub-llm-serve-shutdown", daemon=True).start()
+
+        previous = {signum: signal.signal(signum, on_signal) for signum in _STOP_SIGNALS}
         try:
-            self._httpd.serve_forever()
-        except KeyboardInterrupt:
-            pass
+            if on_ready is not None:
+                on_ready()
+            self._httpd.serve_forever()  # returns at once when a signal came before it started
+            unfinished = self._httpd.wait_until_idle(grace_period)
+            if unfinished:
+                print(f"stopped with {unfinished} request(s) unfinished after the {grace_period:g} s grace period",
+                      file=sys.stderr, flush=True)
         finally:
             self._httpd.server_close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
-    def stop(self):
+    def stop(self, grace_period: float = DEFAULT_GRACE_PERIOD):
+        """Stops accepting, waits up to `grace_period` seconds for the requests in flight, closes the socket."""
         self._httpd.shutdown()
+        self._httpd.wait_until_idle(grace_period)
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join()
@@ -302,9 +364,11 @@ class DevelopmentServer:
         self.stop()
 
 
-def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501,
-          model_name: str | None = None, trust: bool = False) -> None:
-    """For `tfhub-llm serve`: scans and loads the latest version, prints the URL, serves until Ctrl-C."""
+def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501, model_name: str | None = None,
+          trust: bool = False, grace_period: float = DEFAULT_GRACE_PERIOD) -> None:
+    """For `tfhub-llm serve`: scans and loads the latest version, prints the URL, serves until Ctrl-C / SIGTERM."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C while loading, even if inherited ignored
     server = DevelopmentServer(base_dir, host, port, model_name, log_requests=True, trust=trust)
     model = server.model
     versions = model.versions_on_disk()
@@ -313,8 +377,8 @@ def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501,
     else:
         print(f"no numeric version directory in {model.base_dir} yet; waiting for one",
               file=sys.stderr)
-    print(f"serving model '{model.name}' (versions {versions}) from {model.base_dir}\n"
-          f"  {server.url}/v1/models/{model.name}\n"
-          f"  POST {server.url}/v1/models/{model.name}:predict\n"
-          "press Ctrl-C to stop", flush=True)
-    server.serve_forever()
+    server.serve_forever(grace_period, on_ready=lambda: print(
+        f"serving model '{model.name}' (versions {versions}) from {model.base_dir}\n"
+        f"  {server.url}/v1/models/{model.name}\n"
+        f"  POST {server.url}/v1/models/{model.name}:predict\n"
+        "press Ctrl-C to stop", flush=True))
