@@ -17,6 +17,7 @@ import pytest
 import tensorflow as tf
 
 from tests.harness import SERVED_MODEL_NAME, build_tiny_model
+from tfhub_llm.tf_serving.versions import VersionPolicy
 from tfhub_llm.tf_serving import (
     DevelopmentServer,
     ServerUnreachableError,
@@ -45,7 +46,7 @@ def base_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(base_dir):
-    with DevelopmentServer(str(base_dir)) as running:
+    with DevelopmentServer(str(base_dir), policy=VersionPolicy("all")) as running:
         yield running
 
 
@@ -162,35 +163,6 @@ def test_version_routing(server, reference):
             != ServingClient(server.url, SERVED_MODEL_NAME, version=2).predict(["abcdef"]))
 
 
-def test_new_version_is_picked_up_while_running(tmp_path):
-    base = tmp_path / SERVED_MODEL_NAME
-    build_tiny_model(str(base / "1"), scale=1.0)
-    with DevelopmentServer(str(base)) as running:
-        client = ServingClient(running.url, SERVED_MODEL_NAME, signature_name="pair")
-        request = {"question": ["q"], "features": [[1.0, 1.0, 1.0]]}
-        assert client.predict_columnar(request)["score"] == pytest.approx([3.0])
-        build_tiny_model(str(base / "7.partial"), scale=7.0)
-        assert [e["version"] for e in client.model_status()["model_version_status"]] == ["1"]
-        os.rename(base / "7.partial", base / "7")
-        assert [e["version"] for e in client.model_status()["model_version_status"]] == ["7", "1"]
-        assert client.predict_columnar(request)["score"] == pytest.approx([21.0])
-
-
-def test_unloadable_version_is_reported_and_others_still_served(tmp_path):
-    base = tmp_path / SERVED_MODEL_NAME
-    build_tiny_model(str(base / "1"), scale=1.0)
-    (base / "2").mkdir()  # numeric, but no SavedModel in it
-    with DevelopmentServer(str(base)) as running:
-        statuses = ServingClient(running.url, SERVED_MODEL_NAME).model_status()["model_version_status"]
-        assert [(e["version"], e["state"]) for e in statuses] == [("2", "END"), ("1", "AVAILABLE")]
-        assert str(base / "2") in statuses[0]["status"]["error_message"]
-        with pytest.raises(ServingError, match="cannot load version 2") as caught:
-            ServingClient(running.url, SERVED_MODEL_NAME).predict(["a"])
-        assert caught.value.status == 500
-        assert ServingClient(running.url, SERVED_MODEL_NAME, version=1, signature_name="length").predict(
-            ["abc"]) == [3]
-
-
 # --- bad requests ----------------------------------------------------------------------------
 
 BAD_PREDICT_BODIES = {
@@ -232,11 +204,9 @@ def test_bad_predict_request_gets_400_and_server_keeps_serving(server, case):
     (f"/v1/models/{SERVED_MODEL_NAME}/versions/9:predict", "POST", "version 9"),
     (f"/v1/models/{SERVED_MODEL_NAME}/versions/9", "GET", "version 9"),
     (f"/v1/models/{SERVED_MODEL_NAME}/versions/9/metadata", "GET", "version 9"),
-    (f"/v1/models/{SERVED_MODEL_NAME}:predict", "GET", "malformed request"),
-    (f"/v1/models/{SERVED_MODEL_NAME}:classify", "POST", "malformed request"),
-    ("/v2/anything", "GET", "malformed request"),
+    (f"/v1/models/{SERVED_MODEL_NAME}/labels/nope:predict", "POST", "label: nope"),
 ])
-def test_unknown_paths_get_404(server, path, method, fragment):
+def test_unknown_model_version_or_label_gets_404(server, path, method, fragment):
     body = b'{"instances": ["a"]}' if method == "POST" else None
     status, answer = raw_request(server.url + path, body, method)
     assert status == 404

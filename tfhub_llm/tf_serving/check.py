@@ -116,8 +116,12 @@ class ServingSession:
         """Names of the graph's library functions (nodes may name them as their op)."""
         return {function.signature.name for function in self.meta_graph.graph_def.library.function}
 
-    def run(self, inputs, signature_name=SERVING_SIGNATURE):
-        """Feeds ``inputs`` (``{input name: array}``) to the SignatureDef by tensor name; returns its outputs."""
+    def run(self, inputs, signature_name=SERVING_SIGNATURE, timeout=None):
+        """Feeds ``inputs`` (``{input name: array}``) to the SignatureDef by tensor name; returns its outputs.
+
+        With ``timeout`` (seconds) the step is cancelled once it runs that long, as TF Serving applies a
+        request's deadline (``RunOptions.timeout_in_ms``): it raises ``tf.errors.DeadlineExceededError``.
+        """
         signatures = self.meta_graph.signature_def
         if signature_name not in signatures:
             raise UnknownSignatureError(f"{self.export_dir} has no signature {signature_name!r}; it has {sorted(signatures)}")
@@ -127,7 +131,8 @@ class ServingSession:
                              f"got {sorted(inputs)}")
         feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
         fetches = {name: output.name for name, output in signature.outputs.items()}
-        return self.session.run(fetches, feed_dict=feeds)
+        options = None if timeout is None else tf.compat.v1.RunOptions(timeout_in_ms=max(1, round(timeout * 1000)))
+        return self.session.run(fetches, feed_dict=feeds, options=options)
 
 
 def session_predict(export_dir, inputs, signature_name=SERVING_SIGNATURE):
