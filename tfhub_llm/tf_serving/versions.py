@@ -140,14 +140,11 @@ class ModelVersions:
         with self._lock:
             for version in set(self._records) - set(on_disk) - set(self._available):
                 del self._records[version]  # a bad folder that was removed: forget it
-            known_bad = {version for version, record in self._records.items()
-                         if record.error and record.fingerprint == fingerprints.get(version)}
-        wanted = self.policy.select([version for version in on_disk if version not in known_bad])
-        to_load = sorted(wanted - set(self._available), reverse=True)
-        with self._lock:
-            self._records.update({version: _VersionRecord(START) for version in to_load})
-        for version in to_load:
-            self._load(version, fingerprints[version])
+        while to_load := self._to_load(on_disk, fingerprints):  # again when one fails: the policy picks another
+            with self._lock:
+                self._records.update({version: _VersionRecord(START) for version in to_load})
+            for version in to_load:
+                self._load(version, fingerprints[version])
         with self._lock:
             keep = self.policy.select([version for version in on_disk if version in self._available])
             for version in sorted(set(self._available) - keep):
@@ -156,6 +153,15 @@ class ModelVersions:
                 del self._available[version]
                 self._records[version] = _VersionRecord(END)
                 logger.info("model '%s': version %d unloaded", self.name, version)
+
+    def _to_load(self, on_disk: list[int], fingerprints: dict) -> list[int]:
+        """What the policy picks among the versions not known to be bad (failed, files unchanged), not yet loaded."""
+        with self._lock:
+            known_bad = {version for version, record in self._records.items()
+                         if record.error and record.fingerprint == fingerprints.get(version)}
+            available = set(self._available)
+        wanted = self.policy.select([version for version in on_disk if version not in known_bad])
+        return sorted(wanted - available, reverse=True)
 
     def _load(self, version: int, fingerprint: tuple) -> None:
         path = self._path(version)
