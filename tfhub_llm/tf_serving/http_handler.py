@@ -26,6 +26,7 @@ class RestHandler(BaseHTTPRequestHandler):
     """One connection (HTTP/1.0: one request); ``self.server`` has ``model`` and ``limits``."""
 
     server_version = "tfhub-llm-dev-server"
+    default_request_version = "HTTP/1.0"  # errors about the request line get a status line and JSON, not HTTP/0.9
 
     def setup(self):
         super().setup()
