@@ -10,7 +10,8 @@ import urllib.request
 
 import pytest
 
-from tests.harness import SERVED_MODEL_NAME, build_tiny_model
+from tests.harness import SERVED_MODEL_NAME, build_tiny_model, save_hand_made_encoder, writes_file
+from tfhub_llm import cli
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient
 from tfhub_llm.tf_serving import versions as versions_module
@@ -191,3 +192,30 @@ def test_version_policy_parse(text, expected):
 def test_version_policy_parse_rejects(text):
     with pytest.raises(InvalidArgumentError, match="version policy"):
         VersionPolicy.parse(text)
+
+
+def test_version_refused_by_the_scan_is_skipped_old_one_serves(exports, tmp_path):
+    base = tmp_path / SERVED_MODEL_NAME
+    shutil.copytree(exports / "1", base / "1")
+    target = tmp_path / "pwned"
+    with DevelopmentServer(str(base), poll_interval=POLL) as server:
+        shutil.copytree(save_hand_made_encoder(str(tmp_path / "writer"), writes_file(str(target))), base / "2")
+        wait_for(lambda: ("2", "END") in states(server), "the refused version reported")
+        error = ServingClient(server.url, SERVED_MODEL_NAME).model_status()["model_version_status"][0]["status"]
+        assert "Refusing to run SavedModel" in error["error_message"] and "WriteFile" in error["error_message"]
+        assert score(server) == 3.0
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("flags, fragment", [(["--version-policy", "newest"], "version policy 'newest'"),
+                                             (["--label", "stable"], "--label 'stable'"),
+                                             (["--max-workers", "0"], "max_workers=0")])
+def test_serve_command_rejects_bad_flags(exports, flags, fragment, capsys):
+    assert cli.main(["serve", str(exports), "--port", "0", *flags]) == cli.EXIT_BAD_INPUT
+    assert fragment in capsys.readouterr().err
+
+
+def test_serve_command_refuses_to_start_over_nothing_servable(tmp_path, capsys):
+    (tmp_path / "base" / "1").mkdir(parents=True)
+    assert cli.main(["serve", str(tmp_path / "base"), "--port", "0"]) == cli.EXIT_BAD_INPUT
+    assert "has no saved_model.pb" in capsys.readouterr().err

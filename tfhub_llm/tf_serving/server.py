@@ -21,7 +21,7 @@ import sys
 import threading
 from http.server import ThreadingHTTPServer
 
-from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, TfhubLlmError
 from tfhub_llm.tf_serving.http_handler import RestHandler
 from tfhub_llm.tf_serving.limits import ServerLimits
 from tfhub_llm.tf_serving.versions import DEFAULT_POLL_INTERVAL, ModelVersions, VersionPolicy
@@ -167,13 +167,13 @@ class DevelopmentServer:
 
     def stop(self, grace_period: float = DEFAULT_GRACE_PERIOD):
         """Stops accepting, waits up to `grace_period` seconds for the requests in flight, closes the socket."""
-        self._httpd.shutdown()
-        self._httpd.wait_until_idle(grace_period)
-        self._httpd.server_close()
-        self.model.stop()
         if self._thread is not None:
+            self._httpd.shutdown()
+            self._httpd.wait_until_idle(grace_period)
             self._thread.join()
             self._thread = None
+        self._httpd.server_close()
+        self.model.stop()
 
     def __enter__(self) -> "DevelopmentServer":
         return self.start()
@@ -186,12 +186,24 @@ def serve(base_dir: str, host: str = "127.0.0.1", port: int = 8501, model_name: 
           trust: bool = False, grace_period: float = DEFAULT_GRACE_PERIOD, *, policy: VersionPolicy = VersionPolicy(),
           labels: dict[str, int] | None = None, limits: ServerLimits = ServerLimits(),
           poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
-    """For `tfhub-llm serve`: loads (scanned) what the policy picks, prints the URL, serves until Ctrl-C / SIGTERM."""
+    """For `tfhub-llm serve`: loads (scanned) what the policy picks, prints the URL, serves until Ctrl-C / SIGTERM.
+
+    Raises the load error at once when BASE_DIR has versions and none can be served (e.g. the scan refuses
+    them); later, a version that fails is skipped and logged while the others serve on.
+    """
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C while loading, even if inherited ignored
     server = DevelopmentServer(base_dir, host, port, model_name, log_requests=True, trust=trust, policy=policy,
                                labels=labels, limits=limits, poll_interval=poll_interval)
     model = server.model
+    try:
+        model.start()
+        failures = model.load_failures()
+        if failures and not model.available_versions():  # a start over nothing servable: say why at once
+            raise failures[0] if isinstance(failures[0], TfhubLlmError) else InvalidFileError(str(failures[0]))
+    except BaseException:
+        server.stop(grace_period=0)
+        raise
 
     def on_ready():
         versions = model.available_versions()

@@ -86,6 +86,7 @@ class _VersionRecord:
     state: str
     error: str = ""
     fingerprint: tuple = ()  # the files of a version that failed, to try it again only once they change
+    exception: BaseException | None = None  # why it failed
 
 
 def folder_fingerprint(path: str) -> tuple:
@@ -175,7 +176,7 @@ class ModelVersions:
             message = f"cannot load version {version} of model '{self.name}' from {path}: {error}"
             logger.warning("%s; skipped until its files change", message)
             with self._lock:
-                self._records[version] = _VersionRecord(END, message, fingerprint)
+                self._records[version] = _VersionRecord(END, message, fingerprint, error)
             return
         with self._lock:
             self._available[version] = loaded
@@ -186,7 +187,9 @@ class ModelVersions:
         return os.path.join(self.base_dir, str(version))
 
     def start(self) -> None:
-        """Starts the loader thread; returns once its first look (and the loads it started) is done."""
+        """Starts the loader thread (once); returns once its first look (and the loads it started) is done."""
+        if self._thread is not None:
+            return
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"tfhub-llm-loader-{self.name}")
         self._thread.start()
         self._first_pass.wait()
@@ -225,6 +228,11 @@ class ModelVersions:
         """The AVAILABLE versions, highest first."""
         with self._lock:
             return sorted(self._available, reverse=True)
+
+    def load_failures(self) -> list[BaseException]:
+        """Why the versions that failed to load did, highest version first."""
+        with self._lock:
+            return [record.exception for _, record in sorted(self._records.items(), reverse=True) if record.exception]
 
     def serving(self, version: int | None = None) -> LoadedVersion:
         """The AVAILABLE version asked for (the highest AVAILABLE one when None)."""
