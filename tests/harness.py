@@ -177,6 +177,20 @@ class TinyServingModel(tf.Module):
                 "echo_bytes": question}
 
 
+def http_json(url, body: bytes | None = None, method=None):
+    """(status, parsed JSON answer) of an HTTP request, error statuses included (for the serving tests)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
 def build_tiny_model(path: str, scale: float) -> None:
     """Saves a TinyServingModel with signatures serving_default (classify), length and pair."""
     module = TinyServingModel(scale)

@@ -10,9 +10,7 @@ import tensorflow as tf
 
 from tests.harness import SERVED_MODEL_NAME, build_tiny_model
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.tf_serving import DevelopmentServer, ServingClient
-from tfhub_llm.tf_serving.limits import ServerLimits
-from tfhub_llm.tf_serving.versions import VersionPolicy
+from tfhub_llm.tf_serving import DevelopmentServer, ServerLimits, ServingClient, VersionPolicy
 
 LIMITS = ServerLimits(max_body_bytes=4096, read_timeout=2.0, max_batch_size=3, max_workers=3, request_deadline=2.0)
 PREDICT = f"/v1/models/{SERVED_MODEL_NAME}:predict"

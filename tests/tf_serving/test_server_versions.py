@@ -1,21 +1,17 @@
 """DevelopmentServer's versions as TF Serving's: background loads, last good version serving, policy, labels, status."""
 
-import json
 import logging
 import shutil
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.harness import SERVED_MODEL_NAME, build_tiny_model, save_hand_made_encoder, writes_file
+from tests.harness import SERVED_MODEL_NAME, build_tiny_model, http_json, save_hand_made_encoder, writes_file
 from tfhub_llm import cli
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.tf_serving import DevelopmentServer, ServingClient
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, VersionPolicy
 from tfhub_llm.tf_serving import versions as versions_module
-from tfhub_llm.tf_serving.versions import VersionPolicy
 
 POLL = 0.1  # seconds between the loader's looks, so the tests wait little
 WAIT_SECONDS = 120  # the most a test waits for a state it expects (a generous bound, not a timing assertion)
@@ -29,15 +25,6 @@ def exports(tmp_path_factory):
     for version in (1, 2):
         build_tiny_model(str(root / str(version)), scale=float(version))
     return root
-
-
-def get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 def states(server):
@@ -127,8 +114,8 @@ def test_half_written_version_is_skipped_old_one_serves_status_shows_it(exports,
         assert str(base / "2") in status[0]["status"]["error_message"]
         assert status[1]["status"] == {"error_code": "OK", "error_message": ""}
         assert score(server) == 3.0  # version 1 keeps serving unversioned requests
-        assert get(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/metadata")[0] == 200
-        assert get(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/versions/2/metadata")[0] == 404
+        assert http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/metadata")[0] == 200
+        assert http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/versions/2/metadata")[0] == 404
         skipped = [record for record in caplog.records if "cannot load version 2" in record.getMessage()]
         assert len(skipped) == 1, [record.getMessage() for record in skipped]
         shutil.rmtree(base / "2")
@@ -157,7 +144,7 @@ def test_version_policies_and_labels(exports, tmp_path):
         assert states(server) == [("2", "AVAILABLE"), ("1", "AVAILABLE")]
         assert (score(server, version=1), score(server)) == (3.0, 6.0)
         assert score(server, label="stable") == 3.0 and score(server, label="canary") == 6.0
-        status, answer = get(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/labels/stable")
+        status, answer = http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/labels/stable")
         assert (status, answer["model_version_status"][0]["version"]) == (200, "1")
     with DevelopmentServer(str(base), poll_interval=POLL, policy=VersionPolicy("specific", versions=(1,))) as server:
         assert states(server) == [("1", "AVAILABLE")]
@@ -172,11 +159,11 @@ def test_no_version_yet_answers_503_then_serves_the_first_one(exports, tmp_path)
     base = tmp_path / SERVED_MODEL_NAME
     base.mkdir()
     with DevelopmentServer(str(base), poll_interval=POLL) as server:
-        status, answer = get(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/metadata")
+        status, answer = http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}/metadata")
         assert status == 503 and "no AVAILABLE version yet" in answer["error"]
-        assert get(f"{server.url}/v1/models/{SERVED_MODEL_NAME}")[0] == 404
+        assert http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}")[0] == 404
         shutil.copytree(exports / "1", base / "1")
-        wait_for(lambda: get(f"{server.url}/v1/models/{SERVED_MODEL_NAME}")[0] == 200, "version 1 found")
+        wait_for(lambda: http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}")[0] == 200, "version 1 found")
         wait_for(lambda: states(server) == [("1", "AVAILABLE")], "version 1 AVAILABLE")
         assert score(server) == 3.0
 

@@ -1,28 +1,24 @@
 """TF Serving REST: ServingClient against DevelopmentServer on loopback, with tiny SavedModels."""
 
-import os
 import base64
-import json
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.harness import SERVED_MODEL_NAME, build_tiny_model
-from tfhub_llm.tf_serving.versions import VersionPolicy
+from tests.harness import SERVED_MODEL_NAME, build_tiny_model, http_json
 from tfhub_llm.tf_serving import (
     DevelopmentServer,
     ServerUnreachableError,
     ServingClient,
     ServingError,
+    VersionPolicy,
     predict_texts,
 )
 
@@ -59,17 +55,6 @@ def reference(base_dir):
 def call_in_process(loaded, signature, **inputs):
     return {name: tensor.numpy() for name, tensor in loaded.signatures[signature](
         **{key: tf.constant(value) for key, value in inputs.items()}).items()}
-
-
-def raw_request(url, body: bytes | None = None, method=None):
-    """(status, parsed JSON) for any request, error statuses included."""
-    request = urllib.request.Request(url, data=body, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 # --- status and metadata ---------------------------------------------------------------------
@@ -193,7 +178,7 @@ BAD_PREDICT_BODIES = {
 @pytest.mark.parametrize("case", sorted(BAD_PREDICT_BODIES))
 def test_bad_predict_request_gets_400_and_server_keeps_serving(server, case):
     body, fragment = BAD_PREDICT_BODIES[case]
-    status, answer = raw_request(f"{server.url}/v1/models/{SERVED_MODEL_NAME}:predict", body)
+    status, answer = http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}:predict", body)
     assert status == 400
     assert fragment in answer["error"]
     assert ServingClient(server.url, SERVED_MODEL_NAME, signature_name="length").predict(["ok"]) == [2]
@@ -208,7 +193,7 @@ def test_bad_predict_request_gets_400_and_server_keeps_serving(server, case):
 ])
 def test_unknown_model_version_or_label_gets_404(server, path, method, fragment):
     body = b'{"instances": ["a"]}' if method == "POST" else None
-    status, answer = raw_request(server.url + path, body, method)
+    status, answer = http_json(server.url + path, body, method)
     assert status == 404
     assert fragment in answer["error"]
     assert ServingClient(server.url, SERVED_MODEL_NAME).model_status()["model_version_status"]

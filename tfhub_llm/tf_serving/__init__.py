@@ -7,17 +7,22 @@
 * :mod:`~tfhub_llm.tf_serving.check`: ``check_serving``, loads an export as the model server does
   (each release's op list in :mod:`~tfhub_llm.tf_serving.releases`).
 * :mod:`~tfhub_llm.tf_serving.client`: ``ServingClient``, TF Serving's REST API, stdlib only.
-* :mod:`~tfhub_llm.tf_serving.server`: ``DevelopmentServer``, the same REST API over a base folder
-  (its JSON encoding in :mod:`~tfhub_llm.tf_serving.rest_json`).
+* :mod:`~tfhub_llm.tf_serving.server`: ``DevelopmentServer``, the same REST API over a base folder: its versions
+  in :mod:`~tfhub_llm.tf_serving.versions` (``VersionPolicy``), its endpoints in :mod:`~tfhub_llm.tf_serving.rest_api`
+  (JSON encoding in :mod:`~tfhub_llm.tf_serving.rest_json`), one connection in
+  :mod:`~tfhub_llm.tf_serving.http_handler`, request limits in :mod:`~tfhub_llm.tf_serving.limits` (``ServerLimits``).
 """
 
 from tfhub_llm.tf_serving.check import ServingCheckReport, check_serving, compare_session_outputs, session_predict
 from tfhub_llm.tf_serving.client import ServerUnreachableError, ServingClient, ServingError, predict_texts
 from tfhub_llm.tf_serving.export import export_for_serving
+from tfhub_llm.tf_serving.limits import ServerLimits
 from tfhub_llm.tf_serving.server import DevelopmentServer, serve
+from tfhub_llm.tf_serving.versions import VersionPolicy
 
 __all__ = [
     "DevelopmentServer",
+    "ServerLimits",
     "ServerUnreachableError",
     "ServingCheckReport",
     "ServingClient",
@@ -28,4 +33,5 @@ __all__ = [
     "predict_texts",
     "serve",
     "session_predict",
+    "VersionPolicy",
 ]

@@ -44,35 +44,14 @@ class RestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._send_json(408, {"error": self._timeout_message()})
 
-    def do_GET(self):  # noqa: N802  (http.server's naming)
-        self._answer("GET")
-
-    def do_POST(self):  # noqa: N802
-        self._answer("POST")
-
-    def do_PUT(self):  # noqa: N802
-        self._answer("PUT")
-
-    def do_DELETE(self):  # noqa: N802
-        self._answer("DELETE")
-
-    def do_PATCH(self):  # noqa: N802
-        self._answer("PATCH")
-
-    def do_OPTIONS(self):  # noqa: N802
-        self._answer("OPTIONS")
-
-    def do_HEAD(self):  # noqa: N802
-        self._answer("HEAD")
-
     def send_error(self, code, message=None, explain=None):
         """http.server's own errors (bad request line, unknown method, headers too long) as JSON."""
         self.close_connection = True
         self._send_json(code, {"error": message or self.responses.get(code, ("error",))[0]})
 
-    def _answer(self, method: str):
+    def _answer(self):
         try:
-            status, body = 200, answer(self.server.model, self.server.limits, method, self.path, self._read_body)
+            status, body = 200, answer(self.server.model, self.server.limits, self.command, self.path, self._read_body)
         except RequestError as error:
             status, body = error.status, {"error": error.message}
         except ReadDeadlineExceeded:
@@ -84,6 +63,9 @@ class RestHandler(BaseHTTPRequestHandler):
         self._send_json(status, body)
         if unread:
             self._drop_unread_body()
+
+    # Every method gets a JSON answer (TF Serving's 400 "Malformed request" for those it does not route).
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _answer  # noqa: N815
 
     def _read_body(self) -> bytes:
         if "Transfer-Encoding" in self.headers:
@@ -108,6 +90,7 @@ class RestHandler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, body: dict):
         payload = json.dumps(body).encode("utf-8")
+        self.connection.settimeout(self.server.limits.read_timeout)  # for each send; not what the reads left
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
