@@ -27,12 +27,12 @@ def add_commands(commands):
     serve.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS",
                        help="how often BASE_DIR is looked at for new versions")
     # Request limits (tfhub_llm.tf_serving.limits.ServerLimits, whose defaults apply when a flag is not given).
-    serve.add_argument("--max-body-bytes", type=int, help="larger request bodies get 413 (default 64 MiB)")
+    serve.add_argument("--max-body-bytes", type=int, help="larger request bodies get 413 (default 8 MiB)")
     serve.add_argument("--read-timeout", type=float, metavar="SECONDS",
                        help="time to send a request's headers and body, else 408 (default 30)")
     serve.add_argument("--max-batch-size", type=int, help="instances per request, above: 400 (default 1024)")
     serve.add_argument("--max-workers", type=int,
-                       help="requests handled at once; more connections wait in the accept queue (default 16)")
+                       help="requests handled at once; more connections wait in the accept queue (default 8)")
     serve.add_argument("--request-deadline", type=float, metavar="SECONDS",
                        help="time a model call may run before TensorFlow cancels it: 504 (default 60)")
     serve.set_defaults(run=run_serve)

@@ -137,7 +137,9 @@ class ModelVersions:
     def poll(self) -> None:
         """One look at the base directory: loads what the policy picks, then unloads what it no longer picks."""
         on_disk = self.versions_on_disk()
-        fingerprints = {version: folder_fingerprint(self._path(version)) for version in on_disk}
+        with self._lock:
+            loaded = set(self._available)
+        fingerprints = {version: folder_fingerprint(self._path(version)) for version in on_disk if version not in loaded}
         with self._lock:
             for version in set(self._records) - set(on_disk) - set(self._available):
                 del self._records[version]  # a bad folder that was removed: forget it
