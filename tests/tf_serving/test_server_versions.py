@@ -12,6 +12,7 @@ from tfhub_llm import cli
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, VersionPolicy
 from tfhub_llm.tf_serving import versions as versions_module
+from tfhub_llm.tf_serving.export import next_version
 
 POLL = 0.1  # seconds between the loader's looks, so the tests wait little
 WAIT_SECONDS = 120  # the most a test waits for a state it expects (a generous bound, not a timing assertion)
@@ -206,3 +207,9 @@ def test_serve_command_refuses_to_start_over_nothing_servable(tmp_path, capsys):
     (tmp_path / "base" / "1").mkdir(parents=True)
     assert cli.main(["serve", str(tmp_path / "base"), "--port", "0"]) == cli.EXIT_BAD_INPUT
     assert "has no saved_model.pb" in capsys.readouterr().err
+
+
+def test_next_export_version_ignores_folders_that_are_not_versions(tmp_path):
+    for name in ("3", "²", "٣", "10.tmp-export"):
+        (tmp_path / name).mkdir()
+    assert next_version(tmp_path) == 4

@@ -95,10 +95,15 @@ def _process_alive(pid):
     return True
 
 
+def is_version_name(name: str) -> bool:
+    """Whether a folder name in a base directory is a version: ASCII digits only ('²' passes str.isdigit())."""
+    return name.isascii() and name.isdigit()
+
+
 def next_version(base_dir):
-    """One more than the highest numeric folder in ``base_dir`` (1 when there is none)."""
+    """One more than the highest version folder in ``base_dir`` (1 when there is none)."""
     base_dir = pathlib.Path(base_dir)
-    versions = [int(path.name) for path in base_dir.iterdir() if path.name.isdigit()] if base_dir.is_dir() else []
+    versions = [int(path.name) for path in base_dir.iterdir() if is_version_name(path.name)] if base_dir.is_dir() else []
     return max(versions, default=0) + 1
 
 

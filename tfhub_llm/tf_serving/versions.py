@@ -16,18 +16,17 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import threading
 
 from tfhub_llm.errors import InvalidArgumentError, MissingFileError
 from tfhub_llm.tf_serving.check import ServingSession
+from tfhub_llm.tf_serving.export import is_version_name
 from tfhub_llm.tf_serving.rest_json import RequestError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_POLL_INTERVAL = 1.0  # seconds between looks at the base directory (TF Serving's file system poll)
 START, LOADING, AVAILABLE, END = "START", "LOADING", "AVAILABLE", "END"  # TF Serving's states (UNLOADING: below)
-_VERSION_NAME = re.compile(r"[0-9]+")  # ASCII digits: '²' passes str.isdigit() but is no version
 _SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
 
@@ -131,7 +130,7 @@ class ModelVersions:
     def versions_on_disk(self) -> list[int]:
         """Subfolders named by ASCII digits, highest first."""
         return sorted((int(entry) for entry in os.listdir(self.base_dir)
-                       if _VERSION_NAME.fullmatch(entry) and os.path.isdir(os.path.join(self.base_dir, entry))),
+                       if is_version_name(entry) and os.path.isdir(os.path.join(self.base_dir, entry))),
                       reverse=True)
 
     def poll(self) -> None:
