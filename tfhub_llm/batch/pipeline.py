@@ -1,0 +1,254 @@
+"""``run_batch``: the Beam pipeline that scores input files with a TF Serving export into sharded outputs.
+
+::
+
+    input files ─▶ read rows ─┬─ bad rows ───────────────────────────────────────────┐
+     (matched,     (one file   └─ rows ─▶ Reshuffle ─▶ RunInference ─┬─ answers ──────┤
+      sorted)       per call)            (spread over    (ServingExportHandler,  └─ failed   ├─▶ GroupByKey(shard) ─▶ write
+                                          workers)        batched, shared model)    batches ┘     each shard atomically
+
+The launcher scans the export (:func:`tfhub_llm.hub.security.check_saved_model`) and checks the output
+folder (:mod:`tfhub_llm.batch.shards`) before the pipeline starts; workers load the export once per
+process. Rows of finished shards are read but not scored. Beam's counters ``rows_read``,
+``rows_scored``, ``rows_failed`` and ``rows_skipped`` (namespace ``tfhub_llm_batch``) give the
+:class:`BatchSummary`. The pipeline runs on any Beam runner; ``pipeline_args`` are Beam's own options
+(``--runner``, ``--direct_num_workers``, ``--project``, ...). Without ``--runner`` it runs on the
+DirectRunner with two worker threads in one process (bench/batch_inference.py measures the modes).
+"""
+
+import dataclasses
+import os
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from tfhub_llm.batch import shards
+from tfhub_llm.batch.handler import DEFAULT_MAX_BATCH_SIZE, ServingExportHandler, signature_spec
+from tfhub_llm.batch.readers import file_format, read_rows
+from tfhub_llm.errors import InvalidArgumentError, MissingFileError
+
+METRICS_NAMESPACE = "tfhub_llm_batch"
+COUNTERS = ("rows_read", "rows_scored", "rows_failed", "rows_skipped")
+DEFAULT_ROWS_PER_SHARD = 10_000
+ANSWER, DEAD = "answer", "dead"
+DIRECT_RUNNER_DEFAULTS = ("--direct_num_workers=2", "--direct_running_mode=multi_threading")
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSummary:
+    """What a run did: rows read, scored, failed (dead letters) and skipped (finished shards), in how many seconds."""
+
+    rows_read: int
+    rows_scored: int
+    rows_failed: int
+    rows_skipped: int
+    seconds: float
+    output_dir: str
+
+    def format(self):
+        rate = self.rows_scored / self.seconds if self.seconds > 0 else 0.0
+        return (f"batch: {self.rows_read} rows read, {self.rows_scored} scored, {self.rows_failed} failed "
+                f"(dead letters in {os.path.join(self.output_dir, shards.DEAD_LETTER_DIR)}), {self.rows_skipped} "
+                f"skipped (finished shards); {rate:.1f} rows/s over {self.seconds:.1f} s")
+
+
+def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, input_format=None,
+              output_format=shards.JSONL, rows_per_shard=DEFAULT_ROWS_PER_SHARD, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
+              trust=False, pipeline_args=()):
+    """Scores every row of ``inputs`` with the export at ``export_dir``; writes shards to ``output_dir``.
+
+    Args:
+        export_dir: a TF Serving version folder written by ``export_for_serving``.
+        inputs: a file, a glob pattern, or a list of them (JSON Lines, CSV, TSV, text or Parquet by suffix).
+        output_dir: the output folder (created; a re-run over it resumes, see :mod:`tfhub_llm.batch.shards`).
+        columns: ``{export input: column}``; by default each input reads the column of its own name.
+        id_column: a column copied to each answer as ``id`` (answers always carry ``source`` and ``line``).
+        input_format: read every input as this format (see :mod:`tfhub_llm.batch.readers`) instead of by suffix.
+        output_format: ``"jsonl"`` or ``"parquet"``.
+        rows_per_shard: lines of an input file per output shard.
+        max_batch_size: the most rows in one call of the export.
+        trust: skip the scan of the export.
+        pipeline_args: Beam pipeline options, e.g. ``["--runner=DataflowRunner", "--project=..."]``.
+
+    Returns:
+        A :class:`BatchSummary`.
+    """
+    from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from tfhub_llm.hub.security import check_saved_model
+
+    export_dir, output_dir = str(export_dir), str(output_dir)
+    output_format = shards.checked_output_format(output_format)
+    if rows_per_shard < 1:
+        raise InvalidArgumentError(f"rows_per_shard must be >= 1, got {rows_per_shard}")
+    check_saved_model(export_dir, trust=trust)  # before any worker loads it
+    spec = signature_spec(export_dir)
+    columns = _checked_columns(columns, spec.inputs)
+    files = _matched_files(inputs)
+    for path in files:
+        file_format(path, input_format)
+    schema = shards.arrow_schema(spec.outputs, id_column) if output_format == shards.PARQUET else None
+    shards.prepare_output(output_dir, {
+        "export_saved_model_sha256": shards.file_digest(os.path.join(export_dir, "saved_model.pb")),
+        "inputs": [[path, size] for path, size in files.items()],
+        "columns": columns, "id_column": id_column, "input_format": input_format,
+        "output_format": output_format, "rows_per_shard": rows_per_shard})
+    reader = _ReadRows(columns, id_column, input_format, rows_per_shard,
+                       shards.finished_shards(output_dir, output_format))
+    handler = KeyedModelHandler(ServingExportHandler(export_dir, trust=trust, max_batch_size=max_batch_size))
+
+    started = time.perf_counter()
+    pipeline = beam.Pipeline(options=PipelineOptions(_with_runner_defaults(pipeline_args)))
+    rows = (pipeline
+            | "Files" >> beam.Create(list(enumerate(files)))
+            | "Read" >> beam.ParDo(reader).with_outputs(_ReadRows.BAD, main="rows"))
+    answers, failures = (rows.rows
+                         | "Spread" >> beam.Reshuffle()
+                         | "Examples" >> beam.Map(lambda keyed: (keyed, keyed[1].inputs))
+                         | "Score" >> RunInference(handler).with_exception_handling())
+    (
+        (answers | "Answers" >> beam.ParDo(_AnswerRecord(id_column)),
+         failures.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_rows) | "Failed" >> beam.ParDo(_DeadLetter()),
+         rows[_ReadRows.BAD] | "Bad" >> beam.ParDo(_DeadLetter()))
+        | beam.Flatten()
+        | "ByShard" >> beam.GroupByKey()
+        | "Write" >> beam.ParDo(_WriteShard(output_dir, output_format, schema)))
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = _counter_values(result)
+    return BatchSummary(**counts, seconds=time.perf_counter() - started, output_dir=output_dir)
+
+
+def _with_runner_defaults(pipeline_args):
+    """Beam options with the DirectRunner's defaults (both cores) added unless a runner or the option is named."""
+    args = list(pipeline_args)
+    named = {arg.split("=")[0] for arg in args if arg.startswith("--")}
+    runner = next((arg.split("=", 1)[1] if "=" in arg else next(iter(args[index + 1:]), "")
+                   for index, arg in enumerate(args) if arg.split("=")[0] == "--runner"), "DirectRunner")
+    if runner not in ("DirectRunner", "direct"):
+        return args
+    defaults = [default for default in DIRECT_RUNNER_DEFAULTS if default.split("=")[0] not in named]
+    return [*([] if "--runner" in named else ["--runner=DirectRunner"]), *defaults, *args]
+
+
+def _checked_columns(columns, input_names):
+    columns = dict(columns or {})
+    unknown = sorted(set(columns) - set(input_names))
+    if unknown:
+        raise InvalidArgumentError(f"the export takes the inputs {list(input_names)}; there is no input {unknown[0]!r} "
+                                   "to read a column for")
+    return {name: columns.get(name, name) for name in input_names}
+
+
+def _matched_files(inputs):
+    patterns = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
+    sizes = {}
+    for pattern in map(str, patterns):
+        matched = [metadata for result in FileSystems.match([pattern]) for metadata in result.metadata_list]
+        if not matched:
+            raise MissingFileError(f"{pattern}: no such input file")
+        sizes.update((metadata.path, metadata.size_in_bytes) for metadata in matched)
+    return dict(sorted(sizes.items()))
+
+
+def _counter_values(result):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    counts = dict.fromkeys(COUNTERS, 0)
+    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+        if counter.key.metric.name in counts:
+            counts[counter.key.metric.name] += counter.committed or 0
+    return counts
+
+
+def _counter(name):
+    return Metrics.counter(METRICS_NAMESPACE, name)
+
+
+class _ReadRows(beam.DoFn):
+    """``(file index, path)`` → ``(shard, Row)`` for each row to score; bad rows to the ``bad`` output.
+
+    Rows of ``finished`` shards are counted as skipped and dropped.
+    """
+
+    BAD = "bad"
+
+    def __init__(self, columns, id_column, input_format, rows_per_shard, finished):
+        self._columns = columns
+        self._id_column = id_column
+        self._input_format = input_format
+        self._rows_per_shard = rows_per_shard
+        self._finished = finished
+        self._read = _counter("rows_read")
+        self._skipped = _counter("rows_skipped")
+
+    def process(self, indexed_file):
+        index, path = indexed_file
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as file:
+            for row in read_rows(path, file, self._columns, self._input_format, self._id_column):
+                shard = shards.shard_name(index, row.line, self._rows_per_shard)
+                self._read.inc()
+                if shard in self._finished:
+                    self._skipped.inc()
+                elif row.problem:
+                    yield beam.pvalue.TaggedOutput(self.BAD, (shard, row))
+                else:
+                    yield shard, row
+
+
+class _AnswerRecord(beam.DoFn):
+    """``((shard, Row), PredictionResult)`` → ``(shard, ("answer", record))``."""
+
+    def __init__(self, id_column):
+        self._id_column = id_column
+        self._scored = _counter("rows_scored")
+
+    def process(self, keyed_result):
+        (shard, row), result = keyed_result
+        record = {"source": row.source, "line": row.line}
+        if self._id_column is not None:
+            record["id"] = row.row_id
+        record.update({name: shards.json_value(value) for name, value in sorted(result.inference.items())})
+        self._scored.inc()
+        yield shard, (ANSWER, record)
+
+
+def _failed_batch_rows(failed):
+    """The rows of a batch the export failed on, each with the error as its problem."""
+    batch, error = failed
+    for (shard, row), _ in batch:
+        yield shard, dataclasses.replace(row, problem=f"the export failed on this row's batch: {error}")
+
+
+class _DeadLetter(beam.DoFn):
+    """``(shard, Row with a problem)`` → ``(shard, ("dead", record))``; the record names file, line, field and problem."""
+
+    def __init__(self):
+        self._failed = _counter("rows_failed")
+
+    def process(self, keyed_row):
+        shard, row = keyed_row
+        self._failed.inc()
+        yield shard, (DEAD, {"source": row.source, "line": row.line, "field": row.field, "problem": row.problem,
+                             "error": str(row.error())})
+
+
+class _WriteShard(beam.DoFn):
+    """``(shard, [(kind, record)])`` → the shard's files, complete or absent."""
+
+    def __init__(self, output_dir, output_format, schema):
+        self._output_dir = output_dir
+        self._output_format = output_format
+        self._schema = schema
+
+    def process(self, grouped):
+        name, tagged = grouped
+        records = {ANSWER: [], DEAD: []}
+        for kind, record in tagged:
+            records[kind].append(record)
+        shards.write_shard(self._output_dir, name, records[ANSWER], records[DEAD], self._output_format, self._schema)
+        yield name

@@ -1,0 +1,44 @@
+"""``batch``: score or embed input files with a TF Serving export on Apache Beam (the ``beam`` extra).
+
+Options the command does not know are Beam's pipeline options, passed to the runner as they are
+(``--direct_num_workers=2``, ``--project=...``, ``--temp_location=gs://...``).
+"""
+
+from tfhub_llm.cli.options import add_trust
+
+# The columns of each export input: --text-column C reads the input "text" from column C, and so on.
+INPUT_COLUMN_OPTIONS = {"text": "--text-column", "text_b": "--text-b-column", "question": "--question-column",
+                        "context": "--context-column"}
+
+
+def add_commands(commands):
+    batch = commands.add_parser(
+        "batch", help="score or embed files with a TF Serving export on Apache Beam (any other option is Beam's)")
+    batch.add_argument("export_dir", metavar="SERVING_EXPORT", help="a TF Serving version folder, e.g. served/1")
+    batch.add_argument("input", metavar="INPUT", help="a file or glob: .jsonl, .csv, .tsv, .txt or .parquet")
+    batch.add_argument("output", metavar="OUTPUT", help="the output folder (a re-run resumes it)")
+    for name, option in INPUT_COLUMN_OPTIONS.items():
+        batch.add_argument(option, metavar="C", dest=f"{name}_column",
+                           help=f"the column of the export's input {name!r} (default: {name!r})")
+    batch.add_argument("--id-column", metavar="C", help="a column copied to each answer as 'id'")
+    batch.add_argument("--input-format", choices=("jsonl", "csv", "tsv", "text", "parquet"),
+                       help="default: from each file's suffix")
+    batch.add_argument("--output-format", choices=("jsonl", "parquet"), default="jsonl")
+    batch.add_argument("--rows-per-shard", type=int, default=10_000, metavar="N",
+                       help="input lines per output shard (default: 10000)")
+    batch.add_argument("--max-batch-size", type=int, default=256, metavar="N")
+    batch.add_argument("--runner", default="DirectRunner", help="Beam's runner (default: DirectRunner)")
+    add_trust(batch, "the export")
+    batch.set_defaults(run=run_batch, takes_extra_options=True)
+
+
+def run_batch(args):
+    from tfhub_llm.batch.pipeline import run_batch as run
+
+    columns = {name: getattr(args, f"{name}_column") for name in INPUT_COLUMN_OPTIONS
+               if getattr(args, f"{name}_column") is not None}
+    summary = run(args.export_dir, args.input, args.output, columns=columns, id_column=args.id_column,
+                  input_format=args.input_format, output_format=args.output_format,
+                  rows_per_shard=args.rows_per_shard, max_batch_size=args.max_batch_size, trust=args.trust,
+                  pipeline_args=[f"--runner={args.runner}", *args.extra_options])
+    print(summary.format())
