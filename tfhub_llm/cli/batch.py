@@ -4,6 +4,8 @@ Options the command does not know are Beam's pipeline options, passed to the run
 (``--direct_num_workers=2``, ``--project=...``, ``--temp_location=gs://...``).
 """
 
+import logging
+
 from tfhub_llm.cli.options import add_trust
 
 # The columns of each export input: --text-column C reads the input "text" from column C, and so on.
@@ -33,7 +35,14 @@ def add_commands(commands):
 
 
 def run_batch(args):
-    from tfhub_llm.batch.pipeline import run_batch as run
+    # Beam without its [gcp] extra logs "apitools not found ..." on the root logger while it is imported.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        from tfhub_llm.batch.pipeline import run_batch as run
+    finally:
+        root.setLevel(level)
 
     columns = {name: getattr(args, f"{name}_column") for name in INPUT_COLUMN_OPTIONS
                if getattr(args, f"{name}_column") is not None}
