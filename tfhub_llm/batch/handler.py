@@ -24,6 +24,7 @@ from tfhub_llm.micro_batches import sorted_parts
 
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_ROWS_PER_PART = 32
+WARMUP_TEXT = "A short warm-up text."
 _ENTITY_COUNT = "num_entities"  # the entity export pads its entity outputs to the request's most entities
 
 
@@ -59,20 +60,32 @@ class ServingExportHandler(ModelHandler):
         export_dir: a TF Serving version folder (``BASE/N``), as ``export_for_serving`` writes it.
         trust: skip the scan (you vouch for the export).
         max_batch_size: the most rows Beam's ``BatchElements`` puts in one batch.
-        rows_per_part: the rows of each length-sorted part a batch is cut into.
+        rows_per_part: the rows of each length-sorted part a batch is cut into; also the fewest rows
+            ``BatchElements`` puts in a batch (but the last of a bundle).
     """
 
     def __init__(self, export_dir, *, trust=False, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
                  rows_per_part=DEFAULT_ROWS_PER_PART):
-        super().__init__(min_batch_size=1, max_batch_size=max_batch_size)
+        super().__init__(min_batch_size=min(rows_per_part, max_batch_size), max_batch_size=max_batch_size)
         self._export_dir = str(export_dir)
         self._trust = trust
         self._rows_per_part = rows_per_part
 
     def load_model(self):
+        """The export in a TF1 session, after one warm-up request.
+
+        A session's first run sets up its executor for those feeds and fetches (seconds for a BERT);
+        done here, under Beam's shared handle, it happens once per process instead of in every thread
+        that calls the model first.
+        """
+        import numpy as np
+
         from tfhub_llm.tf_serving.check import ServingSession
 
-        return ServingSession(self._export_dir, trust=self._trust)
+        session = ServingSession(self._export_dir, trust=self._trust)
+        inputs = session.meta_graph.signature_def[SERVING_SIGNATURE].inputs
+        session.run({name: np.array([WARMUP_TEXT], dtype=object) for name in inputs})
+        return session
 
     def run_inference(self, batch, model, inference_args=None):
         import numpy as np

@@ -10,8 +10,8 @@
 The launcher scans the export (:func:`tfhub_llm.hub.security.check_saved_model`) and checks the output
 folder (:mod:`tfhub_llm.batch.shards`) before the pipeline starts; workers load the export once per
 process. Rows of finished shards are read but not scored. Beam's counters ``rows_read``,
-``rows_scored``, ``rows_failed`` and ``rows_skipped`` (namespace ``tfhub_llm_batch``) give the
-:class:`BatchSummary`. The pipeline runs on any Beam runner; ``pipeline_args`` are Beam's own options
+``rows_scored``, ``rows_failed`` and ``rows_skipped`` (namespace ``tfhub_llm_batch``, where
+RunInference also reports its batch sizes and latencies) give the :class:`BatchSummary`. The pipeline runs on any Beam runner; ``pipeline_args`` are Beam's own options
 (``--runner``, ``--direct_num_workers``, ``--project``, ...). Without ``--runner`` it runs on the
 DirectRunner with two worker threads in one process (bench/batch_inference.py measures the modes).
 """
@@ -39,12 +39,14 @@ DIRECT_RUNNER_DEFAULTS = ("--direct_num_workers=2", "--direct_running_mode=multi
 
 @dataclasses.dataclass(frozen=True)
 class BatchSummary:
-    """What a run did: rows read, scored, failed (dead letters) and skipped (finished shards), in how many seconds."""
+    """What a run did: rows read, scored, failed (dead letters) and skipped (finished shards), in how many seconds
+    (pipeline start, the workers' model load, reading, scoring and writing)."""
 
     rows_read: int
     rows_scored: int
     rows_failed: int
     rows_skipped: int
+    model_load_seconds: float  # the longest load of the export by a worker (Beam's load_model_latency_milli_secs)
     seconds: float
     output_dir: str
 
@@ -52,7 +54,8 @@ class BatchSummary:
         rate = self.rows_scored / self.seconds if self.seconds > 0 else 0.0
         return (f"batch: {self.rows_read} rows read, {self.rows_scored} scored, {self.rows_failed} failed "
                 f"(dead letters in {os.path.join(self.output_dir, shards.DEAD_LETTER_DIR)}), {self.rows_skipped} "
-                f"skipped (finished shards); {rate:.1f} rows/s over {self.seconds:.1f} s")
+                f"skipped (finished shards); {rate:.1f} rows/s over {self.seconds:.1f} s, "
+                f"{self.model_load_seconds:.1f} s of it loading the export")
 
 
 def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, input_format=None,
@@ -119,8 +122,7 @@ def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, i
         | "Write" >> beam.ParDo(_WriteShard(output_dir, output_format, schema)))
     result = pipeline.run()
     result.wait_until_finish()
-    counts = _counter_values(result)
-    return BatchSummary(**counts, seconds=time.perf_counter() - started, output_dir=output_dir)
+    return BatchSummary(**_metric_values(result), seconds=time.perf_counter() - started, output_dir=output_dir)
 
 
 def _with_runner_defaults(pipeline_args):
@@ -155,14 +157,18 @@ def _matched_files(inputs):
     return dict(sorted(sizes.items()))
 
 
-def _counter_values(result):
+def _metric_values(result):
+    """The counters of :data:`COUNTERS` and the longest model load (RunInference's own metric) of a finished run."""
     from apache_beam.metrics.metric import MetricsFilter
 
     counts = dict.fromkeys(COUNTERS, 0)
-    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
+    metrics = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    for counter in metrics["counters"]:
         if counter.key.metric.name in counts:
             counts[counter.key.metric.name] += counter.committed or 0
-    return counts
+    loads = [distribution.committed.max for distribution in metrics["distributions"]
+             if distribution.key.metric.name == "load_model_latency_milli_secs" and distribution.committed]
+    return {**counts, "model_load_seconds": max(loads, default=0) / 1000}
 
 
 def _counter(name):
