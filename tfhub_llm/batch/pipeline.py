@@ -129,8 +129,11 @@ def _with_runner_defaults(pipeline_args):
     """Beam options with the DirectRunner's defaults (both cores) added unless a runner or the option is named."""
     args = list(pipeline_args)
     named = {arg.split("=")[0] for arg in args if arg.startswith("--")}
-    runner = next((arg.split("=", 1)[1] if "=" in arg else next(iter(args[index + 1:]), "")
-                   for index, arg in enumerate(args) if arg.split("=")[0] == "--runner"), "DirectRunner")
+    runner = "DirectRunner"
+    for index, arg in enumerate(args):
+        name, _, value = arg.partition("=")
+        if name == "--runner":  # --runner=NAME or --runner NAME
+            runner = value or (args[index + 1] if index + 1 < len(args) else "")
     if runner not in ("DirectRunner", "direct"):
         return args
     defaults = [default for default in DIRECT_RUNNER_DEFAULTS if default.split("=")[0] not in named]
