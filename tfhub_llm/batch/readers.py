@@ -4,7 +4,8 @@
 off, as :mod:`tfhub_llm.data` reads it), plain text (``.txt``, one text a line) and Parquet (``.parquet``)
 from a binary file object, and yields a :class:`Row` per record: its ``inputs`` (the export's input
 names mapped to texts), or its ``problem`` when the record cannot be scored (not UTF-8, not JSON, a
-missing column or field, a text that is not a string or is empty). Nothing here raises for a bad row;
+missing column or field, a text that is not a string or is empty: :mod:`tfhub_llm.data`'s checks and
+messages). Nothing here raises for a bad row;
 the pipeline sends such rows to its dead-letter output. Lines are 1-based as an editor shows them (a
 CSV header is line 1); Parquet rows are numbered from 1 and named "row N". Blank lines of JSON Lines
 and CSV / TSV files are no records (as in :mod:`tfhub_llm.data`); a blank line of a text file is an
@@ -14,9 +15,9 @@ empty text.
 import csv
 import dataclasses
 import io
-import json
 import os
 
+from tfhub_llm.data import json_lines_objects, text_field
 from tfhub_llm.errors import DataError, InvalidArgumentError
 
 JSON_LINES, CSV, TSV, TEXT, PARQUET = FORMATS = ("jsonl", "csv", "tsv", "text", "parquet")
@@ -85,25 +86,20 @@ def read_rows(path, file, columns, format=None, id_column=None):
 
 
 def _row(path, line, record, columns, id_column, unit="line"):
-    """The Row of one record ``{column: value}``: its inputs, or the first missing / non-string / empty field."""
-    inputs = {}
-    for name, column in columns.items():
-        problem = None
-        if record.get(column) is None:
-            problem = f"missing; this record has the fields {sorted(k for k, v in record.items() if v is not None)}"
-        elif not isinstance(record[column], str):
-            problem = f"expected a string, got {json.dumps(record[column], default=str)}"
-        elif not record[column].strip():
-            problem = "empty text"
-        if problem:
-            return Row(path, line, field=column, problem=problem, unit=unit)
-        inputs[name] = record[column]
-    row_id = None
-    if id_column is not None:
-        if record.get(id_column) is None:
-            return Row(path, line, field=id_column, problem="missing id", unit=unit)
-        row_id = str(record[id_column])
-    return Row(path, line, inputs=inputs, row_id=row_id, unit=unit)
+    """The Row of one record ``{column: value}``: its inputs, or the first missing, non-string or empty field."""
+    where = f"{unit} {line}"
+    try:
+        inputs = {}
+        for name, column in columns.items():
+            if record.get(column) is None:
+                present = sorted(key for key, value in record.items() if value is not None)
+                raise DataError(path, where, column, f"missing; this record has the fields {present}")
+            inputs[name] = text_field(path, where, record, column)
+        if id_column is not None and record.get(id_column) is None:
+            raise DataError(path, where, id_column, "missing id")
+    except DataError as error:
+        return Row(path, line, field=error.field, problem=error.problem, unit=unit)
+    return Row(path, line, inputs=inputs, row_id=None if id_column is None else str(record[id_column]), unit=unit)
 
 
 def _lines(file):
@@ -127,21 +123,16 @@ def _text_rows(path, file, name):
 
 
 def _json_records(path, file):
-    """(line, object, problem) of each non-blank JSON Lines line."""
+    """(line, object, problem) of each non-blank JSON Lines line, checked as :mod:`tfhub_llm.data` checks them."""
     for number, line, problem in _lines(file):
-        if problem or not line.strip():
-            if problem:
-                yield number, None, problem
+        if problem:
+            yield number, None, problem
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            yield number, None, f"not valid JSON ({error.msg} at column {error.colno}); one object a line"
-            continue
-        if not isinstance(record, dict):
-            yield number, None, f"expected a JSON object, got {type(record).__name__}"
-            continue
-        yield number, record, None
+            for _, record in json_lines_objects(path, [line]):  # nothing for a blank line
+                yield number, record, None
+        except DataError as error:
+            yield number, None, error.problem
 
 
 def _delimited_records(path, file, format):
