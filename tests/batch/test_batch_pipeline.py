@@ -13,7 +13,7 @@ import tensorflow as tf
 from tests.batch.conftest import KIND_INPUTS, ROWS
 from tests.harness import assert_one_line_error, cli_command, run_cli
 from tfhub_llm.batch import shards
-from tfhub_llm.batch.handler import row_outputs
+from tfhub_llm.batch.handler import ServingExportHandler, row_outputs
 from tfhub_llm.batch.pipeline import run_batch
 from tfhub_llm.errors import TargetExistsError
 from tfhub_llm.hub.security import UntrustedModelError
@@ -81,6 +81,23 @@ def test_bad_rows_go_to_the_dead_letter_output_with_file_line_and_field(serving_
         (5, "text", "expected a string, got 3"), (6, None, "expected a JSON object, got list")]
     assert dead[2]["error"] == f"{source}: line 4: is not valid UTF-8 (invalid start byte at byte 0 of the line)"
     assert "rows/s" in summary.format() and "5 failed" in summary.format()
+
+
+def test_the_export_is_loaded_once_per_process_and_shared_by_its_worker_threads(serving_export, tmp_path,
+                                                                               monkeypatch):
+    loads = []
+    load_model = ServingExportHandler.load_model
+
+    def counted_load(self):
+        loads.append(os.getpid())
+        return load_model(self)
+
+    monkeypatch.setattr(ServingExportHandler, "load_model", counted_load)
+    source = write_jsonl(tmp_path / "in.jsonl", [{"text": f"text number {index}"} for index in range(40)])
+    summary = run_batch(serving_export("classifier"), source, tmp_path / "out", max_batch_size=4,
+                        pipeline_args=["--direct_num_workers=2", "--direct_running_mode=multi_threading"])
+    assert summary.rows_scored == 40 and loads == [os.getpid()]  # 10 batches or more, one load
+    assert summary.model_load_seconds > 0
 
 
 def test_a_rerun_skips_finished_shards_and_redoes_half_written_ones(serving_export, tmp_path):

@@ -32,7 +32,6 @@ from tfhub_llm.errors import InvalidArgumentError, MissingFileError
 
 METRICS_NAMESPACE = "tfhub_llm_batch"
 COUNTERS = ("rows_read", "rows_scored", "rows_failed", "rows_skipped")
-DEFAULT_ROWS_PER_SHARD = 10_000
 ANSWER, DEAD = "answer", "dead"
 DIRECT_RUNNER_DEFAULTS = ("--direct_num_workers=2", "--direct_running_mode=multi_threading")
 
@@ -59,7 +58,7 @@ class BatchSummary:
 
 
 def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, input_format=None,
-              output_format=shards.JSONL, rows_per_shard=DEFAULT_ROWS_PER_SHARD, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
+              output_format=shards.JSONL, rows_per_shard=shards.DEFAULT_ROWS_PER_SHARD, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
               trust=False, pipeline_args=()):
     """Scores every row of ``inputs`` with the export at ``export_dir``; writes shards to ``output_dir``.
 

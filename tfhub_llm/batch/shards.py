@@ -22,6 +22,7 @@ from tfhub_llm.atomic import atomic_file, write_text
 from tfhub_llm.errors import InvalidArgumentError, TargetExistsError
 
 JSONL, PARQUET = OUTPUT_FORMATS = ("jsonl", "parquet")
+DEFAULT_ROWS_PER_SHARD = 10_000
 DEAD_LETTER_DIR = "dead_letter"
 RUN_RECORD = "_batch_run.json"
 _PREFIX = "part-"

@@ -6,6 +6,7 @@ Options the command does not know are Beam's pipeline options, passed to the run
 
 import logging
 
+from tfhub_llm.batch.shards import DEFAULT_ROWS_PER_SHARD, OUTPUT_FORMATS
 from tfhub_llm.cli.options import add_trust
 
 # The columns of each export input: --text-column C reads the input "text" from column C, and so on.
@@ -23,12 +24,12 @@ def add_commands(commands):
         batch.add_argument(option, metavar="C", dest=f"{name}_column",
                            help=f"the column of the export's input {name!r} (default: {name!r})")
     batch.add_argument("--id-column", metavar="C", help="a column copied to each answer as 'id'")
-    batch.add_argument("--input-format", choices=("jsonl", "csv", "tsv", "text", "parquet"),
-                       help="default: from each file's suffix")
-    batch.add_argument("--output-format", choices=("jsonl", "parquet"), default="jsonl")
-    batch.add_argument("--rows-per-shard", type=int, default=10_000, metavar="N",
-                       help="input lines per output shard (default: 10000)")
-    batch.add_argument("--max-batch-size", type=int, default=256, metavar="N")
+    batch.add_argument("--input-format", metavar="FORMAT",
+                       help="read every input as jsonl, csv, tsv, text or parquet (default: from each file's suffix)")
+    batch.add_argument("--output-format", choices=OUTPUT_FORMATS, default=OUTPUT_FORMATS[0])
+    batch.add_argument("--rows-per-shard", type=int, default=DEFAULT_ROWS_PER_SHARD, metavar="N",
+                       help=f"input lines per output shard (default: {DEFAULT_ROWS_PER_SHARD})")
+    batch.add_argument("--max-batch-size", type=int, metavar="N", help="the most rows per call of the export")
     batch.add_argument("--runner", default="DirectRunner", help="Beam's runner (default: DirectRunner)")
     add_trust(batch, "the export")
     batch.set_defaults(run=run_batch, takes_extra_options=True)
@@ -46,8 +47,9 @@ def run_batch(args):
 
     columns = {name: getattr(args, f"{name}_column") for name in INPUT_COLUMN_OPTIONS
                if getattr(args, f"{name}_column") is not None}
+    batching = {} if args.max_batch_size is None else {"max_batch_size": args.max_batch_size}
     summary = run(args.export_dir, args.input, args.output, columns=columns, id_column=args.id_column,
                   input_format=args.input_format, output_format=args.output_format,
-                  rows_per_shard=args.rows_per_shard, max_batch_size=args.max_batch_size, trust=args.trust,
-                  pipeline_args=[f"--runner={args.runner}", *args.extra_options])
+                  rows_per_shard=args.rows_per_shard, trust=args.trust,
+                  pipeline_args=[f"--runner={args.runner}", *args.extra_options], **batching)
     print(summary.format())
