@@ -100,6 +100,29 @@ def test_the_export_is_loaded_once_per_process_and_shared_by_its_worker_threads(
     assert summary.model_load_seconds > 0
 
 
+def test_a_batch_the_export_fails_on_goes_to_the_dead_letters_and_the_rest_is_scored(serving_export, tmp_path,
+                                                                                      monkeypatch):
+    run_inference = ServingExportHandler.run_inference
+
+    def failing(self, batch, model, inference_args=None):
+        if any(example["text"] == "boom" for example in batch):
+            raise RuntimeError("the model server fell over")
+        return run_inference(self, batch, model, inference_args)
+
+    monkeypatch.setattr(ServingExportHandler, "run_inference", failing)
+    texts = ["one", "two", "three", "boom", "five", "six", "seven", "eight"]
+    source = write_jsonl(tmp_path / "in.jsonl", [{"text": text} for text in texts])
+    summary = run_batch(serving_export("classifier"), source, tmp_path / "out", max_batch_size=4,
+                        pipeline_args=IN_MEMORY)
+    dead = read_jsonl((tmp_path / "out" / "dead_letter").glob("*.jsonl"))
+    assert 1 <= summary.rows_failed == len(dead) <= 4 and summary.rows_scored == 8 - summary.rows_failed
+    assert 4 in [record["line"] for record in dead], dead
+    assert all(record["problem"] == "the export failed on this row's batch: RuntimeError('the model server fell over')"
+               for record in dead), dead
+    scored = [answer["line"] for answer in read_jsonl((tmp_path / "out").glob("part-*.jsonl"))]
+    assert sorted(scored + [record["line"] for record in dead]) == list(range(1, 9))
+
+
 def test_a_rerun_skips_finished_shards_and_redoes_half_written_ones(serving_export, tmp_path):
     export = serving_export("classifier")
     source = write_jsonl(tmp_path / "in.jsonl", [{"text": text} for text in ROWS["text"]], BAD_LINES[:1])

@@ -11,9 +11,12 @@ The launcher scans the export (:func:`tfhub_llm.hub.security.check_saved_model`)
 folder (:mod:`tfhub_llm.batch.shards`) before the pipeline starts; workers load the export once per
 process. Rows of finished shards are read but not scored. Beam's counters ``rows_read``,
 ``rows_scored``, ``rows_failed`` and ``rows_skipped`` (namespace ``tfhub_llm_batch``, where
-RunInference also reports its batch sizes and latencies) give the :class:`BatchSummary`. The pipeline runs on any Beam runner; ``pipeline_args`` are Beam's own options
-(``--runner``, ``--direct_num_workers``, ``--project``, ...). Without ``--runner`` it runs on the
-DirectRunner with two worker threads in one process (bench/batch_inference.py measures the modes).
+RunInference also reports its batch sizes and latencies) give the :class:`BatchSummary`. A batch the
+export fails on goes to the dead letters row by row (RunInference's ``with_exception_handling``).
+
+The pipeline runs on any Beam runner; ``pipeline_args`` are Beam's own options (``--runner``,
+``--direct_num_workers``, ``--project``, ...). Without ``--runner`` it runs on the DirectRunner with two
+worker threads in one process (``bench/batch_inference.py`` measures the running modes).
 """
 
 import dataclasses
@@ -58,8 +61,8 @@ class BatchSummary:
 
 
 def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, input_format=None,
-              output_format=shards.JSONL, rows_per_shard=shards.DEFAULT_ROWS_PER_SHARD, max_batch_size=DEFAULT_MAX_BATCH_SIZE,
-              trust=False, pipeline_args=()):
+              output_format=shards.JSONL, rows_per_shard=shards.DEFAULT_ROWS_PER_SHARD,
+              max_batch_size=DEFAULT_MAX_BATCH_SIZE, trust=False, pipeline_args=()):
     """Scores every row of ``inputs`` with the export at ``export_dir``; writes shards to ``output_dir``.
 
     Args:
@@ -114,7 +117,8 @@ def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, i
                          | "Score" >> RunInference(handler).with_exception_handling())
     (
         (answers | "Answers" >> beam.ParDo(_AnswerRecord(id_column)),
-         failures.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_rows) | "Failed" >> beam.ParDo(_DeadLetter()),
+         failures.failed_inferences | "FailedBatches" >> beam.FlatMap(_failed_batch_rows)
+         | "Failed" >> beam.ParDo(_DeadLetter()),
          rows[_ReadRows.BAD] | "Bad" >> beam.ParDo(_DeadLetter()))
         | beam.Flatten()
         | "ByShard" >> beam.GroupByKey()
@@ -226,8 +230,11 @@ class _AnswerRecord(beam.DoFn):
 
 
 def _failed_batch_rows(failed):
-    """The rows of a batch the export failed on, each with the error as its problem."""
-    batch, error = failed
+    """The rows of a batch the export failed on, each with the error as its problem.
+
+    Beam gives the error as ``(type, repr(exception), traceback lines)``.
+    """
+    batch, (_, error, _) = failed
     for (shard, row), _ in batch:
         yield shard, dataclasses.replace(row, problem=f"the export failed on this row's batch: {error}")
 
