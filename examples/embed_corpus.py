@@ -19,11 +19,8 @@ import shutil
 
 import common
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from tfhub_llm import TextEmbedder
-from tfhub_llm.batch.pipeline import run_batch
 from tfhub_llm.tasks.embedding_metrics import cosine_matrix
 from tfhub_llm.tasks.squad import load_squad_json
 from tfhub_llm.tf_serving import export_for_serving, session_predict
@@ -51,6 +48,11 @@ def main(argv=None):
     parser.add_argument("--max-paragraphs", type=int, default=10_000, help="embed at most this many paragraphs")
     parser.add_argument("--seq-length", type=int, default=256, help="word pieces per text (longer ones are cut)")
     args, beam_options = parser.parse_known_args(argv)
+    import pyarrow as pa  # the beam extra's, as is the pipeline: imported after --help
+    import pyarrow.parquet as pq
+
+    from tfhub_llm.batch.pipeline import run_batch
+
     out = pathlib.Path(args.out) / "embed_corpus"
     shutil.rmtree(out, ignore_errors=True)  # a fresh run each time; run_batch itself resumes an OUTPUT folder
 
