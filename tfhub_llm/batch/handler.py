@@ -21,11 +21,13 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.micro_batches import sorted_parts
+from tfhub_llm.tf_serving.entity_signature import NO_ENTITY
 
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_ROWS_PER_PART = 32
+METRICS_NAMESPACE = "tfhub_llm_batch"  # RunInference's metrics and the pipeline's counters
 WARMUP_TEXT = "A short warm-up text."
-_ENTITY_COUNT = "num_entities"  # the entity export pads its entity outputs to the request's most entities
+_ENTITY_COUNT = "num_entities"  # the entity export pads its NO_ENTITY outputs to the request's most entities
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +105,7 @@ class ServingExportHandler(ModelHandler):
         return sum(len(text.encode("utf-8")) for example in batch for text in example.values())
 
     def get_metrics_namespace(self):
-        return "tfhub_llm_batch"
+        return METRICS_NAMESPACE
 
 
 def row_outputs(outputs, position):
@@ -111,5 +113,5 @@ def row_outputs(outputs, position):
     row = {name: value[position] for name, value in outputs.items()}
     if _ENTITY_COUNT in row:
         count = int(row[_ENTITY_COUNT])
-        row = {name: value[:count] if name.startswith("entity_") else value for name, value in row.items()}
+        row = {name: value[:count] if name in NO_ENTITY else value for name, value in row.items()}
     return row

@@ -2,10 +2,14 @@
 
 ::
 
-    input files ─▶ read rows ─┬─ bad rows ───────────────────────────────────────────┐
-     (matched,     (one file   └─ rows ─▶ Reshuffle ─▶ RunInference ─┬─ answers ──────┤
-      sorted)       per call)            (spread over    (ServingExportHandler,  └─ failed   ├─▶ GroupByKey(shard) ─▶ write
-                                          workers)        batched, shared model)    batches ┘     each shard atomically
+    Create(input files) ─▶ Read ─┬─ rows ─▶ Reshuffle ─▶ RunInference ─┬─ answers ──────────┐
+                                 │                                     └─ failed batches ───┤
+                                 └─ bad rows ───────────────────────────────────────────────┴─▶ GroupByKey(shard)
+                                                                                                ─▶ write each shard
+
+Read takes one file per call (matched and sorted by name); Reshuffle spreads its rows over the
+workers; RunInference batches them (``BatchElements``) for :class:`ServingExportHandler`, whose model
+each worker process loads once.
 
 The launcher scans the export (:func:`tfhub_llm.hub.security.check_saved_model`) and checks the output
 folder (:mod:`tfhub_llm.batch.shards`) before the pipeline starts; workers load the export once per
@@ -29,11 +33,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from tfhub_llm.batch import shards
-from tfhub_llm.batch.handler import DEFAULT_MAX_BATCH_SIZE, ServingExportHandler, signature_spec
+from tfhub_llm.batch.handler import (DEFAULT_MAX_BATCH_SIZE, METRICS_NAMESPACE, ServingExportHandler,
+                                     signature_spec)
 from tfhub_llm.batch.readers import file_format, read_rows
 from tfhub_llm.errors import InvalidArgumentError, MissingFileError
 
-METRICS_NAMESPACE = "tfhub_llm_batch"
 COUNTERS = ("rows_read", "rows_scored", "rows_failed", "rows_skipped")
 ANSWER, DEAD = "answer", "dead"
 DIRECT_RUNNER_DEFAULTS = ("--direct_num_workers=2", "--direct_running_mode=multi_threading")

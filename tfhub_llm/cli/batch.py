@@ -8,6 +8,7 @@ import logging
 
 from tfhub_llm.batch.shards import DEFAULT_ROWS_PER_SHARD, OUTPUT_FORMATS
 from tfhub_llm.cli.options import add_trust
+from tfhub_llm.errors import UnsupportedPlatformError
 
 # The columns of each export input: --text-column C reads the input "text" from column C, and so on.
 INPUT_COLUMN_OPTIONS = {"text": "--text-column", "text_b": "--text-b-column", "question": "--question-column",
@@ -42,6 +43,11 @@ def run_batch(args):
     root.setLevel(logging.ERROR)
     try:
         from tfhub_llm.batch.pipeline import run_batch as run
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith(("apache_beam", "pyarrow")):
+            raise
+        raise UnsupportedPlatformError(f"this command needs Apache Beam ({error.name} is missing): "
+                                       'pip install "tfhub-llm[beam]"') from error
     finally:
         root.setLevel(level)
 
