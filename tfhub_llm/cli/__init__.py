@@ -5,26 +5,29 @@ input (any :class:`~tfhub_llm.errors.TfhubLlmError` or ``OSError``: a missing fi
 data row, an unloadable handle, a failed upload): reported in one line, without a traceback. Any
 other exception is a bug and keeps its traceback. Each command imports only the library modules it
 calls; the commands live in one module per group (:mod:`.models`, :mod:`.training`, :mod:`.export`,
-:mod:`.publish`, :mod:`.serving`), their shared options in :mod:`.options`.
+:mod:`.publish`, :mod:`.serving`, :mod:`.batch`), their shared options in :mod:`.options`.
 """
 
 import argparse
 import os
 import sys
 
-from tfhub_llm.cli import export, models, publish, serving, training
+from tfhub_llm.cli import batch, export, models, publish, serving, training
 from tfhub_llm.cli.options import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK
 from tfhub_llm.errors import TfhubLlmError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "EXIT_OK", "build_parser", "main"]
 
-COMMAND_GROUPS = (models, training, export, publish, serving)
+COMMAND_GROUPS = (models, training, export, publish, serving, batch)
 
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra_options", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra_options = extra
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_BAD_INPUT
