@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use, as the model server links them)
 
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
+from tfhub_llm.escaping import printable_lines
 from tfhub_llm.hub.security import UntrustedModelError, saved_model_op_names, scanned_for_load
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
@@ -73,7 +74,7 @@ class ServingCheckReport:
             failed = self.failed_requests
             lines.append(f"  warmup requests replayed: {len(self.requests)}, failed: {len(failed)}")
             lines += [f"    request {r.index} ({r.signature_name}): {r.error}" for r in failed]
-        return "\n".join(lines)
+        return printable_lines("\n".join(lines))
 
 
 @contextlib.contextmanager
