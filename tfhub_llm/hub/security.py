@@ -9,7 +9,7 @@ and raises ``UntrustedModelError`` (naming each op or asset, its function and th
 * every asset it names is a regular file inside ``<model>/assets`` (:mod:`tfhub_llm.hub.assets`).
 
 ``scanned_copy`` returns the folder to load: a private copy holding the very ``saved_model.pb`` bytes
-and asset bytes that were checked (``variables/`` is linked: it is data, restored by TensorFlow's own
+and asset bytes that were checked, plus ``assets.extra/`` read the same capped way (``variables/`` is linked: it is data, restored by TensorFlow's own
 code), so swapping files after the scan changes nothing. That copy stays until the process exits
 (in this process's folder of :mod:`tfhub_llm.hub.staging`, which a later load sweeps if a crash left it),
 because a TF2 object loaded from it keeps its assets' paths (``Asset.asset_path``): the describer
@@ -41,7 +41,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm.errors import InvalidFileError, MissingFileError, PackageDataError, TfhubLlmError
 from tfhub_llm.hub import staging
-from tfhub_llm.hub.assets import SAVED_MODEL_FILES, read_assets
+from tfhub_llm.hub.assets import EXTRA_ASSETS, SAVED_MODEL_FILES, read_assets, read_extra_assets
 from tfhub_llm.hub.limits import load_memory_limit
 from tfhub_llm.hub.shape_rules import FileSizes
 from tfhub_llm.hub.saved_model_graph import TOP_LEVEL_GRAPH
@@ -196,6 +196,7 @@ class _Scanned:
     filename: str
     data: bytes
     assets: dict
+    extra_assets: dict
 
 
 def _scan(path, allow_ops, handle) -> _Scanned:
@@ -214,7 +215,7 @@ def _scan(path, allow_ops, handle) -> _Scanned:
     if findings:
         source = f"{handle!r} ({path})" if handle else repr(path)
         raise UntrustedModelError(source, findings)
-    return _Scanned(path, filename, data, assets)
+    return _Scanned(path, filename, data, assets, read_extra_assets(path))
 
 
 def check_saved_model(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> None:
@@ -244,8 +245,10 @@ def scanned_copy(path, *, trust: bool = False, allow_ops=(), handle: str | None 
     copy = tempfile.mkdtemp(prefix="model.", dir=staging.process_folder())
     with open(os.path.join(copy, os.path.basename(scanned.filename)), "wb") as f:
         f.write(scanned.data)
-    for name, content in scanned.assets.items():
-        target = os.path.join(copy, "assets", *name.split("/"))
+    files = [(("assets", *name.split("/")), content) for name, content in scanned.assets.items()]
+    files += [((EXTRA_ASSETS, name), content) for name, content in scanned.extra_assets.items()]
+    for parts, content in files:
+        target = os.path.join(copy, *parts)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
             f.write(content)
