@@ -128,12 +128,12 @@ def test_escape_hatch_ops_are_refused_at_scan_by_family(tmp_path, op, family):
 class _LoadTimeVariable(tf.saved_model.experimental.TrackableResource):
     """A variable created and assigned ``value()`` while the model loads (a resource initializer)."""
 
-    def __init__(self, value):
+    def __init__(self, value, dtype=tf.float32):
         super().__init__()
-        self._value = value
+        self._value, self._dtype = value, dtype
 
     def _create_resource(self):
-        return tf.raw_ops.VarHandleOp(dtype=tf.float32, shape=tf.TensorShape(None), shared_name="")
+        return tf.raw_ops.VarHandleOp(dtype=self._dtype, shape=tf.TensorShape(None), shared_name="")
 
     def _initialize(self):
         return tf.raw_ops.AssignVariableOp(resource=self.resource_handle, value=self._value(), validate_shape=False)
@@ -310,3 +310,53 @@ def test_model_chosen_names_are_escaped_in_inspect_scan_and_model_cards(tmp_path
     assert cli.main(["scan", str(tmp_path / "planted")]) != 0
     printed = capsys.readouterr().out
     assert "Abort\\x1b[2J" in printed and "\x1b" not in printed
+
+
+# ---------------------------------------------------------------- the same classes, in forms no rule names
+
+
+def _nested_packs(size):
+    """A helper function (a call node, not inlined) that packs a constant 8 times, called 16 times."""
+    helper = tf.function(lambda: tf.raw_ops.Pack(values=[tf.constant(1.0, shape=[size])] * 8))
+    return lambda: tf.raw_ops.Pack(values=[helper() for _ in range(16)])
+
+
+def _long_strings(size):
+    """StringJoin of 64 copies of ``size`` 1 KiB strings (stored once): 64 KiB a string."""
+    return lambda: (lambda c: tf.raw_ops.StringJoin(inputs=[c] * 64))(tf.constant("a" * 1024, shape=[size]))
+
+
+@pytest.mark.parametrize("value, dtype", [(_nested_packs(1 << 18), tf.float32), (_long_strings(1 << 14), tf.string)],
+                         ids=["calls_repeat_a_pack", "string_join_repeats"])
+def test_load_time_allocations_through_other_ops_and_calls_are_bounded(tmp_path, value, dtype):
+    error = _refused(_resource_model(_LoadTimeVariable(value, dtype), tmp_path / "attack"), "memory")
+    assert "loading can allocate" in str(error)
+
+
+def _constant_broadcast_to(x):
+    return x + tf.reduce_sum(tf.broadcast_to(tf.constant(1.0), tf.constant([1 << 15, 1 << 15])))
+
+
+def _constant_concat(x):
+    part = tf.constant(1.0, shape=[1 << 22])
+    return x + tf.reduce_sum(tf.concat([part] * 64, axis=0))
+
+
+class _Counter(tf.Module):
+    def __init__(self):
+        super().__init__()
+        self.count = tf.Variable(0)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def __call__(self, x):
+        tf.while_loop(lambda i: tf.constant(True), lambda i: (self.count.assign_add(1), i + 1)[1], [0])
+        return x * 2.0
+
+
+@pytest.mark.parametrize("attack, op", [(_constant_broadcast_to, "BroadcastTo"), (_constant_concat, "ConcatV2")])
+def test_call_time_constant_allocations_through_other_ops_are_refused(tmp_path, attack, op):
+    _refused(_call_model(attack, tmp_path / "attack"), op)
+
+
+def test_an_endless_loop_with_side_effects_is_refused(tmp_path):
+    _refused(_save(_Counter(), tmp_path / "attack"), "While")
