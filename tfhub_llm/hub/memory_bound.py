@@ -214,7 +214,9 @@ def load_time_bytes(graph: Graph, roles, files: FileSizes) -> tuple[int, list]:
 def call_time_findings(graph: Graph, roles, files: FileSizes, limit: int) -> list:
     """Problems of the functions callers call: input-independent allocations beyond ``limit``, endless loops."""
     run = _Pass(graph, files, load_time=False, given=INPUT, limit=limit)
-    top = run.nodes(TOP_LEVEL_GRAPH, graph.top, {}, 0, only=sorted(set(graph.top) - roles.load_time_top))
+    signature_outputs = {tensor_node(tensor.name) for signature in graph.meta_graph.signature_def.values()
+                         for tensor in signature.outputs.values()}
+    top = run.nodes(TOP_LEVEL_GRAPH, graph.top, {}, 0, only=sorted(signature_outputs - roles.load_time_top))
     problems = list(top.problems)
     for name in _roots(graph, set(graph.library) - roles.load_time):
         result = run.function(name, _root_args(graph, name, INPUT, files))
