@@ -134,7 +134,10 @@ class _Pass:
         if node.op == "Placeholder":
             bound = self.given
         elif rule is not None:
-            bound = rule(node, inputs, self.files)
+            try:
+                bound = rule(node, inputs, self.files)
+            except (ValueError, IndexError, TypeError):  # inputs or attributes the op cannot have
+                bound = Bound(None, None, from_inputs=any(b.from_inputs for b in inputs))
         else:  # refused at load time by the op list; at call time its size is what its inputs make it
             bound = Bound(None, None, from_inputs=any(b.from_inputs for b in inputs))
         problems = []

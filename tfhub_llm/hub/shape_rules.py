@@ -86,12 +86,15 @@ def const_bound(node) -> Bound:
     if tensor.dtype in (types_pb2.DT_INT32, types_pb2.DT_INT64) and elements <= _MAX_VALUE_ELEMENTS:
         from tensorflow.python.framework import tensor_util  # small: at most _MAX_VALUE_ELEMENTS values
 
-        value = tuple(int(v) for v in tensor_util.MakeNdarray(tensor).reshape(-1))
+        try:
+            value = tuple(int(v) for v in tensor_util.MakeNdarray(tensor).reshape(-1))
+        except (ValueError, TypeError):  # a malformed constant: its value stays unknown
+            value = None
     return Bound(elements, nbytes, shape, value)
 
 
 def _out_bytes(node, inputs) -> int | None:
-    """Bytes per output element: the node's dtype attribute, or its first input's widest element."""
+    """Bytes per output element: the node's dtype attribute, else the widest element of its inputs."""
     for attr in ("dtype", "T", "out_type", "DstT", "Tidx"):
         if attr in node.attr and node.attr[attr].type:
             dtype = node.attr[attr].type
@@ -156,9 +159,12 @@ def _folded(op, inputs, shape) -> tuple[int, ...] | None:
     """The value of integer arithmetic on small known values (shape computations), else None."""
     if op not in _FOLDABLE or shape is None or any(b.value is None or b.shape is None for b in inputs):
         return None
-    arrays = [numpy.asarray(b.value, numpy.int64).reshape(b.shape) for b in inputs]
-    with numpy.errstate(all="ignore"):
-        return tuple(int(v) for v in numpy.broadcast_to(_FOLDABLE[op](*arrays), shape).reshape(-1))
+    try:
+        arrays = [numpy.asarray(b.value, numpy.int64).reshape(b.shape) for b in inputs]
+        with numpy.errstate(all="ignore"):
+            return tuple(int(v) for v in numpy.broadcast_to(_FOLDABLE[op](*arrays), shape).reshape(-1))
+    except ValueError:  # values that do not fit their shapes (a malformed graph): unknown
+        return None
 
 
 def _select_v1(node, inputs, files) -> Bound:
