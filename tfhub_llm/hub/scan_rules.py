@@ -38,7 +38,7 @@ from tfhub_llm.hub.table_assets import reads_bound_asset
 ASSETS = "<assets>"
 LOAD = "<load>"
 # What load-time code may run: resources, variables, tables, checkpoint reads, string plumbing of the
-# saver. Nothing loops, nothing allocates more than its inputs hold.
+# saver. Nothing loops; what they allocate (broadcasts, packs, table sizes) is bounded by memory_bound.
 LOAD_TIME_OPS = frozenset({
     "Const", "Identity", "IdentityN", "NoOp", "Placeholder", "StopGradient",
     "VarHandleOp", "VarIsInitializedOp", "AssignVariableOp", "ReadVariableOp", "DestroyResourceOp",
