@@ -15,6 +15,7 @@ import sys
 from tfhub_llm.cli import batch, export, models, publish, serving, training
 from tfhub_llm.cli.options import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK
 from tfhub_llm.errors import TfhubLlmError
+from tfhub_llm.escaping import printable_lines
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "EXIT_OK", "build_parser", "main"]
 
@@ -36,7 +37,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 130
     except (TfhubLlmError, OSError) as error:
-        print(f"tfhub-llm {args.command}: error: {error}", file=sys.stderr)
+        print(printable_lines(f"tfhub-llm {args.command}: error: {error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
