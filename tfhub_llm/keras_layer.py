@@ -168,7 +168,12 @@ class KerasLayer(keras.layers.Layer):
         own = tf.nest.map_structure(_tensor_spec, inputs)
         for function in concrete_functions(self._callable):
             args, kwargs = function.structured_input_signature
-            declared = (kwargs if self._signature and isinstance(inputs, dict) else args[0]) if (args or kwargs) else None
+            if args:
+                declared = args[0]
+            elif isinstance(inputs, dict) or len(kwargs) != 1:  # a signature: inputs by name
+                declared = kwargs
+            else:
+                declared, = kwargs.values()
             if _fits(own, declared):
                 return declared
         return own
