@@ -175,7 +175,7 @@ class KerasLayer(keras.layers.Layer):
             else:
                 declared, = kwargs.values()
             if _fits(own, declared):
-                return declared
+                return tf.nest.map_structure(_merged, own, declared, expand_composites=False)
         return own
 
     def get_config(self):
@@ -228,6 +228,13 @@ def _fits(own, declared):
     except (ValueError, TypeError):
         return False
     return all(isinstance(d, tf.TypeSpec) and d.shape.rank == o.shape.rank for o, d in zip(flat(own), flat(declared)))
+
+
+def _merged(own, declared):
+    """The declared spec, with the static sizes the input knows and the declaration leaves open (a packed length)."""
+    if isinstance(declared, tf.TensorSpec) and own.shape.is_compatible_with(declared.shape):
+        return tf.TensorSpec(own.shape.merge_with(declared.shape), declared.dtype, declared.name)
+    return declared
 
 
 def _keras_tensor(tensor):
