@@ -1,16 +1,27 @@
 """tfhub_llm.KerasLayer, the drop-in for hub.KerasLayer: every shape of TF-Hub text model in functional, Sequential and
 subclassed Keras 3 models; fit moving (or not) the SavedModel's weights; .keras, model.export and the refusals."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.harness import FIXTURES, TINY_ENCODER, TINY_PREPROCESSOR, keras_round_trip, save_hand_made_encoder, writes_file
-from tfhub_llm import HandleError, HubEncoder, KerasLayer, TextEmbedder, UntrustedModelError, export_text_embedding
+from tfhub_llm import (
+    HandleError,
+    HubEncoder,
+    KerasLayer,
+    TextEmbedder,
+    UntrustedModelError,
+    export_for_serving,
+    export_text_embedding,
+)
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles, trust
 from tfhub_llm.keras_layer import UnserializableHandleError
+from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
 
 MODEL_GARDEN = FIXTURES / "model_garden"
 TEXTS = ["the movie was great", "a dull, tired plot", "héllo 東京", ""]
@@ -159,6 +170,22 @@ def test_bert_on_glue_preprocessing_model_with_tokenize_and_bert_pack_inputs(fam
     loaded = tf.saved_model.load(str(tmp_path / "export"))
     served = loaded.serve([first, second])
     np.testing.assert_array_equal(served["input_word_ids"].numpy(), want["input_word_ids"].numpy())
+
+
+def test_export_for_serving_of_a_model_with_keras_layers_serves_raw_strings(tmp_path):
+    texts = [keras.Input(shape=(), dtype=tf.string, name=name) for name in ("premise", "hypothesis")]
+    preprocessor = handles.load(TINY_PREPROCESSOR)
+    tokenize = KerasLayer(preprocessor.tokenize)
+    packed = KerasLayer(preprocessor.bert_pack_inputs, arguments=dict(seq_length=16))([tokenize(t) for t in texts])
+    pooled = KerasLayer(TINY_ENCODER, output_key="pooled_output")(packed)
+    model = keras.Model(texts, {"score": keras.layers.Dense(1)(pooled)})
+    pairs = [tf.constant(TEXTS), tf.constant(TEXTS[::-1])]
+    path = export_for_serving(model, tmp_path / "served")
+    loaded = tf.saved_model.load(path)
+    served = loaded.signatures["serving_default"](premise=pairs[0], hypothesis=pairs[1])
+    np.testing.assert_allclose(served["score"].numpy(), model.predict(pairs, verbose=0)["score"], atol=1e-5)
+    warmup = read_warmup_requests(os.path.join(path, WARMUP_FILE))
+    assert sorted(warmup[0].predict_log.request.inputs) == ["hypothesis", "premise"]
 
 
 # ---------------------------------------------------------------- text embeddings in Sequential models
