@@ -1,7 +1,9 @@
 """tfhub_llm.KerasLayer, the drop-in for hub.KerasLayer: every shape of TF-Hub text model in functional, Sequential and
 subclassed Keras 3 models; fit moving (or not) the SavedModel's weights; .keras, model.export and the refusals."""
 
+import hashlib
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -20,6 +22,8 @@ from tfhub_llm import (
 )
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles, trust
+from tfhub_llm.hub.archive import write_saved_model_archive
+from tfhub_llm.hub.trust import RemoteHandleError, allowing_remote_handles
 from tfhub_llm.keras_layer import UnserializableHandleError
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
 
@@ -272,6 +276,30 @@ def test_wrong_signature_or_output_key_lists_the_available_ones(saved):
         KerasLayer(saved["nnlm"], output_key="pooled")(text)
     with pytest.raises(InvalidArgumentError, match="cannot be trainable"):
         KerasLayer(saved["ids"], signature="tokens", output_key="ids", trainable=True)(text)
+
+
+# ---------------------------------------------------------------- handle kinds
+
+
+def test_http_tfhub_dev_and_kaggle_handles_resolve_through_tensorflow_hub(saved, tmp_path, serve_directory,
+                                                                           monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
+    write_saved_model_archive(saved["nnlm"], tmp_path / "hub" / "nnlm" / "1")
+    url = serve_directory(tmp_path / "hub") + "/nnlm/1"
+    want = handles.load(saved["nnlm"])(tf.constant(TEXTS)).numpy()
+    # tfhub.dev and Kaggle handles are https URLs that tensorflow_hub caches by the sha1 of the handle: filled here.
+    hub_handles = ["https://tfhub.dev/google/nnlm-en-dim50/2", "https://www.kaggle.com/models/google/nnlm/TensorFlow2/en-dim50/1"]
+    for handle in hub_handles:
+        shutil.copytree(saved["nnlm"], cache / hashlib.sha1(handle.encode()).hexdigest())
+    for handle in [url, *hub_handles]:
+        model = keras.Sequential([KerasLayer(handle, input_shape=[], dtype=tf.string)])
+        np.testing.assert_allclose(model(tf.constant(TEXTS)).numpy(), want, atol=1e-6)
+    model.save(tmp_path / "remote.keras")
+    with pytest.raises(RemoteHandleError, match="names the remote handle"):
+        keras.models.load_model(tmp_path / "remote.keras")  # a model file does not get to download models
+    with allowing_remote_handles():  # positive control
+        np.testing.assert_allclose(keras.models.load_model(tmp_path / "remote.keras")(tf.constant(TEXTS)), want, atol=1e-6)
 
 
 # ---------------------------------------------------------------- refusals: TF1 Hub modules, the scan, callables
