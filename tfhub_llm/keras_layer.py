@@ -19,6 +19,8 @@ import json
 import keras
 import tensorflow as tf
 
+from keras.src.backend import in_symbolic_scope  # Keras' own shape inference is running (no public name)
+
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TfhubLlmError
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.trust import layer_config_for_load
@@ -128,6 +130,8 @@ class KerasLayer(keras.layers.Layer):
             raise InvalidArgumentError(
                 f"KerasLayer {self._described_handle()}: a layer that calls signature {self._signature!r} cannot be "
                 "trainable (signatures have no training mode or regularization losses); set trainable=False.")
+        if in_symbolic_scope():  # Keras infers shapes, e.g. of a subclassed model, on float32 placeholders
+            inputs = tf.nest.map_structure(_placeholder_for, inputs, self._input_specs(inputs), expand_composites=False)
         kwargs = dict(self._arguments)
         args = [inputs]
         if self._signature and isinstance(inputs, dict):
@@ -210,9 +214,18 @@ def _shapes(output_shape):
     return tf.TensorShape(output_shape)
 
 
+def _placeholder_for(tensor, spec):
+    """``tensor``, or a placeholder of the declared dtype where a shape-inference placeholder has another one."""
+    if isinstance(spec, tf.TensorSpec) and tensor.dtype != spec.dtype:
+        return tf.compat.v1.placeholder(spec.dtype, tensor.shape)
+    return tensor
+
+
 def _tensor_spec(tensor):
-    """The spec a symbolic input describes: ragged when the KerasTensor is."""
-    if getattr(tensor, "ragged", False):
+    """The spec of an input: a tensor's own, or the one a KerasTensor describes (ragged when it is)."""
+    if not isinstance(tensor, keras.KerasTensor):
+        return tf.type_spec_from_value(tensor)
+    if tensor.ragged:
         return tf.RaggedTensorSpec(tensor.shape, tensor.dtype, ragged_rank=tensor.ragged_rank or len(tensor.shape) - 1)
     return tf.TensorSpec(tensor.shape, tensor.dtype)
 
