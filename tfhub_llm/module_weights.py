@@ -49,7 +49,7 @@ def track_module_variables(layer, module, function=None):
     variables the called function does not read (an MLM head's) stay out of ``fit``'s gradients. A
     plain Python callable without variables contributes none.
     """
-    if not (hasattr(module, "variables") or isinstance(module, tf.Module | tf.__internal__.tracking.Trackable)):
+    if not (hasattr(module, "variables") or isinstance(module, tf.__internal__.tracking.Trackable)):
         return
     traced = concrete_functions(module if function is None else function)
     used = {id(v) for f in traced for v in f.trainable_variables} if traced else None

@@ -80,10 +80,10 @@ def load(handle, *, trust=False, allow_ops=(), tags=None, options=None):
     path = resolve(handle)
     if tf.io.gfile.exists(os.path.join(path, TF1_HUB_MODULE_FILE)):
         raise HandleError(
-            f"Handle {os.fspath(handle)!r} is a TF1 Hub-format module (hub.Module: {path} holds {TF1_HUB_MODULE_FILE}), "
-            "made for TensorFlow 1's hub.Module; TensorFlow 2 and Keras 3 cannot call or fine-tune it as a layer. "
-            "Use the model's TF2 SavedModel version instead (on Kaggle Models / tfhub.dev the 'TF2' variation, often "
-            "a later version number of the same model).")
+            f"Handle {os.fspath(handle)!r} is a TF1 Hub-format module (hub.Module: {path} holds {TF1_HUB_MODULE_FILE}). "
+            "tfhub_llm loads TF2 SavedModels only: TensorFlow 2 runs a TF1 module only through its graph signatures, "
+            "and cannot fine-tune it. Use the model's TF2 SavedModel version instead (on Kaggle Models / tfhub.dev the "
+            "'TF2' variation, often a later version number of the same model).")
     scanned = security.scanned_copy(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle))
     return hub.load(scanned, tags=tags, options=options)
 
