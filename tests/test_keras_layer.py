@@ -102,7 +102,7 @@ def no_trusted_dirs(monkeypatch):
 
 
 def _fit_changes(model, layer, x, y):
-    """Fits one small epoch; returns, per weight of ``layer``, whether it changed."""
+    """Fits two epochs of one batch; returns, per weight of ``layer``, whether it changed."""
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
     before = [weight.numpy().copy() for weight in layer.weights]
     model.fit(x, y, epochs=2, batch_size=len(y), verbose=0)
