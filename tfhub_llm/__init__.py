@@ -22,6 +22,7 @@ from tfhub_llm.hub.describe import describe
 from tfhub_llm.hub.handles import HandleError
 from tfhub_llm.hub.security import UntrustedModelError, check_saved_model
 from tfhub_llm.hub.trust import trust_directory
+from tfhub_llm.keras_layer import KerasLayer
 from tfhub_llm.layers import HubEncoder, HubPreprocessor, HubTextEmbedding
 from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
 from tfhub_llm.precision import enable_cpu_bfloat16
@@ -48,6 +49,7 @@ __all__ = [
     "HubEncoder",
     "HubPreprocessor",
     "HubTextEmbedding",
+    "KerasLayer",
     "LiteRTConversionError",
     "LiteRTModel",
     "ModelCard",

@@ -71,11 +71,6 @@ def missing_text_embedding_parts(module):
     return ""
 
 
-def takes_training(module):
-    """Whether the restored ``__call__`` of ``module`` has a ``training`` argument (a text embedding's is optional)."""
-    return any("training" in function.function_type.parameters for function in module.__call__.concrete_functions)
-
-
 def missing_preprocessor_parts(module):
     """The names of the preprocessor parts ``module`` lacks ([] when it has them all)."""
     missing = [name for name in PREPROCESSOR_ATTRIBUTES if not hasattr(module, name)]

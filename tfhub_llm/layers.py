@@ -21,35 +21,7 @@ from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import interface
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
 from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, is_cut, part_starts
-
-
-def _keras_name(variable_name):
-    return variable_name.split(":")[0].replace("/", "_")
-
-
-def _track_module_variables(layer, module):
-    """Makes a restored SavedModel's variables ``layer``'s Keras weights, sharing their storage.
-
-    Variables that ``__call__`` does not read (an MLM head's) are not trainable, so they stay out of
-    ``fit``'s gradients.
-    """
-    used_by_call = {id(v) for f in module.__call__.concrete_functions for v in f.trainable_variables}
-    for variable in handles.module_variables(module):
-        layer._track_variable(
-            keras.Variable(
-                initializer=variable,
-                trainable=variable.trainable and id(variable) in used_by_call,
-                dtype=variable.dtype,
-                shape=variable.shape,
-                name=_keras_name(variable.name),
-            )
-        )
-
-
-def _add_regularization_losses(layer, module):
-    """Adds the SavedModel's ``regularization_losses`` (callables) to ``layer``'s losses."""
-    for regularization_loss in getattr(module, "regularization_losses", ()):
-        layer.add_loss(regularization_loss())
+from tfhub_llm.module_weights import add_regularization_losses, takes_training, track_module_variables
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
@@ -83,7 +55,7 @@ class HubEncoder(keras.layers.Layer):
         self.output_key = output_key
         self.micro_batches = micro_batches
         self._module = handles.load_encoder(handle, trust=trust)
-        _track_module_variables(self, self._module)
+        track_module_variables(self, self._module)
         self.built = True
 
     @property
@@ -114,7 +86,7 @@ class HubEncoder(keras.layers.Layer):
         else:
             outputs = dict(self._module(encoder_inputs, training=training))
         if training and self.trainable:
-            _add_regularization_losses(self, self._module)
+            add_regularization_losses(self, self._module)
         return outputs[self.output_key] if self.output_key else outputs
 
     def _call_by_length(self, inputs, training):
@@ -334,9 +306,9 @@ class HubTextEmbedding(keras.layers.Layer):
         super().__init__(trainable=trainable, **kwargs)
         self.handle = str(handle)
         self._module = handles.load_text_embedding(handle, trust=trust)
-        self._takes_training = interface.takes_training(self._module)
+        self._takes_training = takes_training(self._module)
         self._dimension = self._module.__call__.concrete_functions[0].structured_outputs.shape[-1]
-        _track_module_variables(self, self._module)
+        track_module_variables(self, self._module)
         self.built = True
 
     @property
@@ -351,7 +323,7 @@ class HubTextEmbedding(keras.layers.Layer):
         else:
             vectors = self._module(texts)
         if training and self.trainable:
-            _add_regularization_losses(self, self._module)
+            add_regularization_losses(self, self._module)
         return vectors
 
     def compute_output_spec(self, inputs):

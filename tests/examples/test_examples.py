@@ -36,6 +36,15 @@ def test_classify_text(tmp_path):
     assert all(0.0 <= prediction["positive"] <= 1.0 for prediction in metrics["predictions"])
 
 
+def test_keras_layer_tutorial_trains_exports_and_serves_raw_strings(tmp_path):
+    output = run_ok("keras_layer_tutorial", *TINY_TRAINING, "--validation-examples", "16", "--out", tmp_path)
+    assert "held-out: loss" in output and "reloaded" in output
+    metrics = json.loads((tmp_path / "keras_layer_tutorial" / "metrics.json").read_text())
+    assert metrics["train_examples"] == 32 and 0.0 <= metrics["validation_accuracy"] <= 1.0
+    assert metrics["max_reloaded_difference"] < 1e-5 and len(metrics["reloaded_results"]) == 5
+    assert (tmp_path / "keras_layer_tutorial" / "saved_model" / "saved_model.pb").is_file()
+
+
 def test_on_device(tmp_path):
     output = run_ok("on_device", *TINY_TRAINING, "--validation-examples", "16", "--out", tmp_path)
     metrics = json.loads((tmp_path / "on_device" / "metrics.json").read_text())

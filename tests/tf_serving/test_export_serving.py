@@ -196,8 +196,13 @@ def test_regression_gives_a_value():
 
 
 def test_other_models_are_refused(tmp_path):
-    with pytest.raises(TypeError, match="a SpanQuestionAnswerer, a TokenClassifier or a TextEmbedder, not Sequential"):
-        export_for_serving(keras.Sequential([keras.layers.Dense(1)]), tmp_path)
+    with pytest.raises(TypeError, match="a TextEmbedder or a Keras model on raw text, not Dense"):
+        export_for_serving(keras.layers.Dense(1), tmp_path)
+    with pytest.raises(TypeError, match="Sequential 'unbuilt' has no known inputs"):
+        export_for_serving(keras.Sequential([keras.layers.Dense(1)], name="unbuilt"), tmp_path)
+    numbers = keras.Input(shape=(3,), name="numbers")
+    with pytest.raises(TypeError, match=r"inputs are all strings \[batch\].*has inputs numbers float32 \(None, 3\)"):
+        export_for_serving(keras.Model(numbers, keras.layers.Dense(1)(numbers)), tmp_path)
     assert os.listdir(tmp_path) == []
 
 

@@ -27,6 +27,9 @@ from tfhub_llm.interface import (
 )
 
 
+TF1_HUB_MODULE_FILE = "tfhub_module.pb"  # what marks a TF1 Hub-format module (hub.Module)
+
+
 class HandleError(TfhubLlmError, ValueError):
     """A handle that cannot be resolved or loaded; the message names it and says what to do."""
 
@@ -67,10 +70,22 @@ def _reason(error):
     return str(getattr(error, "reason", None) or error)
 
 
-def load(handle, *, trust=False, allow_ops=()):
-    """Resolves ``handle``, scans it unless trusted, and loads what was scanned with ``hub.load``."""
+def load(handle, *, trust=False, allow_ops=(), tags=None, options=None):
+    """Resolves ``handle``, scans it unless trusted, and loads what was scanned with ``hub.load``.
+
+    ``tags`` (the MetaGraph to load) and ``options`` (a ``tf.saved_model.LoadOptions``) are ``hub.load``'s own.
+    A TF1 Hub-format module (``hub.Module``) is refused: TensorFlow 2 loads it only as graphs without its
+    training behaviour, variables' trainability or regularization losses, and cannot fine-tune it.
+    """
     path = resolve(handle)
-    return hub.load(security.scanned_copy(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle)))
+    if tf.io.gfile.exists(os.path.join(path, TF1_HUB_MODULE_FILE)):
+        raise HandleError(
+            f"Handle {os.fspath(handle)!r} is a TF1 Hub-format module (hub.Module: {path} holds {TF1_HUB_MODULE_FILE}). "
+            "tfhub_llm loads TF2 SavedModels only: TensorFlow 2 runs a TF1 module only through its graph signatures, "
+            "and cannot fine-tune it. Use the model's TF2 SavedModel version instead (on Kaggle Models / tfhub.dev the "
+            "'TF2' variation, often a later version number of the same model).")
+    scanned = security.scanned_copy(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle))
+    return hub.load(scanned, tags=tags, options=options)
 
 
 def load_encoder(handle, **load_options):

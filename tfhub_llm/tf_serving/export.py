@@ -16,6 +16,7 @@ import os
 import pathlib
 import shutil
 
+import keras
 import tensorflow as tf
 from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
@@ -25,6 +26,7 @@ from tfhub_llm.hub.limits import MAX_WARMUP_FILE_BYTES, MAX_WARMUP_REQUESTS, MAX
 from tfhub_llm.hub.shape_rules import dtype_bytes
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.entity_signature import EntityServing
+from tfhub_llm.tf_serving.keras_model import KerasModelServing
 from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.embedding import TextEmbedder
@@ -52,15 +54,16 @@ DEFAULT_WARMUP_INPUTS = {
 
 
 def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
-    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer``, ``TokenClassifier`` or ``TextEmbedder`` as
+    """Exports a ``TextClassifier``, ``SpanQuestionAnswerer``, ``TokenClassifier``, ``TextEmbedder``, or any Keras
+    model on raw text (e.g. built with ``tfhub_llm.KerasLayer``, :mod:`tfhub_llm.tf_serving.keras_model`) as
     ``base_dir/<version>`` for TF Serving.
 
     Args:
-        model: the trained task model.
+        model: the trained task model, or a functional / Sequential Keras model whose inputs are strings ``[batch]``.
         base_dir: the model's base path in TF Serving (created when missing).
         version: the version number; default one more than the highest numeric folder in ``base_dir``.
         warmup_inputs: ``{input name: [strings]}`` for the warmup requests (defaults: a few built-in
-            sentences); the names are the signature's inputs, e.g. ``{"text": [...]}``.
+            sentences for one or two inputs); the names are the signature's inputs, e.g. ``{"text": [...]}``.
 
     Returns:
         The path of the new version folder.
@@ -75,7 +78,7 @@ def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
     _remove_abandoned_exports(base_dir)
     prefix = f"{TEMP_PREFIX}{version}-{os.getpid()}-"
     with atomic_directory(final_dir, prefix=prefix, exists_error=_version_exists) as staging:
-        tf.saved_model.save(serving_module, str(staging), signatures=serving_module.signatures())
+        serving_module.save(staging)
         write_warmup_requests(staging / WARMUP_FILE, warmup_inputs)
     return str(final_dir)
 
@@ -119,9 +122,11 @@ def _serving_module(model):
         return EntityServing(model)
     if isinstance(model, TextEmbedder):
         return EmbedderServing(model)
+    if isinstance(model, keras.Model):
+        return KerasModelServing(model)
     raise InvalidArgumentTypeError(
-        f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer, a TokenClassifier or a TextEmbedder, "
-        f"not {type(model).__name__}.")
+        f"export_for_serving exports a TextClassifier, a SpanQuestionAnswerer, a TokenClassifier, a TextEmbedder or "
+        f"a Keras model on raw text, not {type(model).__name__}.")
 
 
 def _checked_version(version):
@@ -144,7 +149,7 @@ def _version_exists(final_dir):
 def _checked_warmup_inputs(warmup_inputs, input_names):
     """``{name: list of str}`` with exactly the signature's inputs and the same number of rows in each."""
     if warmup_inputs is None:
-        return DEFAULT_WARMUP_INPUTS[tuple(input_names)]
+        return _default_warmup_inputs(tuple(input_names))
     if not isinstance(warmup_inputs, dict) or set(warmup_inputs) != set(input_names):
         given = sorted(warmup_inputs) if isinstance(warmup_inputs, dict) else type(warmup_inputs).__name__
         raise InvalidArgumentError(f"warmup_inputs must be a dict with exactly the inputs {list(input_names)}, got {given}.")
@@ -158,6 +163,17 @@ def _checked_warmup_inputs(warmup_inputs, input_names):
             if not isinstance(value, str):
                 raise InvalidArgumentError(f"warmup_inputs[{name!r}][{index}] is {type(value).__name__}, not str.")
     return rows
+
+
+def _default_warmup_inputs(input_names):
+    """The built-in sentences for the inputs: by name, else the one-text or text-pair ones under these names."""
+    if input_names in DEFAULT_WARMUP_INPUTS:
+        return DEFAULT_WARMUP_INPUTS[input_names]
+    by_count = {1: ("text",), 2: ("text", "text_b")}
+    if len(input_names) not in by_count:
+        raise InvalidArgumentError(f"There are no built-in warmup sentences for the inputs {list(input_names)}: "
+                                   "pass warmup_inputs={name: [strings]}.")
+    return dict(zip(input_names, DEFAULT_WARMUP_INPUTS[by_count[len(input_names)]].values()))
 
 
 def warmup_requests(inputs):

@@ -52,6 +52,10 @@ class TaskServing(tf.Module):
         """``{"serving_default": concrete function}`` for ``tf.saved_model.save``."""
         return {SERVING_SIGNATURE: self.serve}
 
+    def save(self, path):
+        """Writes the SavedModel with its signatures to ``path``."""
+        tf.saved_model.save(self, str(path), signatures=self.signatures())
+
 
 class ClassifierServing(TaskServing):
     """``serving_default`` of a ``TextClassifier``.
