@@ -76,6 +76,18 @@ def test_interrupted_run_needs_resume_and_then_completes(tmp_path):
     assert (tmp_path / "run" / "model.keras").exists() and not (tmp_path / "run" / "backup").exists()
 
 
+def test_an_overwriting_run_that_fails_keeps_the_finished_run(tmp_path):
+    classify(tmp_path / "run", epochs=1)
+    finished = {name: (tmp_path / "run" / name).read_bytes() for name in os.listdir(tmp_path / "run")}
+    with pytest.raises(RunDirectoryError, match="finished run.*--overwrite"):
+        classify(tmp_path / "run", epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        classify(tmp_path / "run", overwrite=True, callbacks=(InterruptAtEpoch(1),))
+    assert {name: (tmp_path / "run" / name).read_bytes() for name in os.listdir(tmp_path / "run")} == finished
+    assert os.listdir(tmp_path) == ["run"]  # the new run's staging folder is gone
+    assert classify(tmp_path / "run", overwrite=True, epochs=1).out_dir == str(tmp_path / "run")
+
+
 def test_backup_and_restore_resumes_to_the_same_weights(tmp_path):
     texts = tf.constant(["a great film", "dull and slow", "wonderful acting", "a waste of time"] * 4)
     labels = np.array([1, 0, 1, 0] * 4)

@@ -3,7 +3,9 @@
 A run reads and checks all its data before training, trains with ``fit`` and standard Keras
 callbacks (``BackupAndRestore`` so an interrupted run resumes, ``ModelCheckpoint`` of the best
 epoch, optional ``EarlyStopping``), evaluates on held-out data and writes into ``out_dir``:
-``model.keras``, ``history.json`` and ``metrics.json``.
+``model.keras``, ``history.json`` and ``metrics.json``. A finished run (one with ``model.keras``) is
+never replaced unless asked (``overwrite``), and then only by a run that finished: the new run
+trains in a hidden sibling folder that is renamed onto ``out_dir`` at the end.
 """
 
 import dataclasses
@@ -15,7 +17,7 @@ import time
 import keras
 import numpy as np
 
-from tfhub_llm.atomic import atomic_file, write_text
+from tfhub_llm.atomic import atomic_directory, atomic_file, is_missing_or_empty_dir, write_text
 from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.tasks.classifier import TextClassifier
@@ -28,7 +30,7 @@ BACKUP_DIR = "backup"
 
 
 class RunDirectoryError(TfhubLlmError, ValueError):
-    """An output directory holding an interrupted run that the caller did not ask to resume."""
+    """An output directory holding a run (finished or interrupted) that the caller did not ask to replace or resume."""
 
 
 @dataclasses.dataclass
@@ -161,8 +163,8 @@ def evaluate_question_answering(model, squad, examples=None):
 
 
 def start_run(out_dir, training):
-    """What every run does between checking its data and building its model: refuse an unresumed run, seed Keras."""
-    _refuse_unresumed_run(out_dir, training.resume)
+    """What every run does between checking its data and building its model: refuse to clobber a run, seed Keras."""
+    _refuse_to_clobber_a_run(out_dir, training)
     keras.utils.set_random_seed(training.seed)
 
 
@@ -199,6 +201,16 @@ def fit_and_save(model, train_data, validation_data, out_dir, training, *, valid
     pair-training model wraps. ``evaluate(saved_model)``, when given, adds the task's own metrics
     (e.g. SQuAD F1) to the Keras validation metrics of ``metrics.json``.
     """
+    fit = functools.partial(_fit_and_save, model, train_data, validation_data, training=training,
+                            validation_examples=validation_examples, saved_model=saved_model, evaluate=evaluate)
+    if training.overwrite and not is_missing_or_empty_dir(out_dir):
+        with atomic_directory(out_dir, overwrite=True) as staging:
+            result = fit(os.fspath(staging))
+        return dataclasses.replace(result, out_dir=out_dir)
+    return fit(out_dir)
+
+
+def _fit_and_save(model, train_data, validation_data, out_dir, *, training, validation_examples, saved_model, evaluate):
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     saved_model = model if saved_model is None else saved_model
     started = time.perf_counter()
@@ -244,13 +256,26 @@ class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
         super().set_model(self._saved_model)
 
 
-def _refuse_unresumed_run(out_dir, resume):
-    """Raises RunDirectoryError before any task's run when ``out_dir`` holds an interrupted run and resume is off."""
-    backup = os.path.join(out_dir, BACKUP_DIR)
-    if os.path.isdir(backup) and not resume:
+def _refuse_to_clobber_a_run(out_dir, training):
+    """Raises RunDirectoryError before any task's run when ``out_dir`` holds a run that ``training`` may not touch.
+
+    A finished run (``model.keras``) is replaced only with ``overwrite``; an interrupted one (``backup``)
+    is continued with ``resume`` or replaced with ``overwrite``.
+    """
+    if training.resume and training.overwrite:
+        raise InvalidArgumentError("resume and overwrite exclude each other: continue the run in --out, or replace it")
+    if training.overwrite:
+        return
+    model_file, backup = os.path.join(out_dir, MODEL_FILE), os.path.join(out_dir, BACKUP_DIR)
+    if os.path.exists(model_file):
+        raise RunDirectoryError(
+            f"{out_dir} holds a finished run ({model_file}): pass overwrite=True (--overwrite) to replace it "
+            "once the new run has finished, or choose another output directory."
+        )
+    if os.path.isdir(backup) and not training.resume:
         raise RunDirectoryError(
             f"{out_dir} holds an interrupted run ({backup}): pass resume=True (--resume) to continue it, "
-            "or choose another output directory."
+            "overwrite=True (--overwrite) to start afresh, or choose another output directory."
         )
 
 

@@ -15,7 +15,9 @@ class TrainingOptions:
     ``max_train_examples`` / ``max_validation_examples`` train / validate on a seeded sample of
     that size; ``patience`` stops early after that many epochs without a better validation loss;
     ``resume`` continues an interrupted run in the output directory (without it such a directory is
-    refused); ``verbose`` and ``callbacks`` go to ``fit`` (after the run's own callbacks).
+    refused); ``overwrite`` replaces a finished (or interrupted) run there, in one rename once the new
+    run has finished, so a failed run leaves the old one as it was; ``verbose`` and ``callbacks`` go
+    to ``fit`` (after the run's own callbacks).
     """
 
     epochs: int = 2
@@ -26,6 +28,7 @@ class TrainingOptions:
     max_validation_examples: int | None = None
     patience: int | None = None
     resume: bool = False
+    overwrite: bool = False
     verbose: int = 1
     callbacks: tuple = ()
 

@@ -39,6 +39,8 @@ def add_training(parser, defaults):
     parser.add_argument("--max-validation-examples", type=int)
     parser.add_argument("--patience", type=int, help="stop early after this many epochs without improvement")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run in --out, once the new run has finished (a failed run keeps the old one)")
 
 
 def training_options(args):
@@ -52,6 +54,7 @@ def training_options(args):
         max_validation_examples=args.max_validation_examples,
         patience=args.patience,
         resume=args.resume,
+        overwrite=args.overwrite,
     )
 
 

@@ -1,0 +1,54 @@
+"""``tfhub-llm finetune --out``: what a user made is never lost: finished runs, failed runs, full disks, Ctrl-C.
+
+Each case runs the command as a user does (a subprocess on the tiny model, a handful of rows, one
+epoch), so each pays for importing TensorFlow: all are marked slow.
+"""
+
+import os
+
+import pytest
+
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_one_line_error, assert_ordinary_modes, cli_command, run_cli
+from tfhub_llm import cli
+
+TRAIN = "text\tlabel\n" + "".join(f"{text}\t{label}\n" for text, label in [
+    ("a gripping film", 1), ("a dull film", 0), ("fine acting", 1), ("a waste of time", 0),
+    ("wonderful", 1), ("tedious and slow", 0)])
+RUN_FILES = ("model.keras", "best.keras", "metrics.json", "history.json")
+
+
+def finetune(folder, *options):
+    """``finetune classify`` of the tiny model on ``folder/train.tsv`` (written here) into ``folder/out``."""
+    folder.mkdir(exist_ok=True)
+    (folder / "train.tsv").write_text(TRAIN, encoding="utf-8")
+    return cli_command("finetune", "classify", "--encoder", TINY_ENCODER, "--preprocessor", TINY_PREPROCESSOR,
+                       "--train", folder / "train.tsv", "--validation", folder / "train.tsv", "--text-column", "text",
+                       "--label-column", "label", "--out", folder / "out", "--epochs", 1, "--batch-size", 2, *options)
+
+
+def run_ok(command):
+    result = run_cli(command)
+    assert result.returncode == cli.EXIT_OK, result.stderr[-3000:]
+    return result
+
+
+def snapshot(folder):
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
+
+
+@pytest.mark.slow
+def test_a_finished_run_is_refused_and_replaced_only_with_overwrite(tmp_path):
+    run_ok(finetune(tmp_path))
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == sorted(RUN_FILES)
+    assert_ordinary_modes(out, *(out / name for name in RUN_FILES))
+    finished = snapshot(out)
+
+    for again in (finetune(tmp_path), finetune(tmp_path, "--resume")):
+        assert_one_line_error(run_cli(again), "finetune", [str(out), "finished run", "--overwrite"])
+        assert snapshot(out) == finished
+
+    run_ok(finetune(tmp_path, "--overwrite", "--seed", 1))
+    replaced = snapshot(out)
+    assert sorted(replaced) == sorted(RUN_FILES) and replaced["model.keras"] != finished["model.keras"]
+    assert sorted(os.listdir(tmp_path)) == ["out", "train.tsv"]  # no staging folder left behind
