@@ -1,7 +1,8 @@
 """Fine-tuning runs from data files to a saved model: what ``tfhub-llm finetune`` and the demo call.
 
 A run reads and checks all its data before training, trains with ``fit`` and standard Keras
-callbacks (``BackupAndRestore`` so an interrupted run resumes, ``ModelCheckpoint`` of the best
+callbacks (``BackupAndRestore``, written atomically and verified (:mod:`tfhub_llm.run_backup`), so an
+interrupted run resumes, ``ModelCheckpoint`` of the best
 epoch, optional ``EarlyStopping``), evaluates on held-out data and writes into ``out_dir``:
 ``model.keras``, ``history.json`` and ``metrics.json``. A finished run (one with ``model.keras``) is
 never replaced unless asked (``overwrite``), and then only by a run that finished: the new run
@@ -20,6 +21,7 @@ import numpy as np
 from tfhub_llm.atomic import atomic_directory, atomic_file, is_missing_or_empty_dir, write_text
 from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
+from tfhub_llm.run_backup import VerifiedBackupAndRestore
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
@@ -214,30 +216,30 @@ def _fit_and_save(model, train_data, validation_data, out_dir, *, training, vali
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     saved_model = model if saved_model is None else saved_model
     started = time.perf_counter()
-    history = model.fit(
+    backup = VerifiedBackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
+    model.fit(
         train_data,
         validation_data=validation_data,
         epochs=training.epochs,
         shuffle=False,  # the datasets shuffle themselves
         verbose=training.verbose,
-        callbacks=_run_callbacks(saved_model, out_dir, training.patience) + list(training.callbacks),
-    ).history
+        callbacks=[backup, *_run_callbacks(saved_model, out_dir, training.patience), *training.callbacks],
+    )
+    history = backup.history  # every epoch's, those before a resume too
     train_seconds = time.perf_counter() - started
     metrics = model.evaluate(validation_data, verbose=0, return_dict=True)
     metrics = {f"validation_{key}": float(value) for key, value in metrics.items()}
     _save_atomically(saved_model, os.path.join(out_dir, MODEL_FILE))
     if evaluate is not None:
         metrics.update(evaluate(saved_model))
-    history = {key: [float(value) for value in values] for key, values in history.items()}
     _write_json(os.path.join(out_dir, "history.json"), history)
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     return FinetuneResult(saved_model, history, metrics, out_dir, train_seconds, validation_examples)
 
 
 def _run_callbacks(saved_model, out_dir, patience):
-    """``BackupAndRestore`` in ``out_dir/backup``, the best epoch in ``out_dir/best.keras``, and early stopping."""
+    """The best epoch in ``out_dir/best.keras``, and early stopping."""
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
         _BestCheckpoint(saved_model, os.path.join(out_dir, "best.keras"), monitor="val_loss", save_best_only=True),
     ]
     if patience:
@@ -246,7 +248,7 @@ def _run_callbacks(saved_model, out_dir, patience):
 
 
 class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` of ``saved_model``, which may be a part of the model that ``fit`` trains."""
+    """``ModelCheckpoint`` of ``saved_model`` (maybe a part of the model that ``fit`` trains), saved atomically."""
 
     def __init__(self, saved_model, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -254,6 +256,12 @@ class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
 
     def set_model(self, model):
         super().set_model(self._saved_model)
+
+    def _should_save_model(self, epoch, batch, logs, filepath):
+        """Keras' choice (which also tracks the best value), but the save is ours: a full disk leaves the old file."""
+        if super()._should_save_model(epoch, batch, logs, filepath):
+            _save_atomically(self._saved_model, filepath)
+        return False
 
 
 def _refuse_to_clobber_a_run(out_dir, training):
@@ -272,7 +280,7 @@ def _refuse_to_clobber_a_run(out_dir, training):
             f"{out_dir} holds a finished run ({model_file}): pass overwrite=True (--overwrite) to replace it "
             "once the new run has finished, or choose another output directory."
         )
-    if os.path.isdir(backup) and not training.resume:
+    if os.path.isdir(backup) and os.listdir(backup) and not training.resume:
         raise RunDirectoryError(
             f"{out_dir} holds an interrupted run ({backup}): pass resume=True (--resume) to continue it, "
             "overwrite=True (--overwrite) to start afresh, or choose another output directory."

@@ -5,6 +5,7 @@ epoch), so each pays for importing TensorFlow: all are marked slow.
 """
 
 import os
+import subprocess
 
 import pytest
 
@@ -52,3 +53,47 @@ def test_a_finished_run_is_refused_and_replaced_only_with_overwrite(tmp_path):
     replaced = snapshot(out)
     assert sorted(replaced) == sorted(RUN_FILES) and replaced["model.keras"] != finished["model.keras"]
     assert sorted(os.listdir(tmp_path)) == ["out", "train.tsv"]  # no staging folder left behind
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 2 MB tmpfs, smaller than any model: every write of a model to it runs out of space."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from tfhub_llm.tasks.classifier import TextClassifier
+
+    path = tmp_path_factory.mktemp("model") / "model.keras"
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, 2, seq_length=16)
+    model.optimizer.build(model.trainable_variables)  # as after fit: the file holds the optimizer's variables
+    model.save(path)
+    return path
+
+
+def _files(folder):
+    return [os.path.join(parent, name) for parent, _, names in os.walk(folder) for name in names]
+
+
+@pytest.mark.slow
+def test_a_full_disk_ends_a_run_with_one_line_and_leaves_no_checkpoint(tmp_path, full_disk):
+    command = finetune(tmp_path)
+    command[command.index("--out") + 1] = str(full_disk / "run")
+    assert_one_line_error(run_cli(command), "finetune", ["No space left on device"])
+    assert _files(full_disk) == []  # nothing that --resume could take for a checkpoint
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["serving", "hub"])
+def test_a_full_disk_ends_an_export_with_one_line_and_writes_nothing(model_file, full_disk, target):
+    result = run_cli(cli_command("export", target, model_file, full_disk / "out"))
+    assert_one_line_error(result, "export", ["No space left on device"])
+    assert _files(full_disk) == []

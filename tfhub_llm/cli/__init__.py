@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 1 a check found problems (``check-serving``, ``scan``), 2 bad usage or bad
 input (any :class:`~tfhub_llm.errors.TfhubLlmError` or ``OSError``: a missing file, a malformed
-data row, an unloadable handle, a failed upload): reported in one line, without a traceback. Any
+data row, an unloadable handle, a failed upload, a full disk): reported in one line, without a traceback. Any
 other exception is a bug and keeps its traceback. Each command imports only the library modules it
 calls; the commands live in one module per group (:mod:`.models`, :mod:`.training`, :mod:`.export`,
 :mod:`.publish`, :mod:`.serving`), their shared options in :mod:`.options`.
@@ -19,6 +19,7 @@ from tfhub_llm.errors import TfhubLlmError
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "EXIT_OK", "build_parser", "main"]
 
 COMMAND_GROUPS = (models, training, export, publish, serving)
+FULL_DISK = "No space left on device"  # strerror(ENOSPC), in whatever error a library raises
 
 
 def main(argv=None):
@@ -34,6 +35,11 @@ def main(argv=None):
         return 130
     except (TfhubLlmError, OSError) as error:
         print(f"tfhub-llm {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as error:
+        if FULL_DISK not in str(error):  # TensorFlow reports a full disk as ResourceExhaustedError
+            raise
+        print(f"tfhub-llm {args.command}: error: {str(error).splitlines()[0]}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 
