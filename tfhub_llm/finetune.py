@@ -61,6 +61,7 @@ def finetune_classifier(
     label_column,
     text_b_column=None,
     num_classes=None,
+    label_names=None,
     multi_label=False,
     validation_file=None,
     validation_fraction=0.1,
@@ -70,6 +71,8 @@ def finetune_classifier(
 ):
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
 
+    ``label_names`` fixes the classes (in id order) instead of the sorted labels found; with it or
+    ``num_classes``, labels that look like a typo (see :func:`tfhub_llm.data.read_text_examples`) are taken.
     Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
     :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
     ``training`` (:class:`~tfhub_llm.training_options.TrainingOptions`) says how the run trains.
@@ -77,7 +80,7 @@ def finetune_classifier(
     read = functools.partial(read_text_examples, text_column=text_column, label_column=label_column,
                              text_b_column=text_b_column, label_type=label_type_for(num_classes, multi_label),
                              num_classes=num_classes)
-    examples = read(train_file)
+    examples = read(train_file, label_vocabulary=label_names)
     if validation_file:
         train, validation = examples, read(validation_file, label_vocabulary=examples.label_names)
     else:

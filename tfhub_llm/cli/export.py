@@ -3,7 +3,7 @@
 import os
 import sys
 
-from tfhub_llm.cli.options import EXIT_CHECK_FAILED, EXIT_OK, add_trust, load_model, trust_scope
+from tfhub_llm.cli.options import POSITIVE_INT, EXIT_CHECK_FAILED, EXIT_OK, add_trust, load_model, trust_scope
 
 
 def add_commands(commands):
@@ -11,7 +11,7 @@ def add_commands(commands):
     targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
     serving = _target_parser(targets, "serving", "TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N",
                              run_export_serving, "base_dir")
-    serving.add_argument("--version", type=int, help="default: one more than the highest")
+    serving.add_argument("--version", type=POSITIVE_INT, help="default: one more than the highest")
     hub = _target_parser(targets, "hub", "the fine-tuned encoder (and preprocessor) as TF-Hub SavedModels",
                          run_export_hub, "out_dir")
     hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")

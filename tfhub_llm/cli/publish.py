@@ -2,7 +2,7 @@
 
 import argparse
 
-from tfhub_llm.cli.options import add_trust
+from tfhub_llm.cli.options import POSITIVE_INT, add_trust
 
 
 def add_commands(commands):
@@ -10,7 +10,7 @@ def add_commands(commands):
     publish.add_argument("saved_model_dir")
     publish.add_argument("hub_dir")
     publish.add_argument("--name", required=True)
-    publish.add_argument("--version", required=True, type=int)
+    publish.add_argument("--version", required=True, type=POSITIVE_INT)
     publish.add_argument("--kaggle", metavar="OWNER/MODEL/tensorFlow2/VARIATION", help="also upload to Kaggle")
     publish.add_argument("--summary", default="", help="model card: what the model is")
     publish.add_argument("--training-data", action="append", default=[], metavar="TEXT")

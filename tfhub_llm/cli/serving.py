@@ -2,7 +2,7 @@
 
 import sys
 
-from tfhub_llm.cli.options import add_trust, print_json
+from tfhub_llm.cli.options import POSITIVE_FLOAT, POSITIVE_INT, add_trust, print_json
 from tfhub_llm.errors import InvalidArgumentError
 
 
@@ -21,10 +21,10 @@ def add_commands(commands):
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8501")
     predict.add_argument("--model", required=True)
-    predict.add_argument("--version", type=int)
+    predict.add_argument("--version", type=POSITIVE_INT)
     predict.add_argument("--signature")
     predict.add_argument("--columnar", action="store_true", help='send {"inputs": ...} instead of {"instances": ...}')
-    predict.add_argument("--timeout", type=float, default=30)
+    predict.add_argument("--timeout", type=POSITIVE_FLOAT, default=30)
     predict.set_defaults(run=run_predict)
 
 

@@ -1,6 +1,17 @@
 """``finetune classify|qa|embed|ner`` and ``evaluate``: runs from data files, and scores of their models."""
 
-from tfhub_llm.cli.options import add_columns, add_training, add_trust, print_json, training_options, trust_scope
+import argparse
+
+from tfhub_llm.cli.options import (
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    add_columns,
+    add_training,
+    add_trust,
+    print_json,
+    training_options,
+    trust_scope,
+)
 from tfhub_llm.training_options import (
     CLASSIFIER_TRAINING,
     EMBEDDER_TRAINING,
@@ -37,20 +48,29 @@ def _add_finetune_classify(tasks):
                           help="without --validation, hold out rows, or whole sentences of a phrase "
                                "treebank such as SST-2 (their phrases are dropped from training)")
     add_columns(classify)
-    classify.add_argument("--num-classes", type=int, help="default: the labels found; 1 = regression")
+    classify.add_argument("--num-classes", type=POSITIVE_INT, help="default: the labels found; 1 = regression")
+    classify.add_argument("--label-names", type=_names, metavar="A,B,...",
+                          help="the classes, in id order (default: the sorted labels found)")
     classify.add_argument("--multi-label", action="store_true", help="k-hot labels ('a|b'), sigmoid outputs")
-    classify.add_argument("--seq-length", type=int, default=None,
+    classify.add_argument("--seq-length", type=POSITIVE_INT, default=None,
                           help="maximum packed length (default: the preprocessor's own)")
     add_training(classify, CLASSIFIER_TRAINING)
+
+
+def _names(text):
+    names = [name.strip() for name in text.split(",")]
+    if len(names) < 2 or "" in names:
+        raise argparse.ArgumentTypeError(f"expected two or more comma-separated names, got {text!r}")
+    return names
 
 
 def _add_finetune_qa(tasks):
     qa = _task_parser(tasks, "qa", "extractive question answering from SQuAD JSON", run_finetune_qa,
                       data="SQUAD.json", validation_help="default: the last article of --train held out")
-    qa.add_argument("--max-seq-length", type=int, default=None,
+    qa.add_argument("--max-seq-length", type=POSITIVE_INT, default=None,
                     help="window length (default: the preprocessor's own)")
-    qa.add_argument("--doc-stride", type=int, default=128)
-    qa.add_argument("--max-query-length", type=int, default=None,
+    qa.add_argument("--doc-stride", type=POSITIVE_INT, default=128)
+    qa.add_argument("--max-query-length", type=POSITIVE_INT, default=None,
                     help="question tokens kept (default: 64, or half the window when that is shorter)")
     add_training(qa, QUESTION_ANSWERING_TRAINING)
 
@@ -61,9 +81,9 @@ def _add_finetune_embed(tasks):
     embed.add_argument("--text-column", required=True, metavar="C")
     embed.add_argument("--text-b-column", required=True, metavar="C", help="the second text of each pair")
     embed.add_argument("--score-column", metavar="C", help="similarity scores; without it every pair is a positive")
-    embed.add_argument("--max-score", type=float, default=1.0, help="scores are divided by it (5 for STS-B)")
+    embed.add_argument("--max-score", type=POSITIVE_FLOAT, default=1.0, help="scores are divided by it (5 for STS-B)")
     embed.add_argument("--pooling", choices=["mean", "cls", "pooled"], default="mean")
-    embed.add_argument("--seq-length", type=int, default=256, help="maximum word pieces per text")
+    embed.add_argument("--seq-length", type=POSITIVE_INT, default=256, help="maximum word pieces per text")
     add_training(embed, EMBEDDER_TRAINING)
 
 
@@ -72,8 +92,8 @@ def _add_finetune_ner(tasks):
                        train_help="CoNLL (tag in the last column) or .jsonl",
                        validation_help="default: 10%% of --train's documents held out")
     ner.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "IOBES"], help="default: the one the tags follow")
-    ner.add_argument("--max-seq-length", type=int, default=128)
-    ner.add_argument("--doc-stride", type=int, default=64, help="word pieces between the starts of windows")
+    ner.add_argument("--max-seq-length", type=POSITIVE_INT, default=128)
+    ner.add_argument("--doc-stride", type=POSITIVE_INT, default=64, help="word pieces between the starts of windows")
     add_training(ner, TOKEN_CLASSIFIER_TRAINING)
 
 
@@ -83,7 +103,7 @@ def _add_evaluate(commands):
     evaluate.add_argument("model", help="a model.keras written by finetune")
     evaluate.add_argument("--data", required=True, metavar="FILE")
     add_columns(evaluate, required=False)
-    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--batch-size", type=POSITIVE_INT, default=32)
     add_trust(evaluate, "the model file")
     evaluate.set_defaults(run=run_evaluate)
 
@@ -100,7 +120,8 @@ def run_finetune_classify(args):
     from tfhub_llm.finetune import finetune_classifier
 
     _finetune(finetune_classifier, args, text_column=args.text_column, label_column=args.label_column,
-              text_b_column=args.text_b_column, num_classes=args.num_classes, multi_label=args.multi_label,
+              text_b_column=args.text_b_column, num_classes=args.num_classes, label_names=args.label_names,
+              multi_label=args.multi_label,
               split_by=args.split, seq_length=args.seq_length)
 
 
