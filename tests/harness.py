@@ -84,6 +84,16 @@ def assert_one_line_error(result, command, expected_parts):
         assert part in lines[0], (part, lines[0])
 
 
+def save_tiny_classifier(path):
+    """Saves an untrained two-class TextClassifier over the tiny model to ``path``, as ``fit`` would leave it."""
+    from tfhub_llm.tasks.classifier import TextClassifier
+
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, 2, seq_length=16)
+    model.optimizer.build(model.trainable_variables)  # as after fit: the file holds the optimizer's variables
+    model.save(path)
+    return path
+
+
 def assert_ordinary_modes(*paths):
     """Each path has the mode ``open()`` / ``mkdir()`` give under the process umask (0644 / 0755 under 022)."""
     umask = os.umask(0o022)

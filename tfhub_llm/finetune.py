@@ -21,6 +21,7 @@ import numpy as np
 from tfhub_llm.atomic import atomic_directory, atomic_file, is_missing_or_empty_dir, write_text
 from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
+from tfhub_llm.model_files import load_model_file
 from tfhub_llm.run_backup import VerifiedBackupAndRestore
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
@@ -141,7 +142,7 @@ def finetune_question_answering(
 
 def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
     """Keras metrics of a classifier (a model or a ``.keras`` path) on a labelled file."""
-    model = load_model_or_path(model)
+    model = load_model_or_path(model, TextClassifier)
     examples = read_text_examples(
         data_file,
         text_column=text_column,
@@ -157,7 +158,7 @@ def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_c
 
 def evaluate_question_answering(model, squad, examples=None):
     """SQuAD EM / F1 of a QA model (a model or a ``.keras`` path) and of the first-sentence baseline."""
-    model = load_model_or_path(model)
+    model = load_model_or_path(model, SpanQuestionAnswerer)
     dataset = squad if isinstance(squad, dict) else load_squad_json(squad)
     examples = examples if examples is not None else read_squad(dataset, path=None if dataset is squad else squad)
     answers = model.predict_examples(examples)
@@ -330,9 +331,9 @@ def _restricted(dataset, predictions):
     return {**dataset, "data": articles}
 
 
-def load_model_or_path(model):
-    """The model itself, or the one a ``.keras`` path holds: what every ``evaluate_*`` takes."""
-    return keras.models.load_model(model) if isinstance(model, (str, os.PathLike)) else model
+def load_model_or_path(model, expected_class):
+    """The model itself, or the ``expected_class`` model a ``.keras`` path holds: what every ``evaluate_*`` takes."""
+    return load_model_file(model, expected_class) if isinstance(model, (str, os.PathLike)) else model
 
 
 def _save_atomically(model, path):

@@ -66,7 +66,7 @@ def evaluate_token_classifier(model, data, *, batch_size=32, baseline_type=None)
     ``data`` is a CoNLL / JSONL path or :class:`TaggedSentences`; its tags must be among the model's
     labels. With ``baseline_type``, also the scores of the capitalised-words baseline tagging that type.
     """
-    model = load_model_or_path(model)
+    model = load_model_or_path(model, TokenClassifier)
     sentences = data if isinstance(data, TaggedSentences) else read_tagged_sentences(data, label_names=model.label_names)
     scores = evaluate_entities(sentences.tags, model.predict_tags(sentences.tokens, batch_size=batch_size))
     metrics = {"sentences": len(sentences), **{f"entity_{key}": value for key, value in scores.items()}}

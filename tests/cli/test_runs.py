@@ -9,7 +9,15 @@ import subprocess
 
 import pytest
 
-from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_one_line_error, assert_ordinary_modes, cli_command, run_cli
+from tests.harness import (
+    TINY_ENCODER,
+    TINY_PREPROCESSOR,
+    assert_one_line_error,
+    assert_ordinary_modes,
+    cli_command,
+    run_cli,
+    save_tiny_classifier,
+)
 from tfhub_llm import cli
 
 TRAIN = "text\tlabel\n" + "".join(f"{text}\t{label}\n" for text, label in [
@@ -70,13 +78,7 @@ def full_disk(tmp_path):
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    from tfhub_llm.tasks.classifier import TextClassifier
-
-    path = tmp_path_factory.mktemp("model") / "model.keras"
-    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, 2, seq_length=16)
-    model.optimizer.build(model.trainable_variables)  # as after fit: the file holds the optimizer's variables
-    model.save(path)
-    return path
+    return save_tiny_classifier(tmp_path_factory.mktemp("model") / "model.keras")
 
 
 def _files(folder):

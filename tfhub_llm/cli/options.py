@@ -3,9 +3,7 @@
 import argparse
 import contextlib
 import json
-import os
 
-from tfhub_llm.errors import MissingFileError
 from tfhub_llm.training_options import TrainingOptions
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -77,12 +75,10 @@ def training_options(args):
 
 
 def load_model(path):
-    """The ``.keras`` model at ``path``; a MissingFileError (exit 2) when there is none."""
-    import keras
+    """The ``.keras`` model at ``path``; an error saying what the path is instead (exit 2) when it is not one."""
+    from tfhub_llm.model_files import load_model_file
 
-    if not os.path.isfile(path):
-        raise MissingFileError(f"{path}: no such model file")
-    return keras.models.load_model(path)
+    return load_model_file(path)
 
 
 def print_json(value):
