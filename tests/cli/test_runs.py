@@ -4,12 +4,17 @@ Each case runs the command as a user does (a subprocess on the tiny model, a han
 epoch), so each pays for importing TensorFlow: all are marked slow.
 """
 
+import json
 import os
+import signal
 import subprocess
+import time
 
 import pytest
 
 from tests.harness import (
+    CLI_TIMEOUT_SECONDS,
+    REPO,
     TINY_ENCODER,
     TINY_PREPROCESSOR,
     assert_one_line_error,
@@ -99,3 +104,27 @@ def test_a_full_disk_ends_an_export_with_one_line_and_writes_nothing(model_file,
     result = run_cli(cli_command("export", target, model_file, full_disk / "out"))
     assert_one_line_error(result, "export", ["No space left on device"])
     assert _files(full_disk) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume_and_the_resumed_history_is_whole(tmp_path):
+    metadata = tmp_path / "out" / "backup" / "training_metadata.json"
+    command = finetune(tmp_path)
+    command[command.index("--epochs") + 1] = "500"  # far more than run before the interrupt
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        while not metadata.exists() and process.poll() is None:  # the first epoch's backup
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=CLI_TIMEOUT_SECONDS)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-3000:]
+    assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr, stderr[-3000:]
+
+    finished_epochs = json.loads(metadata.read_text())["epoch"]
+    resume = finetune(tmp_path, "--resume")
+    resume[resume.index("--epochs") + 1] = str(finished_epochs + 1)  # one more epoch than were finished
+    run_ok(resume)
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert len(history["loss"]) == len(history["val_loss"]) == finished_epochs + 1

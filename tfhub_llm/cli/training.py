@@ -1,6 +1,8 @@
 """``finetune classify|qa|embed|ner`` and ``evaluate``: runs from data files, and scores of their models."""
 
 import argparse
+import os
+import sys
 
 from tfhub_llm.cli.options import (
     POSITIVE_FLOAT,
@@ -110,10 +112,24 @@ def _add_evaluate(commands):
 
 def _finetune(finetune_task, args, **task_options):
     """Runs ``finetune_task`` (a ``finetune_*`` function) on the parsed options; prints where the model went."""
-    result = finetune_task(args.encoder, args.preprocessor, args.train, args.out, validation_file=args.validation,
-                           training=training_options(args), **task_options)
+    try:
+        result = finetune_task(args.encoder, args.preprocessor, args.train, args.out, validation_file=args.validation,
+                               training=training_options(args), **task_options)
+    except KeyboardInterrupt:
+        print(f"tfhub-llm finetune: interrupted; {_how_to_go_on(args.out)}", file=sys.stderr)
+        raise
     print(f"trained in {result.train_seconds:.0f} s; model saved to {result.model_path}")
     print_json(result.metrics)
+
+
+def _how_to_go_on(out_dir):
+    """What an interrupted run left in ``out_dir``, and the command that continues it."""
+    from tfhub_llm.finetune import BACKUP_DIR
+
+    backup = os.path.join(out_dir, BACKUP_DIR)
+    if os.path.isdir(backup) and os.listdir(backup):
+        return f"{backup} holds the finished epochs: run the same command with --resume to continue from there"
+    return f"no epoch had finished, so there is nothing to resume; {out_dir} is as it was before the run"
 
 
 def run_finetune_classify(args):
