@@ -21,6 +21,10 @@ def load_model_file(path, expected_class=None):
     """The model in the ``.keras`` file ``path``; with ``expected_class``, it must be an instance of it."""
     import keras
 
+    import tfhub_llm
+    from tfhub_llm.lazy_exports import load_all
+
+    load_all(tfhub_llm)  # Keras finds the package's classes in the file once their modules are imported
     path = os.fspath(path)
     if not os.path.exists(path):
         raise MissingFileError(f"{path}: no such file; expected {EXPECTED}")

@@ -3,14 +3,17 @@
 Exit codes: 0 success, 1 a check found problems (``check-serving``, ``scan``), 2 bad usage or bad
 input (any :class:`~tfhub_llm.errors.TfhubLlmError` or ``OSError``: a missing file, a malformed
 data row, an unloadable handle, a failed upload, a full disk): reported in one line, without a traceback. Any
-other exception is a bug and keeps its traceback. Each command imports only the library modules it
-calls; the commands live in one module per group (:mod:`.models`, :mod:`.training`, :mod:`.export`,
-:mod:`.publish`, :mod:`.serving`), their shared options in :mod:`.options`.
+other exception is a bug and keeps its traceback. Each command imports the library modules it calls
+inside itself, so TensorFlow loads only for the commands that need it (``--help``, ``--version``,
+``predict`` and argument errors answer at once); the commands live in one module per group
+(:mod:`.models`, :mod:`.training`, :mod:`.export`, :mod:`.publish`, :mod:`.serving`), their shared
+options in :mod:`.options`.
 """
 
 import argparse
-import os
 import sys
+
+import tfhub_llm
 
 from tfhub_llm.cli import export, models, publish, serving, training
 from tfhub_llm.cli.options import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK
@@ -23,7 +26,6 @@ FULL_DISK = "No space left on device"  # strerror(ENOSPC), in whatever error a l
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -45,6 +47,7 @@ def main(argv=None):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="tfhub-llm", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {tfhub_llm.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:
         group.add_commands(commands)

@@ -11,21 +11,13 @@
   (its JSON encoding in :mod:`~tfhub_llm.tf_serving.rest_json`).
 """
 
-from tfhub_llm.tf_serving.check import ServingCheckReport, check_serving, compare_session_outputs, session_predict
-from tfhub_llm.tf_serving.client import ServerUnreachableError, ServingClient, ServingError, predict_texts
-from tfhub_llm.tf_serving.export import export_for_serving
-from tfhub_llm.tf_serving.server import DevelopmentServer, serve
+from tfhub_llm.lazy_exports import lazy_exports
 
-__all__ = [
-    "DevelopmentServer",
-    "ServerUnreachableError",
-    "ServingCheckReport",
-    "ServingClient",
-    "ServingError",
-    "check_serving",
-    "compare_session_outputs",
-    "export_for_serving",
-    "predict_texts",
-    "serve",
-    "session_predict",
-]
+_MODULES = {  # loaded on first use: the REST client (``tfhub-llm predict``) needs no TensorFlow
+    "tfhub_llm.tf_serving.check": ("ServingCheckReport", "check_serving", "compare_session_outputs", "session_predict"),
+    "tfhub_llm.tf_serving.client": ("ServerUnreachableError", "ServingClient", "ServingError", "predict_texts"),
+    "tfhub_llm.tf_serving.export": ("export_for_serving",),
+    "tfhub_llm.tf_serving.server": ("DevelopmentServer", "serve"),
+}
+__all__ = sorted(name for names in _MODULES.values() for name in names)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)
