@@ -1,12 +1,25 @@
-"""A path given as a model that is something else: exit 2, one line saying what it is and what was expected."""
+"""A path given as a model that is something else: exit 2, one line saying what it is and what was expected;
+``evaluate embed`` on a model that is an embedder."""
+
+import json
 
 import pytest
 
-from tests.harness import TINY_ENCODER, assert_one_line_error, cli_command, run_cli, save_tiny_classifier
+from tests.harness import (
+    TINY_ENCODER,
+    TINY_PREPROCESSOR,
+    assert_one_line_error,
+    cli_command,
+    run_cli,
+    save_tiny_classifier,
+)
+from tfhub_llm import cli
 
 
 @pytest.fixture(scope="module")
 def paths(tmp_path_factory):
+    from tfhub_llm.tasks.embedding import TextEmbedder
+
     folder = tmp_path_factory.mktemp("models")
     save_tiny_classifier(folder / "classifier.keras")
     complete = (folder / "classifier.keras").read_bytes()
@@ -14,6 +27,9 @@ def paths(tmp_path_factory):
     (folder / "fake.keras").write_text("not a model\n")
     (folder / "empty").mkdir()
     (folder / "data.tsv").write_text("text\tlabel\na film\t1\n")
+    TextEmbedder(TINY_ENCODER, TINY_PREPROCESSOR, seq_length=16).save(folder / "embedder.keras")
+    (folder / "pairs.tsv").write_text("a\tb\tscore\na film\ta movie\t4\na dull film\ta great film\t1\n"
+                                      "fine acting\tgood acting\t5\n")
     return folder
 
 
@@ -40,3 +56,12 @@ def test_a_wrong_model_path_exits_2_saying_what_it_is(paths, name):
     arguments = command.format(folder=paths, encoder=TINY_ENCODER).split()
     assert_one_line_error(run_cli(cli_command(*arguments)), arguments[0], expected)
     assert not (paths / "serving").exists() and not (paths / "hub").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_embed_scores_an_embedder_on_scored_pairs(paths):
+    result = run_cli(cli_command("evaluate", "embed", paths / "embedder.keras", "--data", paths / "pairs.tsv",
+                                 "--text-column", "a", "--text-b-column", "b", "--score-column", "score",
+                                 "--max-score", 5))
+    assert result.returncode == cli.EXIT_OK, result.stderr[-3000:]
+    assert "spearman" in json.dumps(json.loads(result.stdout)).lower()

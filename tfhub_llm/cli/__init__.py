@@ -46,7 +46,9 @@ def main(argv=None):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tfhub-llm", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="tfhub-llm", description="Thin commands over the tfhub_llm library.",
+                                     epilog="example:\n  tfhub-llm finetune classify --help",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {tfhub_llm.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in COMMAND_GROUPS:

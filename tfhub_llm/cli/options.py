@@ -26,6 +26,12 @@ POSITIVE_INT = _positive(int, "a positive integer")
 POSITIVE_FLOAT = _positive(float, "a positive number")
 
 
+def command_parser(subparsers, name, help, example):
+    """``subparsers.add_parser(name)`` whose ``--help`` says what it does and ends with one example command line."""
+    return subparsers.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def add_trust(parser, what="the SavedModel"):
     parser.add_argument("--trust", action="store_true",
                         help=f"you vouch for {what}: skip the scan (and, in a model file, allow http(s) handles)")

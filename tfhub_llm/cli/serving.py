@@ -2,12 +2,13 @@
 
 import sys
 
-from tfhub_llm.cli.options import POSITIVE_FLOAT, POSITIVE_INT, add_trust, print_json
+from tfhub_llm.cli.options import POSITIVE_FLOAT, POSITIVE_INT, add_trust, command_parser, print_json
 from tfhub_llm.errors import InvalidArgumentError
 
 
 def add_commands(commands):
-    serve = commands.add_parser("serve", help="development server with TF Serving's REST API over BASE_DIR")
+    serve = command_parser(commands, "serve", "development server with TF Serving's REST API over BASE_DIR",
+                           "tfhub-llm serve serving/sst2 --port 8501")
     serve.add_argument("base_dir")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8501)
@@ -17,7 +18,8 @@ def add_commands(commands):
                        help="keep TensorFlow's thread pools (default: one thread per op, micro-batches side by side)")
     serve.set_defaults(run=run_serve)
 
-    predict = commands.add_parser("predict", help="send texts to a TF Serving REST endpoint")
+    predict = command_parser(commands, "predict", "send texts to a TF Serving REST endpoint",
+                             "tfhub-llm predict --server http://127.0.0.1:8501 --model sst2 'a gripping film'")
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8501")
     predict.add_argument("--model", required=True)

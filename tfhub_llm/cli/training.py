@@ -10,6 +10,7 @@ from tfhub_llm.cli.options import (
     add_columns,
     add_training,
     add_trust,
+    command_parser,
     print_json,
     training_options,
     trust_scope,
@@ -21,9 +22,14 @@ from tfhub_llm.training_options import (
     TOKEN_CLASSIFIER_TRAINING,
 )
 
+EXAMPLE_MODEL = "savedmodels/minilm_l6_h384_uncased"
+EXAMPLE_HANDLES = f"--encoder {EXAMPLE_MODEL}/encoder --preprocessor {EXAMPLE_MODEL}/preprocessor"
+
 
 def add_commands(commands):
-    finetune = commands.add_parser("finetune", help="fine-tune a task model from data files")
+    finetune = command_parser(commands, "finetune", "fine-tune a task model from data files",
+                              f"tfhub-llm finetune classify {EXAMPLE_HANDLES} --train data/sst2/train.tsv "
+                              "--text-column text --label-column label --out runs/sst2")
     tasks = finetune.add_subparsers(dest="task", metavar="TASK", required=True)
     _add_finetune_classify(tasks)
     _add_finetune_qa(tasks)
@@ -32,9 +38,12 @@ def add_commands(commands):
     _add_evaluate(commands)
 
 
-def _task_parser(tasks, name, help, run, *, validation_help, data="FILE", train_help=None):
-    """``finetune NAME``: the model handles, ``--train`` and ``--validation``; the caller adds the task's options."""
-    parser = tasks.add_parser(name, help=help)
+def _task_parser(tasks, name, help, run, example, *, validation_help, data="FILE", train_help=None):
+    """``finetune NAME``: the model handles, ``--train`` and ``--validation``; the caller adds the task's options.
+
+    ``example``: the example's options after the model handles.
+    """
+    parser = command_parser(tasks, name, help, f"tfhub-llm finetune {name} {EXAMPLE_HANDLES} {example}")
     parser.add_argument("--encoder", required=True, metavar="HANDLE")
     parser.add_argument("--preprocessor", required=True, metavar="HANDLE")
     parser.add_argument("--train", required=True, metavar=data, help=train_help)
@@ -45,7 +54,9 @@ def _task_parser(tasks, name, help, run, *, validation_help, data="FILE", train_
 
 def _add_finetune_classify(tasks):
     classify = _task_parser(tasks, "classify", "text (or pair) classification from CSV / TSV / JSONL",
-                            run_finetune_classify, validation_help="default: 10%% of --train held out")
+                            run_finetune_classify, "--train data/sst2/train.tsv --text-column text "
+                            "--label-column label --split sentences --out runs/sst2",
+                            validation_help="default: 10%% of --train held out")
     classify.add_argument("--split", choices=["rows", "sentences"], default="rows",
                           help="without --validation, hold out rows, or whole sentences of a phrase "
                                "treebank such as SST-2 (their phrases are dropped from training)")
@@ -68,7 +79,8 @@ def _names(text):
 
 def _add_finetune_qa(tasks):
     qa = _task_parser(tasks, "qa", "extractive question answering from SQuAD JSON", run_finetune_qa,
-                      data="SQUAD.json", validation_help="default: the last article of --train held out")
+                      "--train data/squad/train-v2.0-first10articles.json --out runs/squad", data="SQUAD.json",
+                      validation_help="default: the last article of --train held out")
     qa.add_argument("--max-seq-length", type=POSITIVE_INT, default=None,
                     help="window length (default: the preprocessor's own)")
     qa.add_argument("--doc-stride", type=POSITIVE_INT, default=128)
@@ -79,7 +91,9 @@ def _add_finetune_qa(tasks):
 
 def _add_finetune_embed(tasks):
     embed = _task_parser(tasks, "embed", "sentence embeddings from pairs (scored: cosine loss; else in-batch negatives)",
-                         run_finetune_embed, validation_help="default: 10%% of --train held out")
+                         run_finetune_embed, "--train sts.tsv --text-column sentence1 --text-b-column sentence2 "
+                         "--score-column score --max-score 5 --out runs/sts",
+                         validation_help="default: 10%% of --train held out")
     embed.add_argument("--text-column", required=True, metavar="C")
     embed.add_argument("--text-b-column", required=True, metavar="C", help="the second text of each pair")
     embed.add_argument("--score-column", metavar="C", help="similarity scores; without it every pair is a positive")
@@ -91,6 +105,7 @@ def _add_finetune_embed(tasks):
 
 def _add_finetune_ner(tasks):
     ner = _task_parser(tasks, "ner", "named entities (token tags) from CoNLL or JSONL", run_finetune_ner,
+                       "--train conll2003/train.txt --validation conll2003/valid.txt --out runs/ner",
                        train_help="CoNLL (tag in the last column) or .jsonl",
                        validation_help="default: 10%% of --train's documents held out")
     ner.add_argument("--tag-scheme", choices=["IOB1", "IOB2", "IOBES"], help="default: the one the tags follow")
@@ -100,11 +115,14 @@ def _add_finetune_ner(tasks):
 
 
 def _add_evaluate(commands):
-    evaluate = commands.add_parser("evaluate", help="evaluate a fine-tuned model.keras on labelled data")
-    evaluate.add_argument("task", choices=["classify", "qa", "ner"])
+    evaluate = command_parser(commands, "evaluate", "evaluate a fine-tuned model.keras on labelled data",
+                              "tfhub-llm evaluate classify runs/sst2/model.keras --data data/sst2/train.tsv")
+    evaluate.add_argument("task", choices=["classify", "qa", "ner", "embed"])
     evaluate.add_argument("model", help="a model.keras written by finetune")
     evaluate.add_argument("--data", required=True, metavar="FILE")
     add_columns(evaluate, required=False)
+    evaluate.add_argument("--score-column", metavar="C", help="embed: similarity scores (default: every pair positive)")
+    evaluate.add_argument("--max-score", type=POSITIVE_FLOAT, default=1.0, help="embed: scores are divided by it")
     evaluate.add_argument("--batch-size", type=POSITIVE_INT, default=32)
     add_trust(evaluate, "the model file")
     evaluate.set_defaults(run=run_evaluate)
@@ -177,6 +195,11 @@ def _evaluate(args):
         from tfhub_llm.finetune_ner import evaluate_token_classifier
 
         return evaluate_token_classifier(args.model, args.data, batch_size=args.batch_size)
+    if args.task == "embed":
+        from tfhub_llm.finetune_embedding import evaluate_embedder
+
+        return evaluate_embedder(args.model, args.data, text_column=args.text_column, text_b_column=args.text_b_column,
+                                 score_column=args.score_column, max_score=args.max_score, batch_size=args.batch_size)
     from tfhub_llm.finetune import evaluate_classifier
 
     return evaluate_classifier(args.model, args.data, text_column=args.text_column, label_column=args.label_column,
