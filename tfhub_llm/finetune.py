@@ -20,13 +20,14 @@ import numpy as np
 
 from tfhub_llm.atomic import atomic_directory, atomic_file, is_missing_or_empty_dir, write_text
 from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
+from tfhub_llm.data_summary import summarize_text_examples
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.model_files import load_model_file
 from tfhub_llm.run_backup import VerifiedBackupAndRestore
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
-from tfhub_llm.training_options import CLASSIFIER_TRAINING, QUESTION_ANSWERING_TRAINING
+from tfhub_llm.training_options import CLASSIFIER_TRAINING, QUESTION_ANSWERING_TRAINING, TrainingOptions
 
 MODEL_FILE = "model.keras"
 BACKUP_DIR = "backup"
@@ -68,8 +69,8 @@ def finetune_classifier(
     validation_fraction=0.1,
     split_by="rows",
     seq_length=None,
-    training=CLASSIFIER_TRAINING,
-):
+    training: TrainingOptions = CLASSIFIER_TRAINING,
+) -> FinetuneResult:
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
 
     ``label_names`` fixes the classes (in id order) instead of the sorted labels found; with it or
@@ -97,6 +98,10 @@ def finetune_classifier(
         label_names=examples.label_names,
         seq_length=seq_length,
     )
+    if training.verbose:
+        split = (f"validation from {validation_file}" if validation_file
+                 else f"{validation_fraction:.0%} of the {split_by} held out")
+        print(summarize_text_examples(train, validation, model.preprocessor, split), flush=True)
     return train_on_examples(model, train, validation, out_dir, training)
 
 
@@ -116,8 +121,8 @@ def finetune_question_answering(
     max_seq_length=None,
     doc_stride=128,
     max_query_length=None,
-    training=QUESTION_ANSWERING_TRAINING,
-):
+    training: TrainingOptions = QUESTION_ANSWERING_TRAINING,
+) -> FinetuneResult:
     """Fine-tunes a :class:`SpanQuestionAnswerer` on SQuAD JSON; validates on held-out articles.
 
     Without ``validation_file`` the last ``validation_articles`` articles of ``train_file`` are held
@@ -140,7 +145,8 @@ def finetune_question_answering(
                              evaluate=lambda model: evaluate_question_answering(model, validation_set, validation))
 
 
-def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
+def evaluate_classifier(model: keras.Model | str | os.PathLike, data_file: str | os.PathLike, *, text_column: str,
+                        label_column: str, text_b_column: str | None = None, batch_size: int = 32) -> dict[str, float]:
     """Keras metrics of a classifier (a model or a ``.keras`` path) on a labelled file."""
     model = load_model_or_path(model, TextClassifier)
     examples = read_text_examples(
@@ -156,7 +162,8 @@ def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_c
     return {key: float(value) for key, value in metrics.items()}
 
 
-def evaluate_question_answering(model, squad, examples=None):
+def evaluate_question_answering(model: keras.Model | str | os.PathLike, squad: dict | str | os.PathLike,
+                                examples: list | None = None) -> dict[str, float]:
     """SQuAD EM / F1 of a QA model (a model or a ``.keras`` path) and of the first-sentence baseline."""
     model = load_model_or_path(model, SpanQuestionAnswerer)
     dataset = squad if isinstance(squad, dict) else load_squad_json(squad)

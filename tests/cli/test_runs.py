@@ -52,7 +52,9 @@ def snapshot(folder):
 
 @pytest.mark.slow
 def test_a_finished_run_is_refused_and_replaced_only_with_overwrite(tmp_path):
-    run_ok(finetune(tmp_path))
+    summary = run_ok(finetune(tmp_path)).stdout  # printed before training
+    assert "data: 6 training and 6 validation examples (validation from" in summary
+    assert "labels: 0 3 (50%), 1 3 (50%)" in summary and "word pieces per example" in summary
     out = tmp_path / "out"
     assert sorted(os.listdir(out)) == sorted(RUN_FILES)
     assert_ordinary_modes(out, *(out / name for name in RUN_FILES))
