@@ -291,7 +291,7 @@ def _refuse_to_clobber_a_run(out_dir, training):
             f"{out_dir} holds a finished run ({model_file}): pass overwrite=True (--overwrite) to replace it "
             "once the new run has finished, or choose another output directory."
         )
-    if os.path.isdir(backup) and os.listdir(backup) and not training.resume:
+    if os.path.isdir(backup) and not training.resume:
         raise RunDirectoryError(
             f"{out_dir} holds an interrupted run ({backup}): pass resume=True (--resume) to continue it, "
             "overwrite=True (--overwrite) to start afresh, or choose another output directory."
