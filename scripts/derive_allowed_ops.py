@@ -4,7 +4,10 @@ Every op type registered by the running TensorFlow and TF Text lands in exactly 
 files, by principle rather than by example:
 
 * denied, by family with the reason kept in the data: ops that reach files, the network, other
-  processes, Python, summaries or debug dumps, checkpoint I/O, and graphs hidden in strings;
+  processes, Python, summaries or debug dumps, checkpoint I/O, graphs hidden in strings, and the
+  escape hatches: ending the process (Abort), XLA custom calls and launches, TPU / infeed / outfeed /
+  host-device transfer ops, sleeps and ops that block on a producer (TF1 queues, barriers), and TF1
+  loop frames (Enter / Exit / NextIteration, loops the scan cannot bound);
   then every op that the registry marks stateful and that no family below classifies as keeping
   its effects inside the model's own memory (TF1 queues, dataset iterators, TPU and device
   plumbing, session handles, ...);
@@ -85,7 +88,22 @@ DENIED = (
                r"\w*Rpc\w*", r"DataServiceDataset\w*", r"Collective\w+", r"_?Nccl\w+", r"_(Host)?(Send|Recv)",
                r"_?Xla\w*(Send|Recv)\w*")),
     Family("hidden_graphs", "runs a graph or program handed to it as a string, which the scan cannot see",
-           ("DatasetFromGraph", "XlaCallModule")),
+           ("DatasetFromGraph", "XlaCallModule", "MlirPassthroughOp")),
+    Family("process_control", "ends the process (Abort, also with exit_without_error): one call kills the server",
+           ("Abort",)),
+    Family("native_calls", "calls native code or compiled programs the scan cannot see (XLA custom calls into any "
+           "linked symbol, launches of XLA executables)", patterns=(r"XlaCustomCall\w*", r"XlaLaunch\w*")),
+    Family("tpu_and_device_transfer", "TPU plumbing, infeed / outfeed and host-device copies: no purpose on a "
+           "CPU host, and their kernels are not written for inputs from untrusted graphs", (
+               "CopyHost", "Copy", "HostConst", "_HostCast"), (
+               r"\w*TPU\w*", r"\w*Tpu\w*", r"(Infeed|Outfeed|Prelinearize)\w*", r"_?Xla(Sparse|Spmd)\w*",
+               r"XlaSharding", r"XlaReplicaId", r"Xla(AllReduce|ReduceScatter)", r"_Copy\w*")),
+    Family("sleep_and_blocking", "waits on purpose: sleeps, or blocks until another producer that a model call "
+           "never has (TF1 queues and barriers), so a call or a server thread can hang forever", (), (
+               r"\w*Sleep\w*", r"Queue\w*", r"Barrier\w*")),
+    Family("tf1_loop_frames", "TF1 dataflow loop primitives (Enter / Exit / NextIteration / LoopCond): loops built "
+           "from them have no functional While whose trip count the scan can relate to the inputs", (
+               "Enter", "RefEnter", "Exit", "RefExit", "NextIteration", "RefNextIteration", "LoopCond")),
 )
 UNCLASSIFIED = Family(
     "unclassified_side_effects", "its registration marks it stateful and it is not known to keep its effects "

@@ -1,4 +1,4 @@
-"""Quality runs behind the README's accuracy figures: MiniLM fine-tuned on public data sets.
+"""Quality runs behind the accuracy figures of docs/figures.md: MiniLM fine-tuned on public data sets.
 
     .venv/bin/python scripts/quality.py [--tasks sst2 mrpc rte squad] [--out runs/quality]
         [--sst2 data/sst2/train.tsv] [--squad data/squad/train-v2.0-first10articles.json]

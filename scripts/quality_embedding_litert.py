@@ -1,4 +1,4 @@
-"""The README's on-device embedding figures: the MiniLM TextEmbedder as LiteRT float32 and int8 against Keras.
+"""The on-device embedding figures of docs/on-device.md: the MiniLM TextEmbedder as LiteRT float32 and int8 against Keras.
 
     .venv/bin/python scripts/quality_embedding_litert.py [--sst2 data/sst2/train.tsv] [--texts 1000]
 

@@ -1,4 +1,4 @@
-"""The README's sentence-embedding figures: STS-B Spearman of the embedded MiniLM before and after fine-tuning.
+"""The sentence-embedding figures of docs/figures.md: STS-B Spearman of the embedded MiniLM before and after fine-tuning.
 
     .venv/bin/python scripts/quality_embeddings.py --stsb PATH/TO/stsb/train.tsv [--out runs/quality_embeddings]
 

@@ -1,4 +1,4 @@
-"""Quality run behind the README's named-entity figure: MiniLM fine-tuned on CoNLL-2003 English train.
+"""Quality run behind the named-entity figure of docs/ner.md: MiniLM fine-tuned on CoNLL-2003 English train.
 
     .venv/bin/python scripts/quality_ner.py --conll PATH/TO/conll2003/train.txt [--out runs/quality_ner]
 

@@ -11,6 +11,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import threading
 
 import tensorflow as tf
 
@@ -196,6 +197,20 @@ class TinyServingModel(tf.Module):
                 "echo_bytes": question}
 
 
+def http_json(url, body: bytes | None = None, method=None):
+    """(status, parsed JSON answer) of an HTTP request, error statuses included (for the serving tests)."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.loads(error.read())
+
+
 def build_tiny_model(path: str, scale: float) -> None:
     """Saves a TinyServingModel with signatures serving_default (classify), length and pair."""
     module = TinyServingModel(scale)
@@ -221,3 +236,23 @@ def check_against_hugging_face(preprocessor, case):
     assert packed["input_word_ids"][0].tolist() == case["input_word_ids"] + padding
     assert packed["input_type_ids"][0].tolist() == case["input_type_ids"] + padding
     assert packed["input_mask"][0].tolist() == [1] * length + padding
+
+
+def resolve_error_in_thread(handle, wait_seconds=60):
+    """The error ``handles.resolve(handle)`` raises in a thread (None if it returned); asserts it ended in time."""
+    from tfhub_llm.hub import handles
+
+    outcome = []
+
+    def resolve():
+        try:
+            handles.resolve(handle)
+            outcome.append(None)
+        except Exception as error:  # noqa: BLE001  (the caller checks what it is)
+            outcome.append(error)
+
+    thread = threading.Thread(target=resolve, daemon=True)
+    thread.start()
+    thread.join(wait_seconds)
+    assert not thread.is_alive(), f"resolving {handle} did not end within {wait_seconds} s"
+    return outcome[0]

@@ -118,9 +118,9 @@ def _checked_fields(path, records, text_column, text_b_column, label_column):
     """Texts, second texts and ``(where, raw label)`` pairs of ``records``; a DataError at the first empty field."""
     texts, texts_b, raw_labels = [], [], []
     for where, record in records:
-        texts.append(_text_field(path, where, record, text_column))
+        texts.append(text_field(path, where, record, text_column))
         if text_b_column is not None:
-            texts_b.append(_text_field(path, where, record, text_b_column))
+            texts_b.append(text_field(path, where, record, text_b_column))
         if label_column is not None:
             raw_labels.append((where, _present_label(path, where, label_column, record[label_column])))
     return texts, texts_b, raw_labels
@@ -297,7 +297,9 @@ def json_lines_objects(path, lines):
         yield number, record
 
 
-def _text_field(path, where, record, column) -> str:
+def text_field(path, where, record, column) -> str:
+    """``record[column]`` as a non-blank string; a DataError names the file, where and the column otherwise
+    (for these readers and :mod:`tfhub_llm.batch.readers`)."""
     value = record[column]
     if not isinstance(value, str):
         raise DataError(path, where, column, f"expected a string, got {json.dumps(value)}")

@@ -148,3 +148,22 @@ def test_finetune_flags_become_the_tasks_training_options():
     assert training_options(embed) == TrainingOptions(epochs=3, learning_rate=EMBEDDER_TRAINING.learning_rate,
                                                       max_train_examples=10, resume=True)
     assert TrainingOptions(epochs=3, batch_size=16).train_steps(33) == 9  # ceil(33 / 16) batches per epoch
+
+
+def test_options_a_command_does_not_know_are_refused_but_batch_hands_them_to_beam(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["scan", "some/model", "--direct_num_workers=2"])
+    assert exited.value.code == cli.EXIT_BAD_INPUT
+    assert "unrecognized arguments: --direct_num_workers=2" in capsys.readouterr().err
+    args, extra = cli.build_parser().parse_known_args(["batch", "E/1", "in.jsonl", "out", "--text-column", "review",
+                                                       "--project", "p", "--direct_num_workers=2"])
+    assert args.takes_extra_options and args.text_column == "review" and extra == ["--project", "p", "--direct_num_workers=2"]
+
+
+def test_batch_without_the_beam_extra_says_what_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "apache_beam", None)  # as if the beam extra were not installed
+    for module in ("tfhub_llm.batch.pipeline", "tfhub_llm.batch.handler"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    assert cli.main(["batch", "served/1", "in.jsonl", "out"]) == cli.EXIT_BAD_INPUT
+    error = capsys.readouterr().err
+    assert 'tfhub-llm batch: error: this command needs Apache Beam' in error and 'pip install "tfhub-llm[beam]"' in error

@@ -125,3 +125,13 @@ def test_semantic_search_scores_retrieval_before_and_after_fine_tuning(tmp_path)
     for scores in (metrics["before"], metrics["after"]):
         assert scores["queries"] == 16 and 0 <= scores["recall@1"] <= scores["recall@5"] <= 100
         assert 0 < scores["mrr"] <= 100
+
+
+def test_embed_corpus_embeds_paragraphs_with_beam_and_searches_them(tmp_path):
+    pytest.importorskip("apache_beam", reason="the beam extra is not installed")
+    output = run_ok("embed_corpus", *TINY_MODEL, "--max-paragraphs", "12", "--seq-length", "64", "--out", tmp_path,
+                    "--direct_running_mode=in_memory", "--direct_num_workers=1")
+    assert "12 rows read, 12 scored, 0 failed" in output and "search: " in output
+    metrics = json.loads((tmp_path / "embed_corpus" / "metrics.json").read_text())
+    assert metrics["paragraphs"] == 12 and metrics["rows_scored"] == 12 and metrics["questions"] > 12
+    assert 0 <= metrics["recall@1"] <= metrics["recall@5"] <= 100

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import zipfile
 
 import keras
@@ -23,7 +22,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tests.harness import HandMadeEncoder
+from tests.harness import HandMadeEncoder, resolve_error_in_thread
 from tfhub_llm import cli
 from tfhub_llm.hub import archive, assets, handles, security, trust
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
@@ -586,17 +585,6 @@ def test_download_from_a_server_that_never_answers_times_out(tmp_path, monkeypat
     listener.listen(1)
     monkeypatch.setenv("TFHUB_LLM_DOWNLOAD_TIMEOUT", "0.5")
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
-    outcome = []
-
-    def download():
-        try:
-            handles.resolve(f"http://127.0.0.1:{listener.getsockname()[1]}/silent/1")
-        except Exception as error:  # noqa: BLE001
-            outcome.append(error)
-
-    thread = threading.Thread(target=download, daemon=True)
-    thread.start()
-    thread.join(30)
+    error = resolve_error_in_thread(f"http://127.0.0.1:{listener.getsockname()[1]}/silent/1", 30)
     listener.close()
-    assert not thread.is_alive(), "the download did not time out"
-    assert isinstance(outcome[0], handles.HandleError)
+    assert isinstance(error, handles.HandleError)

@@ -1,16 +1,13 @@
 """DevelopmentServer under bounded load on loopback: 8 clients x 200 requests, some malformed."""
 
-import json
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import tensorflow as tf
 
-from tests.harness import SERVED_MODEL_NAME, build_tiny_model
+from tests.harness import SERVED_MODEL_NAME, build_tiny_model, http_json
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError
 
 CLIENTS = 8
@@ -24,16 +21,6 @@ BAD_BODIES = [
     (b'{"signature_name": "pair", "inputs": {"question": ["q"], "features": [["x", 1, 2]]}}',
      "not a valid DT_FLOAT"),
 ]
-
-
-def post_raw(url: str, body: bytes):
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 def make_batches(count: int, seed: int) -> list[list[str]]:
@@ -69,7 +56,7 @@ def test_concurrent_clients_all_answered_correctly(tmp_path):
                 try:
                     if request_index % BAD_EVERY == BAD_EVERY - 1:
                         body, fragment = BAD_BODIES[(request_index // BAD_EVERY) % len(BAD_BODIES)]
-                        status, answer = post_raw(predict_url, body)
+                        status, answer = http_json(predict_url, body)
                         if status != 400 or fragment not in answer.get("error", ""):
                             failures.append(f"bad request answered {status} {answer}")
                     else:

@@ -1,25 +1,24 @@
 """TF Serving REST: ServingClient against DevelopmentServer on loopback, with tiny SavedModels."""
 
-import os
 import base64
-import json
 import signal
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
+import threading
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.harness import SERVED_MODEL_NAME, build_tiny_model
+from tests.harness import SERVED_MODEL_NAME, build_tiny_model, http_json
 from tfhub_llm.tf_serving import (
     DevelopmentServer,
     ServerUnreachableError,
     ServingClient,
     ServingError,
+    VersionPolicy,
     predict_texts,
 )
 
@@ -43,7 +42,7 @@ def base_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(base_dir):
-    with DevelopmentServer(str(base_dir)) as running:
+    with DevelopmentServer(str(base_dir), policy=VersionPolicy("all")) as running:
         yield running
 
 
@@ -56,17 +55,6 @@ def reference(base_dir):
 def call_in_process(loaded, signature, **inputs):
     return {name: tensor.numpy() for name, tensor in loaded.signatures[signature](
         **{key: tf.constant(value) for key, value in inputs.items()}).items()}
-
-
-def raw_request(url, body: bytes | None = None, method=None):
-    """(status, parsed JSON) for any request, error statuses included."""
-    request = urllib.request.Request(url, data=body, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read())
 
 
 # --- status and metadata ---------------------------------------------------------------------
@@ -160,35 +148,6 @@ def test_version_routing(server, reference):
             != ServingClient(server.url, SERVED_MODEL_NAME, version=2).predict(["abcdef"]))
 
 
-def test_new_version_is_picked_up_while_running(tmp_path):
-    base = tmp_path / SERVED_MODEL_NAME
-    build_tiny_model(str(base / "1"), scale=1.0)
-    with DevelopmentServer(str(base)) as running:
-        client = ServingClient(running.url, SERVED_MODEL_NAME, signature_name="pair")
-        request = {"question": ["q"], "features": [[1.0, 1.0, 1.0]]}
-        assert client.predict_columnar(request)["score"] == pytest.approx([3.0])
-        build_tiny_model(str(base / "7.partial"), scale=7.0)
-        assert [e["version"] for e in client.model_status()["model_version_status"]] == ["1"]
-        os.rename(base / "7.partial", base / "7")
-        assert [e["version"] for e in client.model_status()["model_version_status"]] == ["7", "1"]
-        assert client.predict_columnar(request)["score"] == pytest.approx([21.0])
-
-
-def test_unloadable_version_is_reported_and_others_still_served(tmp_path):
-    base = tmp_path / SERVED_MODEL_NAME
-    build_tiny_model(str(base / "1"), scale=1.0)
-    (base / "2").mkdir()  # numeric, but no SavedModel in it
-    with DevelopmentServer(str(base)) as running:
-        statuses = ServingClient(running.url, SERVED_MODEL_NAME).model_status()["model_version_status"]
-        assert [(e["version"], e["state"]) for e in statuses] == [("2", "END"), ("1", "AVAILABLE")]
-        assert str(base / "2") in statuses[0]["status"]["error_message"]
-        with pytest.raises(ServingError, match="cannot load version 2") as caught:
-            ServingClient(running.url, SERVED_MODEL_NAME).predict(["a"])
-        assert caught.value.status == 500
-        assert ServingClient(running.url, SERVED_MODEL_NAME, version=1, signature_name="length").predict(
-            ["abc"]) == [3]
-
-
 # --- bad requests ----------------------------------------------------------------------------
 
 BAD_PREDICT_BODIES = {
@@ -219,7 +178,7 @@ BAD_PREDICT_BODIES = {
 @pytest.mark.parametrize("case", sorted(BAD_PREDICT_BODIES))
 def test_bad_predict_request_gets_400_and_server_keeps_serving(server, case):
     body, fragment = BAD_PREDICT_BODIES[case]
-    status, answer = raw_request(f"{server.url}/v1/models/{SERVED_MODEL_NAME}:predict", body)
+    status, answer = http_json(f"{server.url}/v1/models/{SERVED_MODEL_NAME}:predict", body)
     assert status == 400
     assert fragment in answer["error"]
     assert ServingClient(server.url, SERVED_MODEL_NAME, signature_name="length").predict(["ok"]) == [2]
@@ -230,13 +189,11 @@ def test_bad_predict_request_gets_400_and_server_keeps_serving(server, case):
     (f"/v1/models/{SERVED_MODEL_NAME}/versions/9:predict", "POST", "version 9"),
     (f"/v1/models/{SERVED_MODEL_NAME}/versions/9", "GET", "version 9"),
     (f"/v1/models/{SERVED_MODEL_NAME}/versions/9/metadata", "GET", "version 9"),
-    (f"/v1/models/{SERVED_MODEL_NAME}:predict", "GET", "malformed request"),
-    (f"/v1/models/{SERVED_MODEL_NAME}:classify", "POST", "malformed request"),
-    ("/v2/anything", "GET", "malformed request"),
+    (f"/v1/models/{SERVED_MODEL_NAME}/labels/nope:predict", "POST", "label: nope"),
 ])
-def test_unknown_paths_get_404(server, path, method, fragment):
+def test_unknown_model_version_or_label_gets_404(server, path, method, fragment):
     body = b'{"instances": ["a"]}' if method == "POST" else None
-    status, answer = raw_request(server.url + path, body, method)
+    status, answer = http_json(server.url + path, body, method)
     assert status == 404
     assert fragment in answer["error"]
     assert ServingClient(server.url, SERVED_MODEL_NAME).model_status()["model_version_status"]
@@ -284,22 +241,100 @@ def test_predict_texts_helper(server, reference):
                          columnar=True) == {"outputs": expected}
 
 
-def test_serve_prints_url_answers_and_stops_on_ctrl_c(base_dir, reference):
-    process = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys; from tfhub_llm.tf_serving import serve; serve(sys.argv[1], port=0)",
-         str(base_dir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+class ServeProcess:
+    """`serve(base_dir, port=0)` in a child process whose stderr is drained, for the shutdown tests.
+
+    `inherit_sigint_ignored` starts it as a background job of a non-interactive shell would (SIGINT ignored
+    on entry). When the child outlives a stop, `thread_stacks()` has it dump every thread's stack (faulthandler
+    on SIGUSR1), so the failure says which thread hung.
+    """
+
+    def __init__(self, base_dir, inherit_sigint_ignored=False, grace_period=5.0):
+        script = ("import faulthandler, signal, sys; faulthandler.register(signal.SIGUSR1, all_threads=True); "
+                  "from tfhub_llm.tf_serving import serve; serve(sys.argv[1], port=0, grace_period=float(sys.argv[2]))")
+        ignore_sigint = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if inherit_sigint_ignored else None
+        self.process = subprocess.Popen([sys.executable, "-c", script, str(base_dir), str(grace_period)],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        preexec_fn=ignore_sigint)
+        self._stderr = []
+        self._drain = threading.Thread(target=lambda: self._stderr.extend(self.process.stderr), daemon=True)
+        self._drain.start()
+        first_line = self.process.stdout.readline()
+        if f"serving model '{SERVED_MODEL_NAME}'" not in first_line:
+            self.close()
+            pytest.fail(f"serve did not start: {first_line!r}\n{self.stderr()}")
+        self.url = self.process.stdout.readline().split()[0].split("/v1/")[0]
+
+    def stderr(self) -> str:
+        return "".join(self._stderr)
+
+    def exit_code_after(self, signum, timeout=60) -> int:
+        """Sends `signum`; the exit code, or a failure showing every thread's stack when it does not exit."""
+        self.process.send_signal(signum)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2)
+            self.close()
+            pytest.fail(f"serve still ran {timeout} s after {signal.Signals(signum).name}; its threads:\n"
+                        f"{self.stderr()}")
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._drain.join(timeout=10)
+
+
+@pytest.mark.parametrize("signum, inherit_sigint_ignored", [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["ctrl_c", "ctrl_c_in_background_job", "sigterm"])
+def test_serve_prints_url_answers_and_stops_on_ctrl_c(base_dir, reference, signum, inherit_sigint_ignored):
+    served = ServeProcess(base_dir, inherit_sigint_ignored)
     try:
-        first_line = process.stdout.readline()
-        assert f"serving model '{SERVED_MODEL_NAME}'" in first_line, process.stderr.read()
-        url = process.stdout.readline().split()[0].split("/v1/")[0]
-        assert url.startswith("http://127.0.0.1:")
+        assert served.url.startswith("http://127.0.0.1:")
         expected = call_in_process(reference[2], "length", text=["four"])["length"].tolist()
-        assert predict_texts(url, SERVED_MODEL_NAME, ["four"], signature="length")["predictions"] == expected
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert predict_texts(served.url, SERVED_MODEL_NAME, ["four"], signature="length")["predictions"] == expected
+        assert served.exit_code_after(signum) == 0, served.stderr()
+        assert "stopping" in served.stderr()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        served.close()
+
+
+def _stalled_request(url):
+    """A POST whose body never comes: a request in flight until the server gives up on it.
+
+    A complete request answered after it proves the server has accepted it (connections are accepted in order).
+    """
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(f"POST /v1/models/{SERVED_MODEL_NAME}:predict HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 1000\r\n\r\n{".encode())
+    predict_texts(url, SERVED_MODEL_NAME, ["four"], signature="length")
+    return sock
+
+
+def test_serve_gives_requests_in_flight_a_grace_period_then_exits_0(base_dir):
+    served = ServeProcess(base_dir, grace_period=1.0)
+    try:
+        with _stalled_request(served.url):
+            assert served.exit_code_after(signal.SIGINT) == 0, served.stderr()
+        assert "1 request(s) unfinished after the 1 s grace period" in served.stderr()
+    finally:
+        served.close()
+
+
+def test_serve_quits_at_once_on_a_second_ctrl_c(base_dir):
+    served = ServeProcess(base_dir, grace_period=3600.0)
+    try:
+        with _stalled_request(served.url):
+            served.process.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 60
+            while "stopping" not in served.stderr() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert "stopping" in served.stderr()
+            assert served.process.poll() is None  # still waiting for the stalled request
+            assert served.exit_code_after(signal.SIGINT) == 128 + signal.SIGINT
+    finally:
+        served.close()

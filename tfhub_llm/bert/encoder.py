@@ -23,6 +23,7 @@ from keras import ops
 
 from tfhub_llm.bert.config import BertConfig
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.hub.limits import check_config_sizes
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
 
 
@@ -223,6 +224,7 @@ class BertEncoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        check_config_sizes(config, f"the saved {cls.__name__}")
         config = dict(config)
         return cls(BertConfig(**config.pop("config")), **config)
 

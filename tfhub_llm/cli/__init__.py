@@ -6,28 +6,31 @@ data row, an unloadable handle, a failed upload, a full disk): reported in one l
 other exception is a bug and keeps its traceback. Each command imports the library modules it calls
 inside itself, so TensorFlow loads only for the commands that need it (``--help``, ``--version``,
 ``predict`` and argument errors answer at once); the commands live in one module per group
-(:mod:`.models`, :mod:`.training`, :mod:`.export`, :mod:`.publish`, :mod:`.serving`), their shared
-options in :mod:`.options`.
+(:mod:`.models`, :mod:`.training`, :mod:`.export`, :mod:`.publish`, :mod:`.serving`, :mod:`.batch`),
+their shared options in :mod:`.options`.
 """
 
 import argparse
 import sys
 
 import tfhub_llm
-
-from tfhub_llm.cli import export, models, publish, serving, training
+from tfhub_llm.cli import batch, export, models, publish, serving, training
 from tfhub_llm.cli.options import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK
 from tfhub_llm.errors import TfhubLlmError
+from tfhub_llm.escaping import printable_lines
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_CHECK_FAILED", "EXIT_OK", "build_parser", "main"]
 
-COMMAND_GROUPS = (models, training, export, publish, serving)
+COMMAND_GROUPS = (models, training, export, publish, serving, batch)
 FULL_DISK = "No space left on device"  # strerror(ENOSPC), in whatever error a library raises
 
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra_options", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra_options = extra
     if not hasattr(args, "run"):
         parser.print_help()
         return EXIT_BAD_INPUT
@@ -36,12 +39,12 @@ def main(argv=None):
     except KeyboardInterrupt:
         return 130
     except (TfhubLlmError, OSError) as error:
-        print(f"tfhub-llm {args.command}: error: {error}", file=sys.stderr)
+        print(printable_lines(f"tfhub-llm {args.command}: error: {error}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except Exception as error:
         if FULL_DISK not in str(error):  # TensorFlow reports a full disk as ResourceExhaustedError
             raise
-        print(f"tfhub-llm {args.command}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+        print(printable_lines(f"tfhub-llm {args.command}: error: {str(error).splitlines()[0]}"), file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -2,6 +2,7 @@
 
 from tfhub_llm.bert.config import COMPUTE_DTYPES
 from tfhub_llm.cli.options import EXIT_CHECK_FAILED, add_trust, command_parser, print_json
+from tfhub_llm.escaping import printable_lines
 
 
 def add_commands(commands):
@@ -45,7 +46,7 @@ def run_scan(args):
     try:
         check_saved_model(args.path, allow_ops=args.allow_op)
     except UntrustedModelError as error:
-        print(error)
+        print(printable_lines(error))
         return EXIT_CHECK_FAILED
     print(f"{args.path}: every op is on the allow-list")
 

@@ -29,6 +29,7 @@ import zlib
 
 from tfhub_llm.atomic import atomic_directory, atomic_file, write_text
 from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, TargetExistsError, TfhubLlmError
+from tfhub_llm.hub.limits import MAX_SIDECAR_BYTES
 
 SHA256_SUFFIX = ".sha256"
 _ARCHIVE_MTIME = 0
@@ -98,8 +99,11 @@ def verify_sha256(archive_path: str | os.PathLike) -> bool:
     checksum_path = os.fspath(archive_path) + SHA256_SUFFIX
     if not os.path.exists(checksum_path):
         return False
-    with open(checksum_path) as f:
-        expected = parse_sha256_file(f.read(), checksum_path)
+    with open(checksum_path, "rb") as f:
+        content = f.read(MAX_SIDECAR_BYTES + 1)
+    if len(content) > MAX_SIDECAR_BYTES:
+        raise InvalidFileError(f"{checksum_path}: more than {MAX_SIDECAR_BYTES} bytes; not a sha256sum line")
+    expected = parse_sha256_file(content.decode("utf-8", "replace"), checksum_path)
     check_sha256(archive_path, expected, os.fspath(archive_path))
     return True
 

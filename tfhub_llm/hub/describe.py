@@ -4,7 +4,7 @@
 :func:`format_text` renders it for ``tfhub-llm inspect`` and :func:`format_markdown` for the
 "Interface" section of a model card (:mod:`tfhub_llm.publishing`). The vocabulary is counted
 through :func:`tfhub_llm.hub.assets.read_asset_lines`: only a regular file inside the model's
-``assets/``, with a size cap.
+``assets/``, with a size cap. Its strings are escaped (:mod:`tfhub_llm.escaping`) before any rendering.
 """
 
 import os
@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
+from tfhub_llm.escaping import printable_tree
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.assets import asset_file, read_asset_lines
 from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
@@ -29,12 +30,13 @@ def describe(handle, *, trust=False, allow_ops=()):
     ``has_mlm``, ``functions`` (name → lines ``(arguments) → outputs``), ``signatures`` (name →
     ``inputs`` and ``outputs``, each key → spec), ``vocab_file``, ``vocab_size``, ``do_lower_case``,
     ``variables``, ``trainable_variables``, ``parameters`` (floating-point values) and ``bytes``.
+    Every string in it is :func:`~tfhub_llm.escaping.printable`: the model chose many of them.
     """
     path = handles.resolve(handle)
     module = handles.load(handle, trust=trust, allow_ops=allow_ops)
     variables = handles.module_variables(module)
     trainable = getattr(module, "trainable_variables", None)
-    return {
+    return printable_tree({
         "handle": str(handle),
         "path": path,
         "kind": interface_kind(module) or OTHER_KIND,
@@ -49,7 +51,7 @@ def describe(handle, *, trust=False, allow_ops=()):
         "trainable_variables": len(trainable) if trainable is not None else sum(v.trainable for v in variables),
         "parameters": int(sum(np.prod(v.shape) for v in variables if v.dtype.is_floating)),
         "bytes": int(sum(np.prod(v.shape) * v.dtype.size for v in variables)),
-    }
+    })
 
 
 def format_text(description):

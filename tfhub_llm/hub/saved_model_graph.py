@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 
 TOP_LEVEL_GRAPH = "<graph>"
 OBJECT_GRAPH = "<object graph>"
@@ -42,6 +43,22 @@ def real_calls(node, library) -> set[str]:
     called = {node.op} if node.op in library else set()
     called.update(name for attr, name in function_attrs(node) if attr in CALL_ATTRS)
     return called
+
+
+@functools.cache
+def _op_registry():
+    from tensorflow.python.framework import op_def_registry  # the op registry has no public API
+
+    try:
+        import tensorflow_text  # noqa: F401  (registers the TF Text ops preprocessors use)
+    except ImportError:
+        pass
+    return op_def_registry
+
+
+def registered_op_def(op: str):
+    """The ``OpDef`` TensorFlow (and TF Text, when installed) registers for an op type, or None."""
+    return _op_registry().get(op)
 
 
 def closure(roots, edges) -> set[str]:

@@ -9,8 +9,9 @@ and raises ``UntrustedModelError`` (naming each op or asset, its function and th
 * every asset it names is a regular file inside ``<model>/assets`` (:mod:`tfhub_llm.hub.assets`).
 
 ``scanned_copy`` returns the folder to load: a private copy holding the very ``saved_model.pb`` bytes
-and asset bytes that were checked (``variables/`` is linked: it is data, restored by TensorFlow's own
-code), so swapping files after the scan changes nothing. That copy stays until the process exits,
+and asset bytes that were checked, plus ``assets.extra/`` read the same capped way (``variables/`` is linked: it is data, restored by TensorFlow's own
+code), so swapping files after the scan changes nothing. That copy stays until the process exits
+(in this process's folder of :mod:`tfhub_llm.hub.staging`, which a later load sweeps if a crash left it),
 because a TF2 object loaded from it keeps its assets' paths (``Asset.asset_path``): the describer
 reads the vocabulary there, and ``tf.saved_model.save`` copies it from there when the module is
 re-exported. ``scanned_for_load`` removes the copy as soon as its block ends, for loaders that keep
@@ -23,7 +24,6 @@ Trust comes only from the caller (:mod:`tfhub_llm.hub.trust`): ``trust=True``, `
 
 from __future__ import annotations
 
-import atexit
 import collections
 import contextlib
 import dataclasses
@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from importlib import resources
 
@@ -39,7 +40,10 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm.errors import InvalidFileError, MissingFileError, PackageDataError, TfhubLlmError
-from tfhub_llm.hub.assets import SAVED_MODEL_FILES, read_assets
+from tfhub_llm.hub import staging
+from tfhub_llm.hub.assets import EXTRA_ASSETS, SAVED_MODEL_FILES, read_assets, read_extra_assets
+from tfhub_llm.hub.limits import load_memory_limit
+from tfhub_llm.hub.shape_rules import FileSizes
 from tfhub_llm.hub.saved_model_graph import TOP_LEVEL_GRAPH
 from tfhub_llm.hub.scan_rules import ASSETS, Finding, Policy, graph_findings
 from tfhub_llm.hub.trust import TRUSTED_DIRS_ENV, is_trusted
@@ -147,18 +151,38 @@ def saved_model_op_names(path: str) -> set[str]:
 # ---------------------------------------------------------------- scanning
 
 
-_findings_cache: collections.OrderedDict[str, tuple[Finding, ...]] = collections.OrderedDict()
+_findings_cache: collections.OrderedDict[tuple, tuple[Finding, ...]] = collections.OrderedDict()
 
 
-def _cached_graph_findings(data: bytes, saved_model) -> tuple[Finding, ...]:
-    """The graphs' findings, cached by the sha256 of the saved_model.pb bytes they were computed from."""
-    digest = hashlib.sha256(data).hexdigest()
-    if digest not in _findings_cache:
-        _findings_cache[digest] = graph_findings(saved_model, _policy())
+def _folder_bytes(folder: str) -> tuple[int, int]:
+    """(apparent, allocated) bytes of the regular files under ``folder`` (links not followed)."""
+    apparent = allocated = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            info = os.lstat(os.path.join(root, name))
+            if stat.S_ISREG(info.st_mode):
+                apparent += info.st_size
+                allocated += min(info.st_size, getattr(info, "st_blocks", info.st_size // 512 + 1) * 512)
+    return apparent, allocated
+
+
+def _cached_graph_findings(path: str, data: bytes, saved_model, assets: dict) -> tuple[Finding, ...]:
+    """The graphs' findings, cached by the sha256 of the saved_model.pb bytes and the sizes of the other files.
+
+    The memory limit is proportional to the bytes the model's files hold on disk (sparse files count what
+    they allocate), while checkpoint reads are bounded by their apparent size.
+    """
+    variables, variables_allocated = _folder_bytes(os.path.join(path, "variables"))
+    asset_bytes = sum(len(content) for content in assets.values())
+    files = FileSizes(variables, asset_bytes)
+    limit = load_memory_limit(len(data) + variables_allocated + asset_bytes)
+    key = (hashlib.sha256(data).hexdigest(), files, limit)
+    if key not in _findings_cache:
+        _findings_cache[key] = graph_findings(saved_model, _policy(), files, limit)
         while len(_findings_cache) > _CACHE_SIZE:
             _findings_cache.popitem(last=False)
-    _findings_cache.move_to_end(digest)
-    return _findings_cache[digest]
+    _findings_cache.move_to_end(key)
+    return _findings_cache[key]
 
 
 def _asset_names(saved_model) -> list[str]:
@@ -172,6 +196,7 @@ class _Scanned:
     filename: str
     data: bytes
     assets: dict
+    extra_assets: dict
 
 
 def _scan(path, allow_ops, handle) -> _Scanned:
@@ -185,11 +210,12 @@ def _scan(path, allow_ops, handle) -> _Scanned:
     asset_findings = tuple(Finding(ASSETS, "asset", f"asset file name {name!r} {problem}")
                            for name, problem in asset_problems.items())
     extra = set(allow_ops)
-    findings = tuple(f for f in _cached_graph_findings(data, saved_model) + asset_findings if f.op not in extra)
+    findings = tuple(f for f in _cached_graph_findings(path, data, saved_model, assets) + asset_findings
+                     if f.op not in extra)
     if findings:
         source = f"{handle!r} ({path})" if handle else repr(path)
         raise UntrustedModelError(source, findings)
-    return _Scanned(path, filename, data, assets)
+    return _Scanned(path, filename, data, assets, read_extra_assets(path))
 
 
 def check_saved_model(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> None:
@@ -208,7 +234,7 @@ def check_saved_model(path, *, trust: bool = False, allow_ops=(), handle: str | 
 def scanned_copy(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> str:
     """The folder to load the SavedModel at ``path`` from, after ``check_saved_model``.
 
-    Trusted: ``path`` itself. Otherwise a private copy (removed when the process exits) of
+    Trusted: ``path`` itself. Otherwise a private copy (removed when the process ends) of
     the scanned ``saved_model.pb`` bytes and asset bytes, with ``variables/`` linked to the
     original, so what TensorFlow loads is what was scanned.
     """
@@ -216,11 +242,13 @@ def scanned_copy(path, *, trust: bool = False, allow_ops=(), handle: str | None 
         return os.fspath(path)
     scanned = _scan(path, allow_ops, handle)
     # A private folder (mode 0700) that nobody reads before this returns, so plain writes suffice.
-    copy = tempfile.mkdtemp(prefix="model.", dir=_staging_root())
+    copy = tempfile.mkdtemp(prefix="model.", dir=staging.process_folder())
     with open(os.path.join(copy, os.path.basename(scanned.filename)), "wb") as f:
         f.write(scanned.data)
-    for name, content in scanned.assets.items():
-        target = os.path.join(copy, "assets", *name.split("/"))
+    files = [(("assets", *name.split("/")), content) for name, content in scanned.assets.items()]
+    files += [((EXTRA_ASSETS, name), content) for name, content in scanned.extra_assets.items()]
+    for parts, content in files:
+        target = os.path.join(copy, *parts)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
             f.write(content)
@@ -239,10 +267,3 @@ def scanned_for_load(path, *, trust: bool = False, allow_ops=(), handle: str | N
     finally:
         if folder != os.fspath(path):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-@functools.cache
-def _staging_root() -> str:
-    root = tempfile.mkdtemp(prefix="tfhub_llm-scanned-")
-    atexit.register(shutil.rmtree, root, True)
-    return root

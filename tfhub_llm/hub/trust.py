@@ -17,6 +17,7 @@ import os
 import urllib.parse
 
 from tfhub_llm.errors import InvalidFileError
+from tfhub_llm.hub.limits import check_config_sizes
 
 TRUSTED_DIRS_ENV = "TFHUB_LLM_TRUSTED_DIRS"
 REMOTE_HANDLES_ENV = "TFHUB_LLM_ALLOW_REMOTE_HANDLES"
@@ -98,6 +99,7 @@ def layer_config_for_load(config: dict, layer: str) -> dict:
     """A HubEncoder / HubPreprocessor / HubTextEmbedding config from a saved file, made safe: its ``trust`` is dropped
     (trust never travels in a file) and a remote handle raises ``RemoteHandleError`` unless allowed."""
     config = {key: value for key, value in config.items() if key != "trust"}
+    check_config_sizes(config, f"the saved {layer}")
     handle = str(config.get("handle", ""))
     if local_path(handle) is None and not remote_handles_allowed():
         raise RemoteHandleError(

@@ -8,6 +8,7 @@ import tensorflow as tf
 from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.optimization import bert_adamw
+from tfhub_llm.hub.limits import check_config_sizes
 from tfhub_llm.training_options import CLASSIFIER_TRAINING
 
 
@@ -65,6 +66,7 @@ class BertTask(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        check_config_sizes(config, f"the saved {cls.__name__}")
         config = dict(config)
         for key in cls.LAYER_ARGUMENTS:
             config[key] = keras.saving.deserialize_keras_object(config[key])

@@ -17,6 +17,7 @@ import tensorflow as tf
 import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use, as the model server links them)
 
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
+from tfhub_llm.escaping import printable_lines
 from tfhub_llm.hub.security import UntrustedModelError, saved_model_op_names, scanned_for_load
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
@@ -73,7 +74,7 @@ class ServingCheckReport:
             failed = self.failed_requests
             lines.append(f"  warmup requests replayed: {len(self.requests)}, failed: {len(failed)}")
             lines += [f"    request {r.index} ({r.signature_name}): {r.error}" for r in failed]
-        return "\n".join(lines)
+        return printable_lines("\n".join(lines))
 
 
 @contextlib.contextmanager
@@ -88,19 +89,28 @@ def _quiet_deprecation():
 
 
 class ServingSession:
-    """An export loaded as TF Serving loads it: a TF1 session over the "serve" MetaGraph (scanned unless ``trust``)."""
+    """An export loaded as TF Serving loads it: a TF1 session over the "serve" MetaGraph (scanned unless ``trust``).
 
-    def __init__(self, export_dir, *, trust=False):
+    With ``read_warmup``, ``warmup_requests`` holds the export's warmup requests, read (capped) from the
+    scanned copy.
+    """
+
+    def __init__(self, export_dir, *, trust=False, read_warmup=False):
         self.export_dir = str(export_dir)
+        self.warmup_requests = []
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
         try:
             # The TF1 loader is what TF Serving uses; it restores and initializes everything into the
             # session, so the scanned copy is not needed once it returns.
-            with scanned_for_load(self.export_dir, trust=trust) as load_dir, \
-                    self.graph.as_default(), _quiet_deprecation():
-                self.meta_graph = tf.compat.v1.saved_model.loader.load(
-                    self.session, [tf.saved_model.SERVING], load_dir)
+            with scanned_for_load(self.export_dir, trust=trust) as load_dir:
+                with self.graph.as_default(), _quiet_deprecation():
+                    self.meta_graph = tf.compat.v1.saved_model.loader.load(
+                        self.session, [tf.saved_model.SERVING], load_dir)
+                # Read from the scanned copy, with caps: what was scanned is what is replayed.
+                warmup = pathlib.Path(load_dir) / WARMUP_FILE
+                if read_warmup and warmup.is_file():
+                    self.warmup_requests = read_warmup_requests(warmup)
         except BaseException:
             self.session.close()
             raise
@@ -116,8 +126,12 @@ class ServingSession:
         """Names of the graph's library functions (nodes may name them as their op)."""
         return {function.signature.name for function in self.meta_graph.graph_def.library.function}
 
-    def run(self, inputs, signature_name=SERVING_SIGNATURE):
-        """Feeds ``inputs`` (``{input name: array}``) to the SignatureDef by tensor name; returns its outputs."""
+    def run(self, inputs, signature_name=SERVING_SIGNATURE, timeout=None):
+        """Feeds ``inputs`` (``{input name: array}``) to the SignatureDef by tensor name; returns its outputs.
+
+        With ``timeout`` (seconds) the step is cancelled once it runs that long, as TF Serving applies a
+        request's deadline (``RunOptions.timeout_in_ms``): it raises ``tf.errors.DeadlineExceededError``.
+        """
         signatures = self.meta_graph.signature_def
         if signature_name not in signatures:
             raise UnknownSignatureError(f"{self.export_dir} has no signature {signature_name!r}; it has {sorted(signatures)}")
@@ -127,7 +141,8 @@ class ServingSession:
                              f"got {sorted(inputs)}")
         feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
         fetches = {name: output.name for name, output in signature.outputs.items()}
-        return self.session.run(fetches, feed_dict=feeds)
+        options = None if timeout is None else tf.compat.v1.RunOptions(timeout_in_ms=max(1, round(timeout * 1000)))
+        return self.session.run(fetches, feed_dict=feeds, options=options)
 
 
 def session_predict(export_dir, inputs, signature_name=SERVING_SIGNATURE):
@@ -167,12 +182,12 @@ def check_serving(export_dir, tf_serving_version=DEFAULT_TF_SERVING_VERSION, *, 
     op_names = saved_model_op_names(export_dir)
     requests, error, function_names = [], None, set()
     try:
-        with ServingSession(export_dir, trust=trust) as session:
+        with ServingSession(export_dir, trust=trust, read_warmup=True) as session:
             function_names = session.function_names
-            requests = _replay_warmup(session, pathlib.Path(export_dir) / WARMUP_FILE)
+            requests = _replay_warmup(session)
     except UntrustedModelError:
         raise
-    except (tf.errors.OpError, RuntimeError, ValueError, OSError) as failure:
+    except (tf.errors.OpError, RuntimeError, ValueError, OSError) as failure:  # InvalidFileError is a ValueError
         error = f"{type(failure).__name__}: {failure}"
     return ServingCheckReport(
         export_dir=export_dir,
@@ -183,11 +198,9 @@ def check_serving(export_dir, tf_serving_version=DEFAULT_TF_SERVING_VERSION, *, 
     )
 
 
-def _replay_warmup(session, warmup_path):
-    if not warmup_path.is_file():
-        return []
+def _replay_warmup(session):
     results = []
-    for index, log in enumerate(read_warmup_requests(warmup_path)):
+    for index, log in enumerate(session.warmup_requests):
         request = log.predict_log.request
         signature_name = request.model_spec.signature_name or SERVING_SIGNATURE
         inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}

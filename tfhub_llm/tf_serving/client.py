@@ -61,6 +61,7 @@ class ServingClient:
         server_url: e.g. "http://127.0.0.1:8501".
         model_name: the model's name on the server (its base directory's last folder).
         version: a specific version number; None means the server's latest.
+        label: a version label (TF Serving's ``/labels/LABEL``), instead of a version number.
         signature_name: the SignatureDef to call; None means "serving_default".
         timeout: seconds to wait for each answer.
 
@@ -71,15 +72,18 @@ class ServingClient:
     """
 
     def __init__(self, server_url: str, model_name: str, version: int | None = None,
-                 signature_name: str | None = None, timeout: float = 30):
+                 signature_name: str | None = None, timeout: float = 30, label: str | None = None):
         parsed = urllib.parse.urlsplit(server_url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise InvalidArgumentError(f"server URL {server_url!r} must look like http://HOST:PORT")
         if not model_name:
             raise InvalidArgumentError("model_name must not be empty")
+        if version is not None and label is not None:
+            raise InvalidArgumentError(f"give a version ({version}) or a label ({label!r}), not both")
         self.server_url = server_url.rstrip("/")
         self.model_name = model_name
         self.version = None if version is None else int(version)
+        self.label = label
         self.signature_name = signature_name
         self.timeout = timeout
 
@@ -89,6 +93,8 @@ class ServingClient:
         url = f"{self.server_url}/v1/models/{urllib.parse.quote(self.model_name, safe='')}"
         if self.version is not None:
             url += f"/versions/{self.version}"
+        elif self.label is not None:
+            url += f"/labels/{urllib.parse.quote(self.label, safe='')}"
         return url
 
     def predict(self, instances: list) -> list:

@@ -11,6 +11,7 @@ overwritten. The warmup file is a TFRecord of ``PredictionLog`` protos (tensorfl
 that TF Serving replays at load time, so the first real request does not pay for graph setup.
 """
 
+import math
 import os
 import pathlib
 import shutil
@@ -20,6 +21,8 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidFileError, TargetExistsError
+from tfhub_llm.hub.limits import MAX_WARMUP_FILE_BYTES, MAX_WARMUP_REQUESTS, MAX_WARMUP_TENSOR_BYTES
+from tfhub_llm.hub.shape_rules import dtype_bytes
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.entity_signature import EntityServing
 from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
@@ -95,10 +98,15 @@ def _process_alive(pid):
     return True
 
 
+def is_version_name(name: str) -> bool:
+    """Whether a folder name in a base directory is a version: ASCII digits only ('²' passes str.isdigit())."""
+    return name.isascii() and name.isdigit()
+
+
 def next_version(base_dir):
-    """One more than the highest numeric folder in ``base_dir`` (1 when there is none)."""
+    """One more than the highest version folder in ``base_dir`` (1 when there is none)."""
     base_dir = pathlib.Path(base_dir)
-    versions = [int(path.name) for path in base_dir.iterdir() if path.name.isdigit()] if base_dir.is_dir() else []
+    versions = [int(path.name) for path in base_dir.iterdir() if is_version_name(path.name)] if base_dir.is_dir() else []
     return max(versions, default=0) + 1
 
 
@@ -175,13 +183,27 @@ def write_warmup_requests(path, inputs):
 
 
 def read_warmup_requests(path):
-    """The ``PredictionLog`` protos of a warmup TFRecord file; a record that does not parse names its index."""
+    """The ``PredictionLog`` protos of a warmup TFRecord file; a record that does not parse names its index.
+
+    Capped as the file may come from an untrusted model: at most ``MAX_WARMUP_FILE_BYTES`` and
+    ``MAX_WARMUP_REQUESTS`` records, each input tensor declaring at most ``MAX_WARMUP_TENSOR_BYTES``.
+    """
+    size = os.path.getsize(path)
+    if size > MAX_WARMUP_FILE_BYTES:
+        raise InvalidFileError(f"{path}: {size} bytes, more than the {MAX_WARMUP_FILE_BYTES} a warmup file may have")
     logs = []
     for index, record in enumerate(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()):
+        if index >= MAX_WARMUP_REQUESTS:
+            raise InvalidFileError(f"{path}: more than {MAX_WARMUP_REQUESTS} warmup requests")
         log = prediction_log_pb2.PredictionLog()
         try:
             log.ParseFromString(record)
         except Exception as error:  # protobuf raises its own DecodeError
             raise InvalidFileError(f"{path}: record {index} is not a PredictionLog: {error}") from error
+        for name, tensor in log.predict_log.request.inputs.items():
+            declared = math.prod(max(dim.size, 0) for dim in tensor.tensor_shape.dim) * dtype_bytes(tensor.dtype)
+            if declared > MAX_WARMUP_TENSOR_BYTES:
+                raise InvalidFileError(f"{path}: record {index} input {name!r} declares {declared} bytes, more than "
+                                       f"the {MAX_WARMUP_TENSOR_BYTES} a warmup tensor may have")
         logs.append(log)
     return logs

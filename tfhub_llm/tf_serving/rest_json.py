@@ -1,6 +1,7 @@
 """TF Serving's REST JSON encoding, server side: request values → tensors checked against a signature, tensors → JSON.
 
-Row format (``"instances"``, a list whose items are the batch) and columnar format (``"inputs"``);
+Row format (``"instances"``, a list whose items are the batch) and columnar format (``"inputs"``), checked
+against a signature's input specs (:func:`input_specs` of a SignatureDef);
 strings as UTF-8 text or ``{"b64": ...}``. Every problem with a request raises :class:`RequestError`
 with the HTTP status the development server (:mod:`tfhub_llm.tf_serving.server`) answers with.
 """
@@ -25,6 +26,12 @@ class RequestError(TfhubLlmError):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def input_specs(signature_def) -> dict:
+    """{input name: tf.TensorSpec} of a SignatureDef proto's inputs."""
+    return {name: tf.TensorSpec(tf.TensorShape(info.tensor_shape), tf.as_dtype(info.dtype))
+            for name, info in signature_def.inputs.items()}
 
 
 def _dtype_name(dtype: tf.DType) -> str:
@@ -128,14 +135,14 @@ def _string_to_json(value: bytes, as_b64: bool):
     return {"b64": base64.b64encode(value).decode("ascii")}
 
 
-def to_json(tensor: tf.Tensor, name: str):
-    """A tensor as nested JSON lists; strings as UTF-8 text when they decode, else {"b64": ...}
-    (always {"b64": ...} for outputs named *_bytes, as in TF Serving)."""
-    array = tensor.numpy()
-    if tensor.dtype != tf.string:
-        return array.tolist()
+def to_json(value, name: str):
+    """An output (a session's array, or bytes for a scalar string) as nested JSON lists; strings as UTF-8 text
+    when they decode, else {"b64": ...} (always {"b64": ...} for outputs named *_bytes, as in TF Serving)."""
     as_b64 = name.endswith("_bytes")
-    if array.ndim == 0:
-        return _string_to_json(array.item(), as_b64)
+    if isinstance(value, bytes):
+        return _string_to_json(value, as_b64)
+    array = np.asarray(value)
+    if array.dtype != object:
+        return array.tolist()
     encode = np.frompyfunc(lambda item: _string_to_json(item, as_b64), 1, 1)
     return encode(array).tolist()
