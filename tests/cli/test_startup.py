@@ -58,3 +58,12 @@ def test_the_library_import_quiets_tensorflow_before_it_loads():
                      environment=environment)
     assert result.stdout.strip() == "2", result.stderr[-3000:]
     assert [line for line in result.stderr.splitlines() if not NATIVE_LOG_LINE.match(line)] == []
+
+
+@pytest.mark.slow  # loads every module
+def test_every_public_name_is_listed_once_and_loads():
+    import tfhub_llm
+
+    listed = [name for names in tfhub_llm._MODULES.values() for name in names]
+    assert sorted(listed) == sorted(tfhub_llm.__all__) and len(set(listed)) == len(listed)
+    assert all(getattr(tfhub_llm, name) is not None for name in tfhub_llm.__all__)
