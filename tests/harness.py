@@ -85,6 +85,25 @@ def assert_one_line_error(result, command, expected_parts):
         assert part in lines[0], (part, lines[0])
 
 
+def save_tiny_classifier(path):
+    """Saves an untrained two-class TextClassifier over the tiny model to ``path``, as ``fit`` would leave it."""
+    from tfhub_llm.tasks.classifier import TextClassifier
+
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, 2, seq_length=16)
+    model.optimizer.build(model.trainable_variables)  # as after fit: the file holds the optimizer's variables
+    model.save(path)
+    return path
+
+
+def assert_ordinary_modes(*paths):
+    """Each path has the mode ``open()`` / ``mkdir()`` give under the process umask (0644 / 0755 under 022)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in paths:
+        expected = (0o777 if os.path.isdir(path) else 0o666) & ~umask
+        assert os.stat(path).st_mode & 0o777 == expected, (str(path), oct(os.stat(path).st_mode & 0o777), oct(expected))
+
+
 # ---------------------------------------------------------------- the examples as a user runs them
 
 

@@ -228,3 +228,28 @@ def test_sentence_split_holds_out_whole_sentences_and_drops_their_phrases():
         split_examples(phrase_treebank(["one"]), 0.5, seed=0, by="sentences")
     with pytest.raises(ValueError, match="by must be one of"):
         split_examples(examples, 0.25, seed=1, by="words")
+
+
+def test_a_stray_word_among_integer_labels_is_refused_naming_its_line(tmp_path):
+    path = tmp_path / "train.tsv"
+    path.write_text("text\tlabel\n" + "a\t0\nb\t1\nc\tpositive\nd\t1\n")
+    with pytest.raises(DataError, match=r"train\.tsv: line 4: field 'label': label 'positive' is a word among 3"):
+        read_text_examples(path, "text", "label")
+    assert read_text_examples(path, "text", "label", num_classes=3).label_names == ["0", "1", "positive"]
+    assert read_text_examples(path, "text", "label", label_vocabulary=["0", "1", "positive"]).labels.tolist() == [
+        0, 1, 2, 1]
+
+
+def test_a_lone_class_in_a_long_file_is_refused_unless_the_classes_are_given(tmp_path):
+    from tfhub_llm.data import RARE_CLASS_MIN_ROWS
+
+    path = tmp_path / "train.tsv"
+    rows = [f"t{i}\t{'good' if i % 2 else 'bad'}" for i in range(RARE_CLASS_MIN_ROWS)]
+    rows[700] = "t700\tgodo"
+    path.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError, match=r"line 702: field 'label': label 'godo' occurs once in 1000 rows"):
+        read_text_examples(path, "text", "label")
+    assert read_text_examples(path, "text", "label", label_vocabulary=["bad", "godo", "good"]).label_names == [
+        "bad", "godo", "good"]
+    path.write_text("text\tlabel\n" + "\n".join(rows[650:750]) + "\n")  # a short file: a rare class is no typo
+    assert read_text_examples(path, "text", "label").label_names == ["bad", "godo", "good"]

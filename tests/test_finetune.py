@@ -18,6 +18,7 @@ from tfhub_llm.finetune import (
     finetune_question_answering,
 )
 from tfhub_llm.layers import HubEncoder
+from tfhub_llm.run_backup import CorruptBackupError
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.training_options import TrainingOptions
 
@@ -71,9 +72,28 @@ def test_interrupted_run_needs_resume_and_then_completes(tmp_path):
     assert (tmp_path / "run" / "backup").is_dir() and not (tmp_path / "run" / "model.keras").exists()
     with pytest.raises(RunDirectoryError, match="interrupted run.*--resume"):
         classify(tmp_path / "run")
+    weights = tmp_path / "run" / "backup" / "epoch-1.weights.h5"
+    complete = weights.read_bytes()
+    weights.write_bytes(complete[: len(complete) // 2])  # what a crash in the middle of a write would leave
+    with pytest.raises(CorruptBackupError, match="cannot resume.*epoch-1.weights.h5"):
+        classify(tmp_path / "run", resume=True)
+    weights.write_bytes(complete)
     result = classify(tmp_path / "run", resume=True)
-    assert len(result.history["loss"]) == 1  # only the epoch that was missing
+    assert len(result.history["loss"]) == 2  # the epoch before the interruption, then the missing one
+    assert json.loads((tmp_path / "run" / "history.json").read_text()) == result.history
     assert (tmp_path / "run" / "model.keras").exists() and not (tmp_path / "run" / "backup").exists()
+
+
+def test_an_overwriting_run_that_fails_keeps_the_finished_run(tmp_path):
+    classify(tmp_path / "run", epochs=1)
+    finished = {name: (tmp_path / "run" / name).read_bytes() for name in os.listdir(tmp_path / "run")}
+    with pytest.raises(RunDirectoryError, match="finished run.*--overwrite"):
+        classify(tmp_path / "run", epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        classify(tmp_path / "run", overwrite=True, callbacks=(InterruptAtEpoch(1),))
+    assert {name: (tmp_path / "run" / name).read_bytes() for name in os.listdir(tmp_path / "run")} == finished
+    assert os.listdir(tmp_path) == ["run"]  # the new run's staging folder is gone
+    assert classify(tmp_path / "run", overwrite=True, epochs=1).out_dir == str(tmp_path / "run")
 
 
 def test_backup_and_restore_resumes_to_the_same_weights(tmp_path):

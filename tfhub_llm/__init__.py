@@ -1,43 +1,73 @@
 """tfhub-llm: Keras 3 layers, task heads and exporters for TF-Hub BERT SavedModels.
 
-The public API, imported eagerly so that ``keras.models.load_model`` finds every serializable
-class (layers, task models, schedules, metrics) after ``import tfhub_llm``.
+The public API. ``import tfhub_llm`` is quick: it silences TensorFlow's start-up noise before
+TensorFlow loads (:mod:`tfhub_llm.quiet`) and loads each public name on first use
+(:mod:`tfhub_llm.lazy_exports`), so ``tfhub-llm --help`` needs no TensorFlow. The modules that
+register Keras classes are imported as soon as ``keras`` is, so ``keras.models.load_model`` finds the
+package's classes in a ``.keras`` file after a bare ``import tfhub_llm``.
 """
 
-from tfhub_llm.bert import BertConfig, convert_hf_bert
-from tfhub_llm.cpu_threads import model_server_flags, use_inference_threads
-from tfhub_llm.data import TextExamples, read_text_examples, split_examples, to_dataset
-from tfhub_llm.distribute import multi_worker_fixes
-from tfhub_llm.errors import DataError, TfhubLlmError
-from tfhub_llm.finetune import (
-    evaluate_classifier,
-    evaluate_question_answering,
-    finetune_classifier,
-    finetune_question_answering,
-)
-from tfhub_llm.finetune_embedding import finetune_embedder
-from tfhub_llm.finetune_ner import evaluate_token_classifier, finetune_token_classifier
-from tfhub_llm.hub.archive import safe_extract, verify_sha256, write_saved_model_archive
-from tfhub_llm.hub.describe import describe
-from tfhub_llm.hub.handles import HandleError
-from tfhub_llm.hub.security import UntrustedModelError, check_saved_model
-from tfhub_llm.hub.trust import trust_directory
-from tfhub_llm.keras_layer import KerasLayer
-from tfhub_llm.layers import HubEncoder, HubPreprocessor, HubTextEmbedding
-from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
-from tfhub_llm.precision import enable_cpu_bfloat16
-from tfhub_llm.publishing import ModelCard, export_text_embedding, export_to_hub, publish
-from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, ServingError, check_serving, export_for_serving
-from tfhub_llm.tasks.classifier import TextClassifier
-from tfhub_llm.tasks.conll import TaggedSentences, read_conll, read_tagged_sentences, split_by_document
-from tfhub_llm.tasks.embedding import TextEmbedder
-from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
-from tfhub_llm.tasks.embedding_training import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
-from tfhub_llm.tasks.entities import evaluate_entities
-from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
-from tfhub_llm.tasks.squad import SquadExample, first_sentence_baseline, read_squad, squad_evaluate
-from tfhub_llm.tasks.token_classification import TokenClassifier
-from tfhub_llm.training_options import TrainingOptions
+from importlib import metadata as _metadata
+
+from tfhub_llm import quiet as _quiet
+from tfhub_llm.lazy_exports import import_with_keras as _import_with_keras
+from tfhub_llm.lazy_exports import lazy_exports as _lazy_exports
+
+_quiet.before_tensorflow()
+
+__version__: str = _metadata.version("tfhub-llm")
+
+_MODULES = {
+    "tfhub_llm.bert": ("BertConfig", "convert_hf_bert"),
+    "tfhub_llm.cpu_threads": ("model_server_flags", "use_inference_threads"),
+    "tfhub_llm.data": ("TextExamples", "read_text_examples", "split_examples", "to_dataset"),
+    "tfhub_llm.distribute": ("multi_worker_fixes",),
+    "tfhub_llm.errors": ("DataError", "TfhubLlmError"),
+    "tfhub_llm.finetune": (
+        "evaluate_classifier",
+        "evaluate_question_answering",
+        "finetune_classifier",
+        "finetune_question_answering",
+    ),
+    "tfhub_llm.finetune_embedding": ("evaluate_embedder", "finetune_embedder"),
+    "tfhub_llm.finetune_ner": ("evaluate_token_classifier", "finetune_token_classifier"),
+    "tfhub_llm.hub.archive": ("safe_extract", "verify_sha256", "write_saved_model_archive"),
+    "tfhub_llm.hub.describe": ("describe",),
+    "tfhub_llm.hub.handles": ("HandleError",),
+    "tfhub_llm.hub.security": ("UntrustedModelError", "check_saved_model"),
+    "tfhub_llm.hub.trust": ("trust_directory",),
+    "tfhub_llm.keras_layer": ("KerasLayer",),
+    "tfhub_llm.layers": ("HubEncoder", "HubPreprocessor", "HubTextEmbedding"),
+    "tfhub_llm.litert": ("LiteRTConversionError", "LiteRTModel", "check_litert", "export_litert"),
+    "tfhub_llm.precision": ("enable_cpu_bfloat16",),
+    "tfhub_llm.publishing": ("ModelCard", "export_text_embedding", "export_to_hub", "publish"),
+    "tfhub_llm.tf_serving": (
+        "DevelopmentServer",
+        "ServingClient",
+        "ServingError",
+        "check_serving",
+        "export_for_serving",
+    ),
+    "tfhub_llm.tasks.classifier": ("TextClassifier",),
+    "tfhub_llm.tasks.conll": ("TaggedSentences", "read_conll", "read_tagged_sentences", "split_by_document"),
+    "tfhub_llm.tasks.embedding": ("TextEmbedder",),
+    "tfhub_llm.tasks.embedding_metrics": ("evaluate_retrieval", "evaluate_similarity"),
+    "tfhub_llm.tasks.embedding_training": (
+        "CosineSimilarityLoss",
+        "EmbeddingPairModel",
+        "MultipleNegativesRankingLoss",
+    ),
+    "tfhub_llm.tasks.entities": ("evaluate_entities",),
+    "tfhub_llm.tasks.question_answering": ("SpanQuestionAnswerer",),
+    "tfhub_llm.tasks.squad": ("SquadExample", "first_sentence_baseline", "read_squad", "squad_evaluate"),
+    "tfhub_llm.tasks.token_classification": ("TokenClassifier",),
+    "tfhub_llm.training_options": ("TrainingOptions",),
+}
+__getattr__, __dir__ = _lazy_exports(__name__, _MODULES)
+_import_with_keras((  # every module with a keras.saving.register_keras_serializable class
+    "tfhub_llm.bert.encoder", "tfhub_llm.keras_layer", "tfhub_llm.layers", "tfhub_llm.tasks.classifier",
+    "tfhub_llm.tasks.embedding", "tfhub_llm.tasks.embedding_training", "tfhub_llm.tasks.optimization",
+    "tfhub_llm.tasks.question_answering", "tfhub_llm.tasks.token_classification"))
 
 __all__ = [
     "BertConfig",
@@ -73,6 +103,7 @@ __all__ = [
     "describe",
     "enable_cpu_bfloat16",
     "evaluate_classifier",
+    "evaluate_embedder",
     "evaluate_entities",
     "evaluate_question_answering",
     "evaluate_retrieval",

@@ -5,7 +5,10 @@ old state or the complete new one, never half a write: the content goes to a hid
 sibling in the same folder (so the rename stays on one file system), a file is flushed to disk
 before the rename (``fsync``: a crash must not leave an empty file under the final name), and the
 sibling is renamed onto the final name. When the writing fails the sibling is removed and the
-final name is left as it was. This module is the package's one way to do that.
+final name is left as it was. Files and folders get the modes ``open()`` and ``mkdir()`` would give
+them under the process umask (0644 / 0755 under umask 022), not the private 0600 / 0700 of
+:mod:`tempfile`, so a web server or a model server running as another user can read what was
+written. This module is the package's one way to do that.
 """
 
 import contextlib
@@ -23,6 +26,16 @@ def _folder_exists_error(path):
 
 def _file_exists_error(path):
     return TargetExistsError(f"{path} already exists; pass overwrite=True to replace it")
+
+
+def ordinary_mode(requested: int) -> int:
+    """``requested`` (0o666 for a file, 0o777 for a folder) less the process umask: what ``open()`` / ``mkdir()`` give.
+
+    ``os`` has no umask getter: it is read by setting it and setting it straight back.
+    """
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return requested & ~umask
 
 
 def is_missing_or_empty_dir(path) -> bool:
@@ -44,7 +57,7 @@ def atomic_directory(path, *, overwrite=False, prefix=None, exists_error=_folder
     _refuse_unless_replaceable(path, overwrite, exists_error)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = pathlib.Path(tempfile.mkdtemp(prefix=prefix or f".{path.name}.tmp-", dir=path.parent))
-    staging.chmod(0o755)
+    staging.chmod(ordinary_mode(0o777))
     try:
         yield staging
         _refuse_unless_replaceable(path, overwrite, exists_error)
@@ -82,7 +95,10 @@ def atomic_file(path, *, overwrite=True, suffix=".tmp", exists_error=_file_exist
     folder, base = os.path.split(path)
     os.makedirs(folder, exist_ok=True)
     fd, temporary = tempfile.mkstemp(prefix=f".{base}.", suffix=suffix, dir=folder)
-    os.close(fd)
+    try:
+        os.fchmod(fd, ordinary_mode(0o666))
+    finally:
+        os.close(fd)
     try:
         yield temporary
         _fsync(temporary)

@@ -8,6 +8,7 @@ training starts, and turning the result into batched `tf.data.Dataset`s. Bad inp
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import io
@@ -27,6 +28,7 @@ _DELIMITER_BY_SUFFIX = {".csv": ",", ".tsv": "\t"}
 _JSON_LINES_SUFFIXES = (".jsonl", ".json")
 _MULTILABEL_SEPARATOR = re.compile(r"[,|]")
 _INTEGER = re.compile(r"[+-]?\d+")
+RARE_CLASS_MIN_ROWS = 1000  # in a file this long, an inferred class with a single example is taken for a typo
 
 
 @dataclasses.dataclass
@@ -85,7 +87,10 @@ def read_text_examples(
       * "multilabel": labels separated by "," or "|" (or a JSON list, where [] means no label)
         → k-hot float32 rows, `num_classes` wide for integer labels (else the largest id + 1).
       * "regression": one finite float per row.
-    `num_classes`, when given, also caps the number of distinct string labels. Empty texts and
+    `num_classes`, when given, also caps the number of distinct string labels. Without
+    `label_vocabulary` and `num_classes`, labels that look like a typo are refused, naming the
+    line: a label set mixing integers and words, or a class with a single example among
+    `RARE_CLASS_MIN_ROWS` rows or more (give either argument to accept them). Empty texts and
     empty or NaN labels are errors. Every row is checked before returning; the first problem
     raises `DataError` naming the file, the line and the field.
     """
@@ -336,6 +341,8 @@ def _parse_labels(path, column, raw_labels, label_type, vocabulary, num_classes)
 def _label_ids(path, column, per_row, vocabulary, num_classes):
     """Maps each row's label values to class ids; returns (ids per row, names, class count)."""
     all_integers = all(_INTEGER.fullmatch(v) for _, values in per_row for v in values)
+    if vocabulary is None and num_classes is None:
+        _refuse_stray_labels(path, column, per_row)
     if vocabulary is None and all_integers:
         ids_per_row = [[int(v) for v in values] for _, values in per_row]
         for (where, _), ids in zip(per_row, ids_per_row):
@@ -368,6 +375,27 @@ def _label_ids(path, column, per_row, vocabulary, num_classes):
             ids.append(index[value])
         ids_per_row.append(ids)
     return ids_per_row, vocabulary, len(vocabulary)
+
+
+def _refuse_stray_labels(path, column, per_row):
+    """Raises DataError at the first label that looks like a typo: one kind among the other, or a lone class."""
+    found = [(where, value) for where, values in per_row for value in values]
+    integers = [(where, value) for where, value in found if _INTEGER.fullmatch(value)]
+    words = [(where, value) for where, value in found if not _INTEGER.fullmatch(value)]
+    if integers and words:
+        stray, others, kind = (words, integers, "a word") if len(words) <= len(integers) else (
+            integers, words, "an integer")
+        where, value = stray[0]
+        raise DataError(path, where, column,
+                        f"label {value!r} is {kind} among {len(others)} labels of the other kind; fix the row, or "
+                        "give the classes (--label-names / label_vocabulary, or --num-classes) to keep it")
+    if len(per_row) >= RARE_CLASS_MIN_ROWS:
+        counts = collections.Counter(value for _, value in found)
+        for where, value in found:
+            if counts[value] == 1:
+                raise DataError(path, where, column,
+                                f"label {value!r} occurs once in {len(per_row)} rows (a typo?); fix the row, or give "
+                                "the classes (--label-names / label_vocabulary, or --num-classes) to keep it")
 
 
 def _categorical_value(path, where, column, value) -> str:

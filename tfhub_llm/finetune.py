@@ -1,9 +1,12 @@
 """Fine-tuning runs from data files to a saved model: what ``tfhub-llm finetune`` and the demo call.
 
 A run reads and checks all its data before training, trains with ``fit`` and standard Keras
-callbacks (``BackupAndRestore`` so an interrupted run resumes, ``ModelCheckpoint`` of the best
+callbacks (``BackupAndRestore``, written atomically and verified (:mod:`tfhub_llm.run_backup`), so an
+interrupted run resumes, ``ModelCheckpoint`` of the best
 epoch, optional ``EarlyStopping``), evaluates on held-out data and writes into ``out_dir``:
-``model.keras``, ``history.json`` and ``metrics.json``.
+``model.keras``, ``history.json`` and ``metrics.json``. A finished run (one with ``model.keras``) is
+never replaced unless asked (``overwrite``), and then only by a run that finished: the new run
+trains in a hidden sibling folder that is renamed onto ``out_dir`` at the end.
 """
 
 import dataclasses
@@ -15,20 +18,23 @@ import time
 import keras
 import numpy as np
 
-from tfhub_llm.atomic import atomic_file, write_text
+from tfhub_llm.atomic import atomic_directory, atomic_file, is_missing_or_empty_dir, write_text
 from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
+from tfhub_llm.data_summary import summarize_text_examples
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
+from tfhub_llm.model_files import load_model_file
+from tfhub_llm.run_backup import VerifiedBackupAndRestore
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
-from tfhub_llm.training_options import CLASSIFIER_TRAINING, QUESTION_ANSWERING_TRAINING
+from tfhub_llm.training_options import CLASSIFIER_TRAINING, QUESTION_ANSWERING_TRAINING, TrainingOptions
 
 MODEL_FILE = "model.keras"
 BACKUP_DIR = "backup"
 
 
 class RunDirectoryError(TfhubLlmError, ValueError):
-    """An output directory holding an interrupted run that the caller did not ask to resume."""
+    """An output directory holding a run (finished or interrupted) that the caller did not ask to replace or resume."""
 
 
 @dataclasses.dataclass
@@ -57,15 +63,18 @@ def finetune_classifier(
     label_column,
     text_b_column=None,
     num_classes=None,
+    label_names=None,
     multi_label=False,
     validation_file=None,
     validation_fraction=0.1,
     split_by="rows",
     seq_length=None,
-    training=CLASSIFIER_TRAINING,
-):
+    training: TrainingOptions = CLASSIFIER_TRAINING,
+) -> FinetuneResult:
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
 
+    ``label_names`` fixes the classes (in id order) instead of the sorted labels found; with it or
+    ``num_classes``, labels that look like a typo (see :func:`tfhub_llm.data.read_text_examples`) are taken.
     Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
     :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
     ``training`` (:class:`~tfhub_llm.training_options.TrainingOptions`) says how the run trains.
@@ -73,7 +82,7 @@ def finetune_classifier(
     read = functools.partial(read_text_examples, text_column=text_column, label_column=label_column,
                              text_b_column=text_b_column, label_type=label_type_for(num_classes, multi_label),
                              num_classes=num_classes)
-    examples = read(train_file)
+    examples = read(train_file, label_vocabulary=label_names)
     if validation_file:
         train, validation = examples, read(validation_file, label_vocabulary=examples.label_names)
     else:
@@ -89,6 +98,10 @@ def finetune_classifier(
         label_names=examples.label_names,
         seq_length=seq_length,
     )
+    if training.verbose:
+        split = (f"validation from {validation_file}" if validation_file
+                 else f"{validation_fraction:.0%} of the {split_by} held out")
+        print(summarize_text_examples(train, validation, model.preprocessor, split), flush=True)
     return train_on_examples(model, train, validation, out_dir, training)
 
 
@@ -108,8 +121,8 @@ def finetune_question_answering(
     max_seq_length=None,
     doc_stride=128,
     max_query_length=None,
-    training=QUESTION_ANSWERING_TRAINING,
-):
+    training: TrainingOptions = QUESTION_ANSWERING_TRAINING,
+) -> FinetuneResult:
     """Fine-tunes a :class:`SpanQuestionAnswerer` on SQuAD JSON; validates on held-out articles.
 
     Without ``validation_file`` the last ``validation_articles`` articles of ``train_file`` are held
@@ -132,9 +145,10 @@ def finetune_question_answering(
                              evaluate=lambda model: evaluate_question_answering(model, validation_set, validation))
 
 
-def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_column=None, batch_size=32):
+def evaluate_classifier(model: keras.Model | str | os.PathLike, data_file: str | os.PathLike, *, text_column: str,
+                        label_column: str, text_b_column: str | None = None, batch_size: int = 32) -> dict[str, float]:
     """Keras metrics of a classifier (a model or a ``.keras`` path) on a labelled file."""
-    model = load_model_or_path(model)
+    model = load_model_or_path(model, TextClassifier)
     examples = read_text_examples(
         data_file,
         text_column=text_column,
@@ -148,9 +162,10 @@ def evaluate_classifier(model, data_file, *, text_column, label_column, text_b_c
     return {key: float(value) for key, value in metrics.items()}
 
 
-def evaluate_question_answering(model, squad, examples=None):
+def evaluate_question_answering(model: keras.Model | str | os.PathLike, squad: dict | str | os.PathLike,
+                                examples: list | None = None) -> dict[str, float]:
     """SQuAD EM / F1 of a QA model (a model or a ``.keras`` path) and of the first-sentence baseline."""
-    model = load_model_or_path(model)
+    model = load_model_or_path(model, SpanQuestionAnswerer)
     dataset = squad if isinstance(squad, dict) else load_squad_json(squad)
     examples = examples if examples is not None else read_squad(dataset, path=None if dataset is squad else squad)
     answers = model.predict_examples(examples)
@@ -161,8 +176,8 @@ def evaluate_question_answering(model, squad, examples=None):
 
 
 def start_run(out_dir, training):
-    """What every run does between checking its data and building its model: refuse an unresumed run, seed Keras."""
-    _refuse_unresumed_run(out_dir, training.resume)
+    """What every run does between checking its data and building its model: refuse to clobber a run, seed Keras."""
+    _refuse_to_clobber_a_run(out_dir, training)
     keras.utils.set_random_seed(training.seed)
 
 
@@ -199,33 +214,43 @@ def fit_and_save(model, train_data, validation_data, out_dir, training, *, valid
     pair-training model wraps. ``evaluate(saved_model)``, when given, adds the task's own metrics
     (e.g. SQuAD F1) to the Keras validation metrics of ``metrics.json``.
     """
+    fit = functools.partial(_fit_and_save, model, train_data, validation_data, training=training,
+                            validation_examples=validation_examples, saved_model=saved_model, evaluate=evaluate)
+    if training.overwrite and not is_missing_or_empty_dir(out_dir):
+        with atomic_directory(out_dir, overwrite=True) as staging:
+            result = fit(os.fspath(staging))
+        return dataclasses.replace(result, out_dir=out_dir)
+    return fit(out_dir)
+
+
+def _fit_and_save(model, train_data, validation_data, out_dir, *, training, validation_examples, saved_model, evaluate):
     os.makedirs(out_dir, exist_ok=True)  # only now: a handle that fails to load leaves no empty run behind
     saved_model = model if saved_model is None else saved_model
     started = time.perf_counter()
-    history = model.fit(
+    backup = VerifiedBackupAndRestore(os.path.join(out_dir, BACKUP_DIR))
+    model.fit(
         train_data,
         validation_data=validation_data,
         epochs=training.epochs,
         shuffle=False,  # the datasets shuffle themselves
         verbose=training.verbose,
-        callbacks=_run_callbacks(saved_model, out_dir, training.patience) + list(training.callbacks),
-    ).history
+        callbacks=[backup, *_run_callbacks(saved_model, out_dir, training.patience), *training.callbacks],
+    )
+    history = backup.history  # every epoch's, those before a resume too
     train_seconds = time.perf_counter() - started
     metrics = model.evaluate(validation_data, verbose=0, return_dict=True)
     metrics = {f"validation_{key}": float(value) for key, value in metrics.items()}
     _save_atomically(saved_model, os.path.join(out_dir, MODEL_FILE))
     if evaluate is not None:
         metrics.update(evaluate(saved_model))
-    history = {key: [float(value) for value in values] for key, values in history.items()}
     _write_json(os.path.join(out_dir, "history.json"), history)
     _write_json(os.path.join(out_dir, "metrics.json"), metrics)
     return FinetuneResult(saved_model, history, metrics, out_dir, train_seconds, validation_examples)
 
 
 def _run_callbacks(saved_model, out_dir, patience):
-    """``BackupAndRestore`` in ``out_dir/backup``, the best epoch in ``out_dir/best.keras``, and early stopping."""
+    """The best epoch in ``out_dir/best.keras``, and early stopping."""
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(out_dir, BACKUP_DIR)),
         _BestCheckpoint(saved_model, os.path.join(out_dir, "best.keras"), monitor="val_loss", save_best_only=True),
     ]
     if patience:
@@ -234,7 +259,7 @@ def _run_callbacks(saved_model, out_dir, patience):
 
 
 class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
-    """``ModelCheckpoint`` of ``saved_model``, which may be a part of the model that ``fit`` trains."""
+    """``ModelCheckpoint`` of ``saved_model`` (maybe a part of the model that ``fit`` trains), saved atomically."""
 
     def __init__(self, saved_model, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -243,14 +268,33 @@ class _BestCheckpoint(keras.callbacks.ModelCheckpoint):
     def set_model(self, model):
         super().set_model(self._saved_model)
 
+    def _should_save_model(self, epoch, batch, logs, filepath):
+        """Keras' choice (which also tracks the best value), but the save is ours: a full disk leaves the old file."""
+        if super()._should_save_model(epoch, batch, logs, filepath):
+            _save_atomically(self._saved_model, filepath)
+        return False
 
-def _refuse_unresumed_run(out_dir, resume):
-    """Raises RunDirectoryError before any task's run when ``out_dir`` holds an interrupted run and resume is off."""
-    backup = os.path.join(out_dir, BACKUP_DIR)
-    if os.path.isdir(backup) and not resume:
+
+def _refuse_to_clobber_a_run(out_dir, training):
+    """Raises RunDirectoryError before any task's run when ``out_dir`` holds a run that ``training`` may not touch.
+
+    A finished run (``model.keras``) is replaced only with ``overwrite``; an interrupted one (``backup``)
+    is continued with ``resume`` or replaced with ``overwrite``.
+    """
+    if training.resume and training.overwrite:
+        raise InvalidArgumentError("resume and overwrite exclude each other: continue the run in --out, or replace it")
+    if training.overwrite:
+        return
+    model_file, backup = os.path.join(out_dir, MODEL_FILE), os.path.join(out_dir, BACKUP_DIR)
+    if os.path.exists(model_file):
+        raise RunDirectoryError(
+            f"{out_dir} holds a finished run ({model_file}): pass overwrite=True (--overwrite) to replace it "
+            "once the new run has finished, or choose another output directory."
+        )
+    if os.path.isdir(backup) and not training.resume:
         raise RunDirectoryError(
             f"{out_dir} holds an interrupted run ({backup}): pass resume=True (--resume) to continue it, "
-            "or choose another output directory."
+            "overwrite=True (--overwrite) to start afresh, or choose another output directory."
         )
 
 
@@ -294,9 +338,9 @@ def _restricted(dataset, predictions):
     return {**dataset, "data": articles}
 
 
-def load_model_or_path(model):
-    """The model itself, or the one a ``.keras`` path holds: what every ``evaluate_*`` takes."""
-    return keras.models.load_model(model) if isinstance(model, (str, os.PathLike)) else model
+def load_model_or_path(model, expected_class):
+    """The model itself, or the ``expected_class`` model a ``.keras`` path holds: what every ``evaluate_*`` takes."""
+    return load_model_file(model, expected_class) if isinstance(model, (str, os.PathLike)) else model
 
 
 def _save_atomically(model, path):

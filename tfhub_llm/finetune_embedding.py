@@ -10,16 +10,18 @@ second texts of the validation set.
 
 import dataclasses
 import functools
+import os
 
+import keras
 import numpy as np
 
 from tfhub_llm.data import read_text_examples, split_examples
 from tfhub_llm.errors import DataError, InvalidArgumentError
-from tfhub_llm.finetune import sample_split, start_run, train_on_examples
+from tfhub_llm.finetune import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_examples
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
 from tfhub_llm.tasks.embedding_training import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
-from tfhub_llm.training_options import EMBEDDER_TRAINING
+from tfhub_llm.training_options import EMBEDDER_TRAINING, TrainingOptions
 
 
 def finetune_embedder(
@@ -38,8 +40,8 @@ def finetune_embedder(
     normalize=True,
     seq_length=None,
     mnrl_scale=20.0,
-    training=EMBEDDER_TRAINING,
-):
+    training: TrainingOptions = EMBEDDER_TRAINING,
+) -> FinetuneResult:
     """Fine-tunes a :class:`TextEmbedder` on a CSV / TSV / JSONL file of pairs and saves it under ``out_dir``.
 
     With ``score_column``, each score is divided by ``max_score`` (5 for STS-B's 0-5 scale) and must
@@ -54,6 +56,24 @@ def finetune_embedder(
     return train_on_examples(EmbeddingPairModel(embedder), train, validation, out_dir, training, loss=loss,
                              saved_model=embedder,
                              evaluate=lambda embedder: _evaluate(embedder, validation, score_column, training.batch_size))
+
+
+def evaluate_embedder(model: keras.Model | str | os.PathLike, data_file: str | os.PathLike, *, text_column: str,
+                      text_b_column: str, score_column: str | None = None, max_score: float = 1.0,
+                      batch_size: int = 32) -> dict[str, float]:
+    """Scores of an embedder (a model or a ``.keras`` path) on a file of pairs, as a run's ``metrics.json`` has them.
+
+    With ``score_column`` (scaled by ``max_score``): the Spearman / Pearson correlations of cosine and
+    score; without it, each pair is a positive and the second texts are the corpus: retrieval scores.
+    """
+    if text_b_column is None:
+        raise InvalidArgumentError("text_b_column (--text-b-column) is required: an embedder is evaluated on pairs")
+    embedder = load_model_or_path(model, TextEmbedder)
+    pairs = read_text_examples(data_file, text_column=text_column, text_b_column=text_b_column,
+                               label_column=score_column, label_type="regression")
+    pairs = _with_positive_ids(_scaled(pairs, score_column, max_score), score_column)
+    return {key.removeprefix("validation_"): value
+            for key, value in _evaluate(embedder, pairs, score_column, batch_size).items()}
 
 
 def _read_pairs(train_file, validation_file, text_column, text_b_column, score_column, max_score, validation_fraction,

@@ -7,8 +7,12 @@ document, and entity-level scores (:func:`tfhub_llm.tasks.entities.evaluate_enti
 the capitalised-words baseline.
 """
 
+import os
+
+import keras
+
 from tfhub_llm.errors import DataError
-from tfhub_llm.finetune import load_model_or_path, sample_split, start_run, train_on_features
+from tfhub_llm.finetune import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_features
 from tfhub_llm.tasks.conll import TaggedSentences, read_tagged_sentences, split_by_document
 from tfhub_llm.tasks.entities import (
     capitalised_baseline,
@@ -18,7 +22,7 @@ from tfhub_llm.tasks.entities import (
     most_frequent_type,
 )
 from tfhub_llm.tasks.token_classification import TokenClassifier
-from tfhub_llm.training_options import TOKEN_CLASSIFIER_TRAINING
+from tfhub_llm.training_options import TOKEN_CLASSIFIER_TRAINING, TrainingOptions
 
 
 def finetune_token_classifier(
@@ -32,8 +36,8 @@ def finetune_token_classifier(
     tag_scheme=None,
     max_seq_length=128,
     doc_stride=64,
-    training=TOKEN_CLASSIFIER_TRAINING,
-):
+    training: TrainingOptions = TOKEN_CLASSIFIER_TRAINING,
+) -> FinetuneResult:
     """Fine-tunes a :class:`TokenClassifier` on a CoNLL or JSONL file and saves it under ``out_dir``.
 
     Without ``validation_file``, a seeded ``validation_fraction`` of the documents (``-DOCSTART-``
@@ -60,13 +64,14 @@ def finetune_token_classifier(
         model, validation, batch_size=training.batch_size, baseline_type=baseline_type))
 
 
-def evaluate_token_classifier(model, data, *, batch_size=32, baseline_type=None):
+def evaluate_token_classifier(model: keras.Model | str | os.PathLike, data: str | os.PathLike | TaggedSentences, *,
+                              batch_size: int = 32, baseline_type: str | None = None) -> dict:
     """Entity precision / recall / F1 (x100, micro and per type) of a model (or ``.keras`` path) on tagged data.
 
     ``data`` is a CoNLL / JSONL path or :class:`TaggedSentences`; its tags must be among the model's
     labels. With ``baseline_type``, also the scores of the capitalised-words baseline tagging that type.
     """
-    model = load_model_or_path(model)
+    model = load_model_or_path(model, TokenClassifier)
     sentences = data if isinstance(data, TaggedSentences) else read_tagged_sentences(data, label_names=model.label_names)
     scores = evaluate_entities(sentences.tags, model.predict_tags(sentences.tokens, batch_size=batch_size))
     metrics = {"sentences": len(sentences), **{f"entity_{key}": value for key, value in scores.items()}}

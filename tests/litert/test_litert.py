@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.harness import FIXTURES, REPO, TINY_ENCODER, TINY_PREPROCESSOR, save_hand_made_encoder
+from tests.harness import FIXTURES, REPO, TINY_ENCODER, TINY_PREPROCESSOR, assert_ordinary_modes, save_hand_made_encoder
 from tfhub_llm import cli
 from tfhub_llm.errors import (
     InvalidArgumentError,
@@ -137,6 +137,7 @@ def test_packing_matches_the_preprocessors_bert_pack_inputs(models, seq_length, 
 
 def test_check_litert_reports_signature_size_ops_and_sample_outputs(exported):
     report = check_litert(exported[False, None])
+    assert_ordinary_modes(exported[False, None])
     text = report.format()
     assert report.ok, text
     assert report.inputs == ("text",) and set(report.outputs) == {"probabilities", "label", "label_name"}

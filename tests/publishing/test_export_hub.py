@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_hub
 
-from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_ordinary_modes
 from tfhub_llm import publishing as export_hub
 from tfhub_llm.hub import archive
 from tfhub_llm.hub.describe import describe
@@ -226,6 +226,7 @@ def test_published_files_archive_checksum_card_and_metadata(hub_dir):
         members = tar.getmembers()
     assert "saved_model.pb" in [m.name for m in members] and "assets/vocab.txt" in [m.name for m in members]
     assert all((m.isfile() or m.isdir()) and m.uid == 0 and m.gid == 0 for m in members)
+    assert_ordinary_modes(*(model_dir / name for name in os.listdir(model_dir)))  # readable by a web server
 
 
 def test_model_card_describes_usage_interface_data_evaluation_limitations(hub_dir):

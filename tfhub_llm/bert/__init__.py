@@ -1,12 +1,16 @@
-"""The package's own BERT: Keras 3 encoder, WordPiece preprocessor, TF-Hub export, HF conversion."""
+"""The package's own BERT: Keras 3 encoder, WordPiece preprocessor, TF-Hub export, HF conversion.
 
-from tfhub_llm.bert.config import BertConfig
-from tfhub_llm.bert.convert import ConversionError, convert_hf_bert
-from tfhub_llm.bert.encoder import BertEncoder, build_bert_encoder
-from tfhub_llm.bert.export import save_bert_pair, save_encoder, save_preprocessor
-from tfhub_llm.bert.preprocessing import BertPreprocessor
+The names load on first use (:mod:`tfhub_llm.lazy_exports`): ``tfhub_llm.bert.config`` stays TensorFlow-free.
+"""
 
-__all__ = [
-    "BertConfig", "BertEncoder", "BertPreprocessor", "ConversionError", "build_bert_encoder",
-    "convert_hf_bert", "save_bert_pair", "save_encoder", "save_preprocessor",
-]
+from tfhub_llm.lazy_exports import lazy_exports
+
+_MODULES = {
+    "tfhub_llm.bert.config": ("BertConfig",),
+    "tfhub_llm.bert.convert": ("ConversionError", "convert_hf_bert"),
+    "tfhub_llm.bert.encoder": ("BertEncoder", "build_bert_encoder"),
+    "tfhub_llm.bert.export": ("save_bert_pair", "save_encoder", "save_preprocessor"),
+    "tfhub_llm.bert.preprocessing": ("BertPreprocessor",),
+}
+__all__ = sorted(name for names in _MODULES.values() for name in names)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)

@@ -7,7 +7,7 @@ Options the command does not know are Beam's pipeline options, passed to the run
 import logging
 
 from tfhub_llm.batch.shards import DEFAULT_ROWS_PER_SHARD, OUTPUT_FORMATS
-from tfhub_llm.cli.options import add_trust
+from tfhub_llm.cli.options import POSITIVE_INT, add_trust, command_parser
 from tfhub_llm.errors import UnsupportedPlatformError
 
 # The columns of each export input: --text-column C reads the input "text" from column C, and so on.
@@ -16,8 +16,9 @@ INPUT_COLUMN_OPTIONS = {"text": "--text-column", "text_b": "--text-b-column", "q
 
 
 def add_commands(commands):
-    batch = commands.add_parser(
-        "batch", help="score or embed files with a TF Serving export on Apache Beam (any other option is Beam's)")
+    batch = command_parser(commands, "batch",
+                           "score or embed files with a TF Serving export on Apache Beam (any other option is Beam's)",
+                           "tfhub-llm batch serving/sst2/1 'reviews/*.jsonl' scored --direct_num_workers=2")
     batch.add_argument("export_dir", metavar="SERVING_EXPORT", help="a TF Serving version folder, e.g. served/1")
     batch.add_argument("input", metavar="INPUT", help="a file or glob: .jsonl, .csv, .tsv, .txt or .parquet")
     batch.add_argument("output", metavar="OUTPUT", help="the output folder (a re-run resumes it)")
@@ -28,9 +29,9 @@ def add_commands(commands):
     batch.add_argument("--input-format", metavar="FORMAT",
                        help="read every input as jsonl, csv, tsv, text or parquet (default: from each file's suffix)")
     batch.add_argument("--output-format", choices=OUTPUT_FORMATS, default=OUTPUT_FORMATS[0])
-    batch.add_argument("--rows-per-shard", type=int, default=DEFAULT_ROWS_PER_SHARD, metavar="N",
+    batch.add_argument("--rows-per-shard", type=POSITIVE_INT, default=DEFAULT_ROWS_PER_SHARD, metavar="N",
                        help=f"input lines per output shard (default: {DEFAULT_ROWS_PER_SHARD})")
-    batch.add_argument("--max-batch-size", type=int, metavar="N", help="the most rows per call of the export")
+    batch.add_argument("--max-batch-size", type=POSITIVE_INT, metavar="N", help="the most rows per call of the export")
     batch.add_argument("--runner", default="DirectRunner", help="Beam's runner (default: DirectRunner)")
     add_trust(batch, "the export")
     batch.set_defaults(run=run_batch, takes_extra_options=True)

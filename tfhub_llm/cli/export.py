@@ -3,38 +3,52 @@
 import os
 import sys
 
-from tfhub_llm.cli.options import EXIT_CHECK_FAILED, EXIT_OK, add_trust, load_model, trust_scope
+from tfhub_llm.cli.options import (
+    EXIT_CHECK_FAILED,
+    EXIT_OK,
+    POSITIVE_INT,
+    add_trust,
+    command_parser,
+    load_model,
+    trust_scope,
+)
 
 
 def add_commands(commands):
-    export = commands.add_parser("export", help="export a fine-tuned model")
+    export = command_parser(commands, "export", "export a fine-tuned model",
+                            "tfhub-llm export serving runs/sst2/model.keras serving/sst2")
     targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
     serving = _target_parser(targets, "serving", "TF Serving SavedModel (raw-text signature, warmup) in BASE_DIR/N",
-                             run_export_serving, "base_dir")
-    serving.add_argument("--version", type=int, help="default: one more than the highest")
+                             run_export_serving, "base_dir", "runs/sst2/model.keras serving/sst2")
+    serving.add_argument("--version", type=POSITIVE_INT, help="default: one more than the highest")
     hub = _target_parser(targets, "hub", "the fine-tuned encoder (and preprocessor) as TF-Hub SavedModels",
-                         run_export_hub, "out_dir")
+                         run_export_hub, "out_dir", "runs/sst2/model.keras runs/hub")
     hub.add_argument("--no-preprocessor", action="store_true", help="write the encoder only")
     _target_parser(targets, "text-embedding", "a fine-tuned embedder as a TF-Hub text embedding",
-                   run_export_text_embedding, "out_dir", model_help="a model.keras written by finetune embed")
+                   run_export_text_embedding, "out_dir", "runs/sts/model.keras runs/sts-embedding",
+                   model_help="a model.keras written by finetune embed")
     litert = _target_parser(targets, "litert", "on-device LiteRT (TFLite) model that takes raw strings",
-                            run_export_litert, "out", out_help="the .tflite file to write")
+                            run_export_litert, "out", "runs/sst2/model.keras sst2.tflite --quantize dynamic-int8",
+                            out_help="the .tflite file to write")
     litert.add_argument("--quantize", choices=["dynamic-int8", "float16"], help="default: float32")
     litert.add_argument("--overwrite", action="store_true")
 
-    check_litert = commands.add_parser("check-litert", help="load a .tflite export, run sample texts, list its ops")
+    check_litert = command_parser(commands, "check-litert", "load a .tflite export, run sample texts, list its ops",
+                                  "tfhub-llm check-litert sst2.tflite")
     check_litert.add_argument("path", help="a .tflite file written by `export litert`")
     check_litert.set_defaults(run=run_check_litert)
-    check = commands.add_parser("check-serving", help="load an export as TF Serving does; list missing ops")
+    check = command_parser(commands, "check-serving", "load an export as TF Serving does; list missing ops",
+                           "tfhub-llm check-serving serving/sst2/1 --tf-serving-version 2.19")
     check.add_argument("export_dir", help="BASE_DIR/N")
     check.add_argument("--tf-serving-version", default="2.19", help="the model server release to check against")
     add_trust(check)
     check.set_defaults(run=run_check_serving)
 
 
-def _target_parser(targets, name, help, run, out, *, out_help=None, model_help="a model.keras written by finetune"):
-    """``export NAME MODEL OUT [--trust]``; the caller adds the target's options."""
-    parser = targets.add_parser(name, help=help)
+def _target_parser(targets, name, help, run, out, example, *, out_help=None,
+                   model_help="a model.keras written by finetune"):
+    """``export NAME MODEL OUT [--trust]``, ``example`` its arguments; the caller adds the target's options."""
+    parser = command_parser(targets, name, help, f"tfhub-llm export {name} {example}")
     parser.add_argument("model", help=model_help)
     parser.add_argument(out, help=out_help)
     add_trust(parser, "the model file")

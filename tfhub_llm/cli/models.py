@@ -1,23 +1,26 @@
 """``inspect``, ``scan`` and ``convert``: what a SavedModel is, whether it is safe, making one."""
 
 from tfhub_llm.bert.config import COMPUTE_DTYPES
-from tfhub_llm.cli.options import EXIT_CHECK_FAILED, add_trust, print_json
+from tfhub_llm.cli.options import EXIT_CHECK_FAILED, add_trust, command_parser, print_json
 from tfhub_llm.escaping import printable_lines
 
 
 def add_commands(commands):
-    inspect = commands.add_parser("inspect", help="print a SavedModel's TF-Hub interface")
+    inspect = command_parser(commands, "inspect", "print a SavedModel's TF-Hub interface",
+                             "tfhub-llm inspect savedmodels/minilm_l6_h384_uncased/encoder --json")
     inspect.add_argument("handle")
     inspect.add_argument("--json", action="store_true", help="print JSON instead of text")
     add_trust(inspect)
     inspect.set_defaults(run=run_inspect)
 
-    scan = commands.add_parser("scan", help="check a SavedModel's ops against the allow-list (exit 1 if refused)")
+    scan = command_parser(commands, "scan", "check a SavedModel's ops against the allow-list (exit 1 if refused)",
+                          "tfhub-llm scan savedmodels/minilm_l6_h384_uncased/encoder")
     scan.add_argument("path")
     scan.add_argument("--allow-op", action="append", default=[], metavar="OP", help="also allow this op type")
     scan.set_defaults(run=run_scan)
 
-    convert = commands.add_parser("convert", help="Hugging Face BERT directory -> TF-Hub encoder + preprocessor")
+    convert = command_parser(commands, "convert", "Hugging Face BERT directory -> TF-Hub encoder + preprocessor",
+                             "tfhub-llm convert hf/bert-base-uncased converted/bert-base-uncased")
     convert.add_argument("src", help="directory with config.json, model.safetensors, vocab.txt")
     convert.add_argument("out", help="writes OUT/encoder and OUT/preprocessor")
     convert.add_argument("--overwrite", action="store_true")

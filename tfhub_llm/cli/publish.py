@@ -2,15 +2,17 @@
 
 import argparse
 
-from tfhub_llm.cli.options import add_trust
+from tfhub_llm.cli.options import POSITIVE_INT, add_trust, command_parser
 
 
 def add_commands(commands):
-    publish = commands.add_parser("publish", help="publish a SavedModel as HUB_DIR/NAME/VERSION (+ sha256, card)")
+    publish = command_parser(commands, "publish", "publish a SavedModel as HUB_DIR/NAME/VERSION (+ sha256, card)",
+                             "tfhub-llm publish runs/hub/encoder hub --name sst2-encoder --version 1 "
+                             "--summary 'MiniLM fine-tuned on SST-2'")
     publish.add_argument("saved_model_dir")
     publish.add_argument("hub_dir")
     publish.add_argument("--name", required=True)
-    publish.add_argument("--version", required=True, type=int)
+    publish.add_argument("--version", required=True, type=POSITIVE_INT)
     publish.add_argument("--kaggle", metavar="OWNER/MODEL/tensorFlow2/VARIATION", help="also upload to Kaggle")
     publish.add_argument("--summary", default="", help="model card: what the model is")
     publish.add_argument("--training-data", action="append", default=[], metavar="TEXT")

@@ -2,14 +2,15 @@
 
 import sys
 
-from tfhub_llm.cli.options import add_trust, print_json
+from tfhub_llm.cli.options import POSITIVE_FLOAT, POSITIVE_INT, add_trust, command_parser, print_json
 from tfhub_llm.errors import InvalidArgumentError
 
 _LIMIT_FLAGS = ("max_body_bytes", "read_timeout", "max_batch_size", "max_workers", "request_deadline")
 
 
 def add_commands(commands):
-    serve = commands.add_parser("serve", help="development server with TF Serving's REST API over BASE_DIR")
+    serve = command_parser(commands, "serve", "development server with TF Serving's REST API over BASE_DIR",
+                           "tfhub-llm serve serving/sst2 --port 8501")
     serve.add_argument("base_dir")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8501)
@@ -37,14 +38,15 @@ def add_commands(commands):
                        help="time a model call may run before TensorFlow cancels it: 504 (default 60)")
     serve.set_defaults(run=run_serve)
 
-    predict = commands.add_parser("predict", help="send texts to a TF Serving REST endpoint")
+    predict = command_parser(commands, "predict", "send texts to a TF Serving REST endpoint",
+                             "tfhub-llm predict --server http://127.0.0.1:8501 --model sst2 'a gripping film'")
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.add_argument("--server", required=True, help="e.g. http://127.0.0.1:8501")
     predict.add_argument("--model", required=True)
-    predict.add_argument("--version", type=int)
+    predict.add_argument("--version", type=POSITIVE_INT)
     predict.add_argument("--signature")
     predict.add_argument("--columnar", action="store_true", help='send {"inputs": ...} instead of {"instances": ...}')
-    predict.add_argument("--timeout", type=float, default=30)
+    predict.add_argument("--timeout", type=POSITIVE_FLOAT, default=30)
     predict.set_defaults(run=run_predict)
 
 

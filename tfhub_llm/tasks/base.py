@@ -1,7 +1,9 @@
 """What every task model shares: BERT fine-tuning's default ``compile``, (de)serialising its encoder and
-preprocessor, recompiling after load."""
+preprocessor, recompiling after load, and taking texts as users type them (Python lists)."""
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from tfhub_llm.distribute import multi_worker_fixes
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
@@ -26,7 +28,9 @@ class BertTask(keras.Model):
     """A functional model over a HubEncoder and a HubPreprocessor whose config holds both layers.
 
     ``fit`` and ``evaluate`` run unchanged under ``MultiWorkerMirroredStrategy`` (see
-    :mod:`tfhub_llm.distribute`).
+    :mod:`tfhub_llm.distribute`). A model over raw strings takes a Python list of strings, and a
+    model over text pairs a list of ``(text, text_b)`` pairs, in ``fit``, ``evaluate``, ``predict``
+    and calls, besides tensors, arrays and datasets; Python lists of labels are taken as arrays.
     """
 
     LAYER_ARGUMENTS = ("encoder", "preprocessor")
@@ -68,15 +72,40 @@ class BertTask(keras.Model):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
 
-    def fit(self, *args, **kwargs):
+    def fit(self, x=None, y=None, *args, **kwargs):
         with multi_worker_fixes(self):
-            return super().fit(*args, **kwargs)
+            return super().fit(self._texts(x), _labels(y), *args, **kwargs)
 
-    def evaluate(self, *args, **kwargs):
+    def evaluate(self, x=None, y=None, *args, **kwargs):
         with multi_worker_fixes(self):
-            return super().evaluate(*args, **kwargs)
+            return super().evaluate(self._texts(x), _labels(y), *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        return super().predict(self._texts(x), *args, **kwargs)
+
+    def __call__(self, inputs, *args, **kwargs):
+        return super().__call__(self._texts(inputs), *args, **kwargs)
+
+    def _texts(self, x):
+        """``x`` as the model's string inputs take it when it is a list of strings or of string pairs; else ``x``."""
+        if not isinstance(x, (list, tuple)) or not x or not self._takes_strings():
+            return x
+        if all(isinstance(text, str) for text in x):
+            return tf.constant(x)
+        if all(isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(text, str) for text in pair)
+               for pair in x) and isinstance(self.input, dict) and len(self.input) == 2:
+            return {name: tf.constant([pair[index] for pair in x]) for index, name in enumerate(self.input)}
+        return x
+
+    def _takes_strings(self):
+        return all(tensor.dtype == "string" for tensor in keras.tree.flatten(self.input))
 
     def compile_from_config(self, config):
         """Recompiles a loaded model with its saved optimizer, loss and metrics (through our ``compile``)."""
         self.compile(**keras.saving.deserialize_keras_object(config))
         self.optimizer.build(self.trainable_variables)
+
+
+def _labels(y):
+    """A Python list of labels as the array Keras takes; anything else unchanged."""
+    return np.asarray(y) if isinstance(y, list) else y

@@ -14,25 +14,15 @@
   :mod:`~tfhub_llm.tf_serving.http_handler`, request limits in :mod:`~tfhub_llm.tf_serving.limits` (``ServerLimits``).
 """
 
-from tfhub_llm.tf_serving.check import ServingCheckReport, check_serving, compare_session_outputs, session_predict
-from tfhub_llm.tf_serving.client import ServerUnreachableError, ServingClient, ServingError, predict_texts
-from tfhub_llm.tf_serving.export import export_for_serving
-from tfhub_llm.tf_serving.limits import ServerLimits
-from tfhub_llm.tf_serving.server import DevelopmentServer, serve
-from tfhub_llm.tf_serving.versions import VersionPolicy
+from tfhub_llm.lazy_exports import lazy_exports
 
-__all__ = [
-    "DevelopmentServer",
-    "ServerLimits",
-    "ServerUnreachableError",
-    "ServingCheckReport",
-    "ServingClient",
-    "ServingError",
-    "check_serving",
-    "compare_session_outputs",
-    "export_for_serving",
-    "predict_texts",
-    "serve",
-    "session_predict",
-    "VersionPolicy",
-]
+_MODULES = {  # loaded on first use: the REST client (``tfhub-llm predict``) needs no TensorFlow
+    "tfhub_llm.tf_serving.check": ("ServingCheckReport", "check_serving", "compare_session_outputs", "session_predict"),
+    "tfhub_llm.tf_serving.client": ("ServerUnreachableError", "ServingClient", "ServingError", "predict_texts"),
+    "tfhub_llm.tf_serving.export": ("export_for_serving",),
+    "tfhub_llm.tf_serving.limits": ("ServerLimits",),
+    "tfhub_llm.tf_serving.server": ("DevelopmentServer", "serve"),
+    "tfhub_llm.tf_serving.versions": ("VersionPolicy",),
+}
+__all__ = sorted(name for names in _MODULES.values() for name in names)
+__getattr__, __dir__ = lazy_exports(__name__, _MODULES)
