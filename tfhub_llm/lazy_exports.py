@@ -22,6 +22,7 @@ def lazy_exports(package_name, modules):
         if name not in where:
             raise AttributeError(f"module {package_name!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(where[name]), name)
+        _import_keras_registrations()  # those that waited for this import to finish
         setattr(sys.modules[package_name], name, value)  # read once: later reads skip __getattr__
         return value
 
@@ -36,12 +37,32 @@ def import_with_keras(modules):
 
     Keras finds a class named in a ``.keras`` file only once the module that registers it has run, so
     ``import tfhub_llm`` followed by ``keras.models.load_model(...)`` must find the package's classes
-    without any of its names having been read.
+    without any of its names having been read. When ``keras`` is first imported by one of these very
+    modules, the imports wait for it to finish: the next public name read runs them.
     """
+    _KERAS_REGISTRATIONS.extend(modules)
     if "keras" in sys.modules:
-        _import_all(modules)
+        _import_keras_registrations()
     else:
-        sys.meta_path.insert(0, _AfterKerasLoads(modules))
+        sys.meta_path.insert(0, _AfterKerasLoads())
+
+
+_KERAS_REGISTRATIONS = []  # the modules import_with_keras waits to import; emptied once imported
+
+
+def _import_keras_registrations():
+    """Imports the waiting modules, unless keras is not loaded yet or a module of the package is still
+    executing (importing the others then could meet it half-initialized)."""
+    if not _KERAS_REGISTRATIONS or "keras" not in sys.modules:
+        return
+    packages = {module.split(".", 1)[0] + "." for module in _KERAS_REGISTRATIONS}
+    if any(getattr(getattr(module, "__spec__", None), "_initializing", False)
+           for name, module in list(sys.modules.items()) if name.startswith(tuple(packages))):
+        return
+    modules = list(_KERAS_REGISTRATIONS)
+    _KERAS_REGISTRATIONS.clear()
+    for module in modules:
+        importlib.import_module(module)
 
 
 class _AfterKerasLoads(importlib.abc.MetaPathFinder):
@@ -51,8 +72,7 @@ class _AfterKerasLoads(importlib.abc.MetaPathFinder):
     executed, so the finder stays until a real import runs.
     """
 
-    def __init__(self, modules):
-        self.modules = modules
+    def __init__(self):
         self._finding = False
 
     def find_spec(self, fullname, path=None, target=None):
@@ -70,15 +90,10 @@ class _AfterKerasLoads(importlib.abc.MetaPathFinder):
                 execute(module)
                 if self in sys.meta_path:
                     sys.meta_path.remove(self)
-                _import_all(self.modules)
+                _import_keras_registrations()
 
             spec.loader.exec_module = execute_then_import
         return spec
-
-
-def _import_all(modules):
-    for module in modules:
-        importlib.import_module(module)
 
 
 def load_all(package):

@@ -113,7 +113,9 @@ def test_ctrl_c_says_how_to_resume_and_the_resumed_history_is_whole(tmp_path):
     metadata = tmp_path / "out" / "backup" / "training_metadata.json"
     command = finetune(tmp_path)
     command[command.index("--epochs") + 1] = "500"  # far more than run before the interrupt
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C as a terminal sends it: SIGINT handled, even when this test runs in a background job (SIGINT ignored)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         while not metadata.exists() and process.poll() is None:  # the first epoch's backup
             time.sleep(0.1)

@@ -73,6 +73,7 @@ def test_every_public_name_is_listed_once_and_loads():
     "import tfhub_llm\nimport keras",
     "import keras\nimport tfhub_llm",
     "import tfhub_llm\nimport tensorflow as tf\nkeras = tf.keras",  # TensorFlow looks keras up before importing it
+    "from tfhub_llm import TextEmbedder\nimport keras",  # keras first imported by a module that registers classes
 ])
 def test_keras_finds_the_packages_classes_after_a_bare_import(imports, tmp_path):
     from tests.harness import save_tiny_classifier
