@@ -15,7 +15,10 @@ from tfhub_llm.lazy_exports import lazy_exports as _lazy_exports
 
 _quiet.before_tensorflow()
 
-__version__: str = _metadata.version("tfhub-llm")
+try:
+    __version__: str = _metadata.version("tfhub-llm")
+except _metadata.PackageNotFoundError:  # imported from a source tree that pip did not install
+    __version__ = "0+unknown"
 
 _MODULES = {
     "tfhub_llm.bert": ("BertConfig", "convert_hf_bert"),
