@@ -35,7 +35,8 @@ def parent_folder() -> str:
     return parent
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (another user's process counts as running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -51,7 +52,7 @@ def sweep(parent: str) -> list[str]:
     for name in os.listdir(parent):
         number = name[len(_PREFIX):]
         if name.startswith(_PREFIX) and number.isascii() and number.isdigit() and int(number) != os.getpid() \
-                and not _alive(int(number)):
+                and not process_alive(int(number)):
             path = os.path.join(parent, name)
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)

@@ -22,6 +22,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, InvalidFileError, TargetExistsError
+from tfhub_llm.hub.staging import process_alive
 from tfhub_llm.hub.limits import MAX_WARMUP_FILE_BYTES, MAX_WARMUP_REQUESTS, MAX_WARMUP_TENSOR_BYTES
 from tfhub_llm.hub.shape_rules import dtype_bytes
 from tfhub_llm.interface import SERVING_SIGNATURE
@@ -87,17 +88,10 @@ def _remove_abandoned_exports(base_dir):
     """Deletes temporary export folders whose exporting process is gone (killed mid-export)."""
     for path in base_dir.glob(f"{TEMP_PREFIX}*"):
         pid = path.name[len(TEMP_PREFIX):].split("-")[1:2]
-        if pid and pid[0].isdigit() and not _process_alive(int(pid[0])):
+        if pid and pid[0].isdigit() and not process_alive(int(pid[0])):
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
