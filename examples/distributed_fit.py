@@ -7,7 +7,7 @@ encoder's variables become mirrored variables), and calls ``fit`` on the same gl
 ``tf.data`` pipeline; tf.distribute gives every worker its share of each global batch and sums the
 gradients, so every step updates the weights as one process would on the whole batch. With
 ``--dropout 0`` and an encoder without dropout the result equals single-process training
-(``tests/test_distributed.py`` checks it). ``--strategy mirrored`` or ``none`` runs in one process.
+(``tests/training/test_distribute.py`` checks it). ``--strategy mirrored`` or ``none`` runs in one process.
 
     .venv/bin/python examples/distributed_fit.py                   # 2 workers, MiniLM, a few minutes on 2 cores
     .venv/bin/python examples/distributed_fit.py --strategy mirrored

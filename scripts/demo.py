@@ -70,7 +70,7 @@ def main():
             args.encoder, args.preprocessor, args.data, str(out / "classifier"),
             text_column="text", label_column="label", split_by="sentences",
             validation_fraction=args.heldout_fraction, seq_length=args.seq_length,
-            training=tfhub_llm.TrainingOptions(epochs=args.epochs, batch_size=32, learning_rate=args.learning_rate,
+            options=tfhub_llm.TrainingOptions(epochs=args.epochs, batch_size=32, learning_rate=args.learning_rate,
                                                max_train_examples=args.train_examples, verbose=2, callbacks=(curve,)),
         )
     keras_accuracy = result.metrics["validation_accuracy"]

@@ -33,21 +33,21 @@ from savedmodels import MINILM  # noqa: E402
 TrainingOptions = tfhub_llm.TrainingOptions
 CLASSIFICATION = {
     "sst2": dict(text_column="text", label_column="label", split_by="sentences", seq_length=64,
-                 training=TrainingOptions(epochs=1, learning_rate=5e-5, max_train_examples=20000, verbose=2)),
+                 options=TrainingOptions(epochs=1, learning_rate=5e-5, max_train_examples=20000, verbose=2)),
     "mrpc": dict(text_column="#1 String", text_b_column="#2 String", label_column="Quality", seq_length=128,
-                 training=TrainingOptions(epochs=4, learning_rate=5e-5, verbose=2)),
+                 options=TrainingOptions(epochs=4, learning_rate=5e-5, verbose=2)),
     "rte": dict(text_column="sentence1", text_b_column="sentence2", label_column="label", seq_length=256,
-                training=TrainingOptions(epochs=4, learning_rate=3e-5, verbose=2)),
+                options=TrainingOptions(epochs=4, learning_rate=3e-5, verbose=2)),
 }
 SQUAD = dict(validation_articles=1, max_seq_length=256, doc_stride=128, max_query_length=64,
-             training=TrainingOptions(epochs=2, batch_size=16, learning_rate=5e-5, verbose=2))
+             options=TrainingOptions(epochs=2, batch_size=16, learning_rate=5e-5, verbose=2))
 
 
 def run_classification(name, train_file, out):
-    options = dict(CLASSIFICATION[name])
+    task_options = CLASSIFICATION[name]
     result = tfhub_llm.finetune_classifier(
         str(MINILM / "encoder"), str(MINILM / "preprocessor"), train_file, str(out / name),
-        **options,
+        **task_options,
     )
     labels = result.validation_examples.labels
     majority = float(np.max(np.bincount(labels)) / len(labels))
@@ -55,7 +55,7 @@ def run_classification(name, train_file, out):
         "accuracy": result.metrics["validation_accuracy"],
         "f1": result.metrics.get("validation_f1"),
         "majority_class_accuracy": majority,
-        "train_examples": options["training"].max_train_examples or "90% of the file",
+        "train_examples": task_options["options"].max_train_examples or "90% of the file",
         "validation_examples": len(labels),
         "train_seconds": result.train_seconds,
     }

@@ -79,7 +79,7 @@ def main():
         str(MINILM / "encoder"), str(MINILM / "preprocessor"), train_file, out / "run",
         validation_file=validation_file, score_column=COLUMNS["label_column"], max_score=MAX_SCORE,
         text_column=COLUMNS["text_column"], text_b_column=COLUMNS["text_b_column"], seq_length=args.seq_length,
-        training=tfhub_llm.TrainingOptions(epochs=args.epochs, batch_size=args.batch_size,
+        options=tfhub_llm.TrainingOptions(epochs=args.epochs, batch_size=args.batch_size,
                                            learning_rate=args.learning_rate, seed=args.seed, verbose=2))
     after = {key: result.metrics[f"validation_{key}"] for key in ("spearman", "pearson", "pairs")}
     print(f"after fine-tuning: Spearman {after['spearman']:.2f}, Pearson {after['pearson']:.2f} "

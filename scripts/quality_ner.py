@@ -43,7 +43,7 @@ def main():
     result = tfhub_llm.finetune_token_classifier(
         str(MINILM / "encoder"), str(MINILM / "preprocessor"), args.conll, args.out, validation_fraction=0.1,
         max_seq_length=args.max_seq_length,
-        training=tfhub_llm.TrainingOptions(epochs=args.epochs, batch_size=args.batch_size,
+        options=tfhub_llm.TrainingOptions(epochs=args.epochs, batch_size=args.batch_size,
                                            learning_rate=args.learning_rate,
                                            max_train_examples=args.max_train_examples, verbose=2))
     metrics = result.metrics

@@ -24,16 +24,7 @@ _MODULES = {
     "tfhub_llm.bert": ("BertConfig", "convert_hf_bert"),
     "tfhub_llm.cpu_threads": ("model_server_flags", "use_inference_threads"),
     "tfhub_llm.data": ("TextExamples", "read_text_examples", "split_examples", "to_dataset"),
-    "tfhub_llm.distribute": ("multi_worker_fixes",),
     "tfhub_llm.errors": ("DataError", "TfhubLlmError"),
-    "tfhub_llm.finetune": (
-        "evaluate_classifier",
-        "evaluate_question_answering",
-        "finetune_classifier",
-        "finetune_question_answering",
-    ),
-    "tfhub_llm.finetune_embedding": ("evaluate_embedder", "finetune_embedder"),
-    "tfhub_llm.finetune_ner": ("evaluate_token_classifier", "finetune_token_classifier"),
     "tfhub_llm.hub.archive": ("safe_extract", "verify_sha256", "write_saved_model_archive"),
     "tfhub_llm.hub.describe": ("describe",),
     "tfhub_llm.hub.handles": ("HandleError",),
@@ -55,21 +46,26 @@ _MODULES = {
     "tfhub_llm.tasks.conll": ("TaggedSentences", "read_conll", "read_tagged_sentences", "split_by_document"),
     "tfhub_llm.tasks.embedding": ("TextEmbedder",),
     "tfhub_llm.tasks.embedding_metrics": ("evaluate_retrieval", "evaluate_similarity"),
-    "tfhub_llm.tasks.embedding_training": (
-        "CosineSimilarityLoss",
-        "EmbeddingPairModel",
-        "MultipleNegativesRankingLoss",
-    ),
     "tfhub_llm.tasks.entities": ("evaluate_entities",),
     "tfhub_llm.tasks.question_answering": ("SpanQuestionAnswerer",),
     "tfhub_llm.tasks.squad": ("SquadExample", "first_sentence_baseline", "read_squad", "squad_evaluate"),
     "tfhub_llm.tasks.token_classification": ("TokenClassifier",),
-    "tfhub_llm.training_options": ("TrainingOptions",),
+    "tfhub_llm.training.classifier": ("evaluate_classifier", "finetune_classifier"),
+    "tfhub_llm.training.distribute": ("multi_worker_fixes",),
+    "tfhub_llm.training.embedder": ("evaluate_embedder", "finetune_embedder"),
+    "tfhub_llm.training.embedding_pairs": (
+        "CosineSimilarityLoss",
+        "EmbeddingPairModel",
+        "MultipleNegativesRankingLoss",
+    ),
+    "tfhub_llm.training.options": ("TrainingOptions",),
+    "tfhub_llm.training.question_answering": ("evaluate_question_answering", "finetune_question_answering"),
+    "tfhub_llm.training.token_classifier": ("evaluate_token_classifier", "finetune_token_classifier"),
 }
 __getattr__, __dir__ = _lazy_exports(__name__, _MODULES)
 _import_with_keras((  # every module with a keras.saving.register_keras_serializable class
     "tfhub_llm.bert.encoder", "tfhub_llm.keras_layer", "tfhub_llm.layers", "tfhub_llm.tasks.classifier",
-    "tfhub_llm.tasks.embedding", "tfhub_llm.tasks.embedding_training", "tfhub_llm.tasks.optimization",
+    "tfhub_llm.tasks.embedding", "tfhub_llm.training.embedding_pairs", "tfhub_llm.training.optimization",
     "tfhub_llm.tasks.question_answering", "tfhub_llm.tasks.token_classification"))
 
 __all__ = [

@@ -138,7 +138,7 @@ def test_help_of_every_subcommand_exits_0(capsys):
 
 def test_finetune_flags_become_the_tasks_training_options():
     from tfhub_llm.cli.options import training_options
-    from tfhub_llm.training_options import EMBEDDER_TRAINING, QUESTION_ANSWERING_TRAINING, TrainingOptions
+    from tfhub_llm.training.options import EMBEDDER_TRAINING, QUESTION_ANSWERING_TRAINING, TrainingOptions
 
     handles = ["--encoder", "E", "--preprocessor", "P", "--train", "T", "--out", "O"]
     parser = cli.build_parser()

@@ -1,6 +1,6 @@
 """Smoke tests of examples/: each script runs as a user runs it, on the tiny model and a handful of examples.
 
-``examples/distributed_fit.py`` is exercised by tests/test_distributed.py, which also checks its result.
+``examples/distributed_fit.py`` is exercised by tests/training/test_distribute.py, which also checks its result.
 """
 
 import json

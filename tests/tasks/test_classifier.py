@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_keras_round_trip
 from tfhub_llm.tasks.classifier import TextClassifier
-from tfhub_llm.tasks.optimization import WarmupLinearDecay
+from tfhub_llm.training.optimization import WarmupLinearDecay
 
 TEXTS = tf.constant(["a great film", "dull and slow", "wonderful acting", "a waste of time"] * 4)
 BINARY = np.array([1, 0, 1, 0] * 4)

@@ -4,7 +4,7 @@ import argparse
 import contextlib
 import json
 
-from tfhub_llm.training_options import TrainingOptions
+from tfhub_llm.training.options import TrainingOptions
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -51,7 +51,7 @@ def add_columns(parser, required=True):
 
 
 def add_training(parser, defaults):
-    """The options of every fine-tuning run (:class:`~tfhub_llm.training_options.TrainingOptions`), with the task's defaults."""
+    """The options of every fine-tuning run (:class:`~tfhub_llm.training.options.TrainingOptions`), with the task's defaults."""
     parser.add_argument("--out", required=True, metavar="DIR")
     parser.add_argument("--epochs", type=POSITIVE_INT, default=defaults.epochs)
     parser.add_argument("--batch-size", type=POSITIVE_INT, default=defaults.batch_size)
@@ -66,7 +66,7 @@ def add_training(parser, defaults):
 
 
 def training_options(args):
-    """The :class:`~tfhub_llm.training_options.TrainingOptions` that :func:`add_training`'s flags ask for."""
+    """The :class:`~tfhub_llm.training.options.TrainingOptions` that :func:`add_training`'s flags ask for."""
     return TrainingOptions(
         epochs=args.epochs,
         batch_size=args.batch_size,

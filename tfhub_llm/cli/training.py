@@ -15,7 +15,7 @@ from tfhub_llm.cli.options import (
     training_options,
     trust_scope,
 )
-from tfhub_llm.training_options import (
+from tfhub_llm.training.options import (
     CLASSIFIER_TRAINING,
     EMBEDDER_TRAINING,
     QUESTION_ANSWERING_TRAINING,
@@ -132,7 +132,7 @@ def _finetune(finetune_task, args, **task_options):
     """Runs ``finetune_task`` (a ``finetune_*`` function) on the parsed options; prints where the model went."""
     try:
         result = finetune_task(args.encoder, args.preprocessor, args.train, args.out, validation_file=args.validation,
-                               training=training_options(args), **task_options)
+                               options=training_options(args), **task_options)
     except KeyboardInterrupt:
         print(f"tfhub-llm finetune: interrupted; {_how_to_go_on(args.out)}", file=sys.stderr)
         raise
@@ -142,7 +142,7 @@ def _finetune(finetune_task, args, **task_options):
 
 def _how_to_go_on(out_dir):
     """What an interrupted run left in ``out_dir``, and the command that continues it."""
-    from tfhub_llm.finetune import BACKUP_DIR
+    from tfhub_llm.training.run import BACKUP_DIR
 
     backup = os.path.join(out_dir, BACKUP_DIR)
     if os.path.isdir(backup) and os.listdir(backup):
@@ -151,7 +151,7 @@ def _how_to_go_on(out_dir):
 
 
 def run_finetune_classify(args):
-    from tfhub_llm.finetune import finetune_classifier
+    from tfhub_llm.training.classifier import finetune_classifier
 
     _finetune(finetune_classifier, args, text_column=args.text_column, label_column=args.label_column,
               text_b_column=args.text_b_column, num_classes=args.num_classes, label_names=args.label_names,
@@ -160,14 +160,14 @@ def run_finetune_classify(args):
 
 
 def run_finetune_qa(args):
-    from tfhub_llm.finetune import finetune_question_answering
+    from tfhub_llm.training.question_answering import finetune_question_answering
 
     _finetune(finetune_question_answering, args, max_seq_length=args.max_seq_length, doc_stride=args.doc_stride,
               max_query_length=args.max_query_length)
 
 
 def run_finetune_embed(args):
-    from tfhub_llm.finetune_embedding import finetune_embedder
+    from tfhub_llm.training.embedder import finetune_embedder
 
     _finetune(finetune_embedder, args, text_column=args.text_column, text_b_column=args.text_b_column,
               score_column=args.score_column, max_score=args.max_score, pooling=args.pooling,
@@ -175,7 +175,7 @@ def run_finetune_embed(args):
 
 
 def run_finetune_ner(args):
-    from tfhub_llm.finetune_ner import finetune_token_classifier
+    from tfhub_llm.training.token_classifier import finetune_token_classifier
 
     _finetune(finetune_token_classifier, args, tag_scheme=args.tag_scheme, max_seq_length=args.max_seq_length,
               doc_stride=args.doc_stride)
@@ -188,19 +188,19 @@ def run_evaluate(args):
 
 def _evaluate(args):
     if args.task == "qa":
-        from tfhub_llm.finetune import evaluate_question_answering
+        from tfhub_llm.training.question_answering import evaluate_question_answering
 
         return evaluate_question_answering(args.model, args.data)
     if args.task == "ner":
-        from tfhub_llm.finetune_ner import evaluate_token_classifier
+        from tfhub_llm.training.token_classifier import evaluate_token_classifier
 
         return evaluate_token_classifier(args.model, args.data, batch_size=args.batch_size)
     if args.task == "embed":
-        from tfhub_llm.finetune_embedding import evaluate_embedder
+        from tfhub_llm.training.embedder import evaluate_embedder
 
         return evaluate_embedder(args.model, args.data, text_column=args.text_column, text_b_column=args.text_b_column,
                                  score_column=args.score_column, max_score=args.max_score, batch_size=args.batch_size)
-    from tfhub_llm.finetune import evaluate_classifier
+    from tfhub_llm.training.classifier import evaluate_classifier
 
     return evaluate_classifier(args.model, args.data, text_column=args.text_column, label_column=args.label_column,
                                text_b_column=args.text_b_column, batch_size=args.batch_size)

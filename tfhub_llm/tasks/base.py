@@ -5,11 +5,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfhub_llm.distribute import multi_worker_fixes
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
-from tfhub_llm.tasks.optimization import bert_adamw
 from tfhub_llm.hub.limits import check_config_sizes
-from tfhub_llm.training_options import CLASSIFIER_TRAINING
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.training.distribute import multi_worker_fixes
+from tfhub_llm.training.optimization import bert_adamw
+from tfhub_llm.training.options import CLASSIFIER_TRAINING
 
 
 def encoder_layer(encoder, trainable=True):
@@ -28,7 +28,7 @@ class BertTask(keras.Model):
     """A functional model over a HubEncoder and a HubPreprocessor whose config holds both layers.
 
     ``fit`` and ``evaluate`` run unchanged under ``MultiWorkerMirroredStrategy`` (see
-    :mod:`tfhub_llm.distribute`). A model over raw strings takes a Python list of strings, and a
+    :mod:`tfhub_llm.training.distribute`). A model over raw strings takes a Python list of strings, and a
     model over text pairs a list of ``(text, text_b)`` pairs, in ``fit``, ``evaluate``, ``predict``
     and calls, besides tensors, arrays and datasets; Python lists of labels are taken as arrays.
     """

@@ -85,7 +85,7 @@ class TextEmbedder(BertTask):
         seq_length: when ``preprocessor`` is a handle, the most word pieces per text, [CLS] and [SEP]
             included (default 256, sentence-transformers' cut); each batch is padded only to its longest text.
 
-    Fine-tune it on sentence pairs through :class:`tfhub_llm.tasks.embedding_training.EmbeddingPairModel`
+    Fine-tune it on sentence pairs through :class:`tfhub_llm.training.embedding_pairs.EmbeddingPairModel`
     (or :func:`tfhub_llm.finetune_embedder`), or ``compile`` and ``fit`` it directly on target vectors.
 
     Example:

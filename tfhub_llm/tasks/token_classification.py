@@ -21,7 +21,7 @@ from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.entities import OUTSIDE, checked_tag_scheme, entity_spans
 from tfhub_llm.tasks.question_answering import characters_at_bytes
 from tfhub_llm.tasks.token_features import make_token_features
-from tfhub_llm.training_options import TOKEN_CLASSIFIER_TRAINING
+from tfhub_llm.training.options import TOKEN_CLASSIFIER_TRAINING
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")

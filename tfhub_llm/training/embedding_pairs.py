@@ -14,7 +14,7 @@ from keras import ops
 
 from tfhub_llm.tasks.base import BertTask
 from tfhub_llm.tasks.embedding import l2_normalize
-from tfhub_llm.training_options import EMBEDDER_TRAINING
+from tfhub_llm.training.options import EMBEDDER_TRAINING
 
 PAIR_INPUTS = ("text", "text_b")
 

@@ -1,6 +1,6 @@
 """Fine-tuning runs of a ``TextEmbedder`` from a file of sentence pairs: what ``tfhub-llm finetune embed`` calls.
 
-The run is the one of :mod:`tfhub_llm.finetune` (data checked first, ``BackupAndRestore``, best
+The run is the one of :mod:`tfhub_llm.training.run` (data checked first, ``BackupAndRestore``, best
 checkpoint, early stopping, ``model.keras`` + ``history.json`` + ``metrics.json``); ``model.keras``
 and ``best.keras`` hold the embedder itself. Scored pairs train with the cosine-similarity loss and
 are evaluated by Spearman / Pearson; unscored pairs are positives, trained with the
@@ -17,11 +17,12 @@ import numpy as np
 
 from tfhub_llm.data import read_text_examples, split_examples
 from tfhub_llm.errors import DataError, InvalidArgumentError
-from tfhub_llm.finetune import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_examples
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
-from tfhub_llm.tasks.embedding_training import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
-from tfhub_llm.training_options import EMBEDDER_TRAINING, TrainingOptions
+from tfhub_llm.training.data_summary import summarize_text_pairs
+from tfhub_llm.training.embedding_pairs import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
+from tfhub_llm.training.options import EMBEDDER_TRAINING, TrainingOptions
+from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_examples
 
 
 def finetune_embedder(
@@ -40,22 +41,27 @@ def finetune_embedder(
     normalize=True,
     seq_length=None,
     mnrl_scale=20.0,
-    training: TrainingOptions = EMBEDDER_TRAINING,
+    options: TrainingOptions = EMBEDDER_TRAINING,
 ) -> FinetuneResult:
     """Fine-tunes a :class:`TextEmbedder` on a CSV / TSV / JSONL file of pairs and saves it under ``out_dir``.
 
     With ``score_column``, each score is divided by ``max_score`` (5 for STS-B's 0-5 scale) and must
-    then lie in [-1, 1], the cosine's range. Without it, every pair is a positive pair. ``training``
-    (:class:`~tfhub_llm.training_options.TrainingOptions`) says how the run trains.
+    then lie in [-1, 1], the cosine's range. Without it, every pair is a positive pair. ``options``
+    (:class:`~tfhub_llm.training.options.TrainingOptions`) says how the run trains.
     """
     train, validation = _read_pairs(train_file, validation_file, text_column, text_b_column, score_column, max_score,
-                                    validation_fraction, training)
-    start_run(out_dir, training)
+                                    validation_fraction, options)
+    start_run(out_dir, options)
     embedder = TextEmbedder(encoder, preprocessor, pooling=pooling, normalize=normalize, seq_length=seq_length)
+    if options.verbose:
+        split = (f"validation from {validation_file}" if validation_file
+                 else f"{validation_fraction:.0%} of the pairs held out")
+        print(summarize_text_pairs(train, validation, embedder.preprocessor, split, scored=bool(score_column)),
+              flush=True)
     loss = CosineSimilarityLoss() if score_column else MultipleNegativesRankingLoss(scale=mnrl_scale)
-    return train_on_examples(EmbeddingPairModel(embedder), train, validation, out_dir, training, loss=loss,
+    return train_on_examples(EmbeddingPairModel(embedder), train, validation, out_dir, options, loss=loss,
                              saved_model=embedder,
-                             evaluate=lambda embedder: _evaluate(embedder, validation, score_column, training.batch_size))
+                             evaluate=lambda embedder: _evaluate(embedder, validation, score_column, options.batch_size))
 
 
 def evaluate_embedder(model: keras.Model | str | os.PathLike, data_file: str | os.PathLike, *, text_column: str,
@@ -77,16 +83,16 @@ def evaluate_embedder(model: keras.Model | str | os.PathLike, data_file: str | o
 
 
 def _read_pairs(train_file, validation_file, text_column, text_b_column, score_column, max_score, validation_fraction,
-                training):
-    """(train, validation) pairs, scores scaled (or positive ids as labels), sampled as ``training`` says."""
+                options):
+    """(train, validation) pairs, scores scaled (or positive ids as labels), sampled as ``options`` says."""
     read = functools.partial(read_text_examples, text_column=text_column, text_b_column=text_b_column,
                              label_column=score_column, label_type="regression")
     examples = _scaled(read(train_file), score_column, max_score)
     if validation_file:
         train, validation = examples, _scaled(read(validation_file), score_column, max_score)
     else:
-        train, validation = split_examples(examples, validation_fraction, training.seed)
-    train, validation = (_with_positive_ids(part, score_column) for part in sample_split(train, validation, training))
+        train, validation = split_examples(examples, validation_fraction, options.seed)
+    train, validation = (_with_positive_ids(part, score_column) for part in sample_split(train, validation, options))
     if score_column and len(validation) < 2:
         raise DataError(validation_file or train_file, None, None,
                         f"{len(validation)} validation pair; a correlation needs at least 2: give more pairs, "

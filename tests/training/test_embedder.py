@@ -9,7 +9,7 @@ import pytest
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
 from tfhub_llm import DataError, HubEncoder, TextEmbedder, TrainingOptions, cli, finetune_embedder
-from tfhub_llm.finetune import RunDirectoryError
+from tfhub_llm.training.run import RunDirectoryError
 
 SCORED = [
     ("A plane is taking off.", "An air plane is taking off.", 5.0),
@@ -31,7 +31,7 @@ POSITIVES = [
     ("Who painted the Mona Lisa?", "Leonardo da Vinci painted the Mona Lisa."),
     ("What is the capital of France?", "Paris is the capital of France."),  # shares its passage
 ]
-TRAINING = dict(seq_length=16, training=TrainingOptions(epochs=1, batch_size=4, verbose=0))
+TRAINING = dict(seq_length=16, options=TrainingOptions(epochs=1, batch_size=4, verbose=0))
 
 
 def _write_tsv(path, header, rows):

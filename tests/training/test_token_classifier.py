@@ -11,9 +11,9 @@ import pytest
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_one_line_error, cli_command, run_cli, run_ok
 from tfhub_llm.errors import DataError
-from tfhub_llm.finetune import RunDirectoryError
-from tfhub_llm.finetune_ner import evaluate_token_classifier, finetune_token_classifier
-from tfhub_llm.training_options import TrainingOptions
+from tfhub_llm.training.options import TrainingOptions
+from tfhub_llm.training.run import RunDirectoryError
+from tfhub_llm.training.token_classifier import evaluate_token_classifier, finetune_token_classifier
 
 PEOPLE = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Marie Curie"]
 PLACES = ["London", "Paris", "Zürich", "Vienna"]
@@ -46,7 +46,7 @@ def data(tmp_path_factory):
 def test_run_holds_out_documents_and_writes_entity_metrics(data, tmp_path):
     out = tmp_path / "run"
     result = finetune_token_classifier(TINY_ENCODER, TINY_PREPROCESSOR, data / "train.txt", out, validation_fraction=0.2,
-                                       max_seq_length=32, training=dataclasses.replace(QUIET, batch_size=8, learning_rate=1e-3))
+                                       max_seq_length=32, options=dataclasses.replace(QUIET, batch_size=8, learning_rate=1e-3))
     assert len(result.validation_examples) == 4  # 2 of 10 documents, 2 sentences each
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("validation_loss", "validation_accuracy", "entity_f1", "entity_precision", "entity_recall",
@@ -66,7 +66,7 @@ def test_run_holds_out_documents_and_writes_entity_metrics(data, tmp_path):
 def test_an_interrupted_run_needs_resume(data, tmp_path):
     (tmp_path / "run" / "backup").mkdir(parents=True)
     with pytest.raises(RunDirectoryError, match="--resume"):
-        finetune_token_classifier(TINY_ENCODER, TINY_PREPROCESSOR, data / "train.txt", tmp_path / "run", training=QUIET)
+        finetune_token_classifier(TINY_ENCODER, TINY_PREPROCESSOR, data / "train.txt", tmp_path / "run", options=QUIET)
 
 
 def test_validation_tags_unknown_to_training_stop_the_run_before_it_starts(data, tmp_path):
@@ -74,7 +74,7 @@ def test_validation_tags_unknown_to_training_stop_the_run_before_it_starts(data,
     dev.write_text("Ada B-PER\nLovelace I-PER\n\nACME B-MISC\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"dev.txt: line 4: field 'tag': tag 'B-MISC'"):
         finetune_token_classifier(TINY_ENCODER, TINY_PREPROCESSOR, data / "train.txt", tmp_path / "run",
-                                  validation_file=dev, training=QUIET)
+                                  validation_file=dev, options=QUIET)
     assert not (tmp_path / "run").exists()
 
 
@@ -83,7 +83,7 @@ def test_training_data_without_entities_stops_the_run_before_it_starts(tmp_path)
     train.write_text("the O\nend O\n\n-DOCSTART- O\n\nonly O\n", encoding="utf-8")
     with pytest.raises(DataError, match=r"train.txt: field 'tag': the training sentences hold no entity"):
         finetune_token_classifier(TINY_ENCODER, TINY_PREPROCESSOR, train, tmp_path / "run", validation_fraction=0.5,
-                                  training=QUIET)
+                                  options=QUIET)
     assert not (tmp_path / "run").exists()
 
 

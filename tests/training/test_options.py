@@ -3,7 +3,7 @@
 import pytest
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.training_options import TrainingOptions
+from tfhub_llm.training.options import TrainingOptions
 
 
 @pytest.mark.parametrize("field, value", [

@@ -1,6 +1,6 @@
 """How a fine-tuning run trains: :class:`TrainingOptions`, and each task's defaults.
 
-A leaf (no TensorFlow import; its values are checked when it is built): every ``finetune_*`` function takes ``training=TrainingOptions(...)``
+A leaf (no TensorFlow import; its values are checked when it is built): every ``finetune_*`` function takes ``options=TrainingOptions(...)``
 and the ``tfhub-llm finetune`` command builds one from its flags, with the same defaults.
 """
 

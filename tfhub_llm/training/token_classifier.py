@@ -1,6 +1,6 @@
 """Named-entity fine-tuning runs from CoNLL / JSONL files: what ``tfhub-llm finetune ner`` and ``evaluate ner`` call.
 
-The run machinery is :mod:`tfhub_llm.finetune`'s (data checked before training, ``BackupAndRestore``
+The run machinery is :mod:`tfhub_llm.training.run`'s (data checked before training, ``BackupAndRestore``
 and ``--resume``, best checkpoint, early stopping, ``model.keras``, ``history.json``,
 ``metrics.json``); this module adds what is particular to tagging: a validation split by
 document, and entity-level scores (:func:`tfhub_llm.tasks.entities.evaluate_entities`) next to
@@ -12,7 +12,6 @@ import os
 import keras
 
 from tfhub_llm.errors import DataError
-from tfhub_llm.finetune import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_features
 from tfhub_llm.tasks.conll import TaggedSentences, read_tagged_sentences, split_by_document
 from tfhub_llm.tasks.entities import (
     capitalised_baseline,
@@ -22,7 +21,9 @@ from tfhub_llm.tasks.entities import (
     most_frequent_type,
 )
 from tfhub_llm.tasks.token_classification import TokenClassifier
-from tfhub_llm.training_options import TOKEN_CLASSIFIER_TRAINING, TrainingOptions
+from tfhub_llm.training.data_summary import summarize_tagged_sentences
+from tfhub_llm.training.options import TOKEN_CLASSIFIER_TRAINING, TrainingOptions
+from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_features
 
 
 def finetune_token_classifier(
@@ -36,13 +37,13 @@ def finetune_token_classifier(
     tag_scheme=None,
     max_seq_length=128,
     doc_stride=64,
-    training: TrainingOptions = TOKEN_CLASSIFIER_TRAINING,
+    options: TrainingOptions = TOKEN_CLASSIFIER_TRAINING,
 ) -> FinetuneResult:
     """Fine-tunes a :class:`TokenClassifier` on a CoNLL or JSONL file and saves it under ``out_dir``.
 
     Without ``validation_file``, a seeded ``validation_fraction`` of the documents (``-DOCSTART-``
     boundaries; each JSONL line is a document) is held out whole. The labels are the tags of
-    ``train_file``; the scheme is ``tag_scheme`` or the one its tags follow. ``training.max_*_examples``
+    ``train_file``; the scheme is ``tag_scheme`` or the one its tags follow. ``options.max_*_examples``
     sample sentences. ``metrics.json`` adds entity precision / recall / F1 on the validation
     sentences and those of the capitalised-words baseline (tagging the training data's most
     frequent entity type).
@@ -52,16 +53,21 @@ def finetune_token_classifier(
     if validation_file:
         train, validation = sentences, read_tagged_sentences(validation_file, label_names=label_names)
     else:
-        train, validation = split_by_document(sentences, validation_fraction, training.seed)
-    train, validation = sample_split(train, validation, training)
+        train, validation = split_by_document(sentences, validation_fraction, options.seed)
+    train, validation = sample_split(train, validation, options)
     if not any(entity_spans(tags) for tags in train.tags):
         raise DataError(train_file, None, "tag", "the training sentences hold no entity (every tag is O): nothing to learn")
     baseline_type = most_frequent_type(train.tags)
-    start_run(out_dir, training)
+    start_run(out_dir, options)
     model = TokenClassifier(encoder, preprocessor, label_names, tag_scheme=tag_scheme or detect_tag_scheme(sentences.tags),
                             max_seq_length=max_seq_length, doc_stride=doc_stride)
-    return train_on_features(model, train, validation, out_dir, training, evaluate=lambda model: evaluate_token_classifier(
-        model, validation, batch_size=training.batch_size, baseline_type=baseline_type))
+    if options.verbose:
+        split = (f"validation from {validation_file}" if validation_file
+                 else f"{validation_fraction:.0%} of the documents held out")
+        print(summarize_tagged_sentences(train, validation, model.preprocessor, split, max_seq_length=max_seq_length),
+              flush=True)
+    return train_on_features(model, train, validation, out_dir, options, evaluate=lambda model: evaluate_token_classifier(
+        model, validation, batch_size=options.batch_size, baseline_type=baseline_type))
 
 
 def evaluate_token_classifier(model: keras.Model | str | os.PathLike, data: str | os.PathLike | TaggedSentences, *,
