@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
+from tfhub_llm.errors import DataError
+from tfhub_llm.readers.datasets import to_dataset
+from tfhub_llm.readers.text_examples import TextExamples, read_text_examples
+from tfhub_llm.training.splits import split_examples
 
 from tests.harness import DATA, FIXTURES
 
@@ -241,7 +244,7 @@ def test_a_stray_word_among_integer_labels_is_refused_naming_its_line(tmp_path):
 
 
 def test_a_lone_class_in_a_long_file_is_refused_unless_the_classes_are_given(tmp_path):
-    from tfhub_llm.data import RARE_CLASS_MIN_ROWS
+    from tfhub_llm.readers.labels import RARE_CLASS_MIN_ROWS
 
     path = tmp_path / "train.tsv"
     rows = [f"t{i}\t{'good' if i % 2 else 'bad'}" for i in range(RARE_CLASS_MIN_ROWS)]

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from tests.harness import TINY_PREPROCESSOR
-from tfhub_llm.data import TextExamples
 from tfhub_llm.data_summary import summarize_text_examples
 from tfhub_llm.layers import HubPreprocessor
+from tfhub_llm.readers.text_examples import TextExamples
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from tests.harness import DATA, TINY_ENCODER, TINY_PREPROCESSOR
-from tfhub_llm.data import DataError
+from tfhub_llm.errors import DataError
 from tfhub_llm.finetune import (
     RunDirectoryError,
     evaluate_classifier,

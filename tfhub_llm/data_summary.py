@@ -11,7 +11,7 @@ MAX_LABELS_SHOWN = 12
 
 
 def summarize_text_examples(train, validation, preprocessor, split: str) -> str:
-    """The summary of ``train`` / ``validation`` (:class:`~tfhub_llm.data.TextExamples`), cut as ``split`` says.
+    """The summary of ``train`` / ``validation`` (:class:`~tfhub_llm.readers.text_examples.TextExamples`), cut as ``split`` says.
 
     ``preprocessor`` (a :class:`~tfhub_llm.layers.HubPreprocessor`) counts the word pieces.
     """

@@ -19,14 +19,18 @@ import keras
 import numpy as np
 
 from tfhub_llm.atomic import atomic_directory, atomic_file, is_missing_or_empty_dir, write_text
-from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
 from tfhub_llm.data_summary import summarize_text_examples
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.model_files import load_model_file
+from tfhub_llm.readers.datasets import to_dataset
+from tfhub_llm.readers.labels import label_type_for
+from tfhub_llm.readers.squad import load_squad_json, read_squad
+from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.run_backup import VerifiedBackupAndRestore
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
-from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
+from tfhub_llm.tasks.squad import first_sentence_baseline, squad_evaluate
+from tfhub_llm.training.splits import split_examples
 from tfhub_llm.training_options import CLASSIFIER_TRAINING, QUESTION_ANSWERING_TRAINING, TrainingOptions
 
 MODEL_FILE = "model.keras"
@@ -74,9 +78,9 @@ def finetune_classifier(
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
 
     ``label_names`` fixes the classes (in id order) instead of the sorted labels found; with it or
-    ``num_classes``, labels that look like a typo (see :func:`tfhub_llm.data.read_text_examples`) are taken.
+    ``num_classes``, labels that look like a typo (see :func:`tfhub_llm.readers.text_examples.read_text_examples`) are taken.
     Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
-    :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
+    :func:`tfhub_llm.training.splits.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
     ``training`` (:class:`~tfhub_llm.training_options.TrainingOptions`) says how the run trains.
     """
     read = functools.partial(read_text_examples, text_column=text_column, label_column=label_column,
@@ -188,7 +192,7 @@ def sample_split(train, validation, training):
 
 
 def train_on_examples(model, train, validation, out_dir, training, *, loss="auto", **save_options):
-    """Compiles ``model`` for the run and fits it on text examples batched by :func:`~tfhub_llm.data.to_dataset`."""
+    """Compiles ``model`` for the run and fits it on text examples batched by :func:`~tfhub_llm.readers.datasets.to_dataset`."""
     model.compile(loss=loss, learning_rate=training.learning_rate, train_steps=training.train_steps(len(train)))
     train_data = to_dataset(train, training.batch_size, shuffle=True, seed=training.seed)
     validation_data = to_dataset(validation, training.batch_size, shuffle=False)

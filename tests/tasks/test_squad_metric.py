@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from tfhub_llm.data import DataError
+from tfhub_llm.errors import DataError
 from tests.harness import DATA
-from tfhub_llm.tasks.squad import (
-    SquadExample, f1_score, first_sentence_baseline, normalize_answer, read_squad, squad_evaluate)
+from tfhub_llm.readers.squad import SquadExample, read_squad
+from tfhub_llm.tasks.squad import f1_score, first_sentence_baseline, normalize_answer, squad_evaluate
 
 SQUAD_V2 = str(DATA / "squad" / "train-v2.0-first10articles.json")
 

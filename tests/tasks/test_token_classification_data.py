@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from tfhub_llm.errors import DataError
-from tfhub_llm.tasks.conll import read_conll, read_tagged_jsonl, read_tagged_sentences, split_by_document
+from tfhub_llm.readers.conll import read_conll, read_tagged_jsonl, read_tagged_sentences
 from tfhub_llm.tasks.token_features import make_token_features
+from tfhub_llm.training.splits import split_by_document
 
 CONLL = """-DOCSTART- -X- -X- O
 

@@ -13,11 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.harness import REFERENCE_DIR
+from tfhub_llm.readers.tag_schemes import checked_tag_scheme, detect_tag_scheme
 from tfhub_llm.tasks.entities import (
     capitalised_baseline,
-    checked_tag_scheme,
     chunk_boundary_tables,
-    detect_tag_scheme,
     entity_spans,
     evaluate_entities,
     most_frequent_type,

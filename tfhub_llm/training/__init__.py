@@ -1,0 +1,1 @@
+"""Fine-tuning runs: the run machinery and one module per task's run."""
