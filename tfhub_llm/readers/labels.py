@@ -30,7 +30,7 @@ def label_type_for(num_classes: int, multi_label: bool = False) -> str:
     return REGRESSION if num_classes == 1 else MULTILABEL if multi_label else CATEGORICAL
 
 
-def present_label(path: str, where: str, column: str, value):
+def present_label(path: str, where: str, column: str, value: object) -> object:
     """The label value, stripped if a string; raises for empty, null or NaN labels."""
     if isinstance(value, str):
         value = value.strip()
