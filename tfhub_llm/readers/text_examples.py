@@ -82,7 +82,7 @@ def read_text_examples(
     `num_classes`, when given, also caps the number of distinct string labels. Without
     `label_vocabulary` and `num_classes`, labels that look like a typo are refused, naming the
     line: a label set mixing integers and words, or a class with a single example among
-    `RARE_CLASS_MIN_ROWS` rows or more (give either argument to accept them). Empty texts and
+    `labels.RARE_CLASS_MIN_ROWS` rows or more (give either argument to accept them). Empty texts and
     empty or NaN labels are errors. Every row is checked before returning; the first problem
     raises `DataError` naming the file, the line and the field.
     """
