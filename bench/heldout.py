@@ -3,7 +3,7 @@
     .venv/bin/python bench/heldout.py data/sst2/train.tsv [--fraction 0.1] [--seed 0]
 
 The same split as ``scripts/demo.py`` (``finetune_classifier(split_by="sentences")`` with its
-defaults): ``tfhub_llm.data.split_examples(..., by="sentences")`` holds out whole sentences, none
+defaults): ``tfhub_llm.training.splits.split_examples(..., by="sentences")`` holds out whole sentences, none
 of which the demo trains on in part. ``bench/run.py`` runs this once in the package's ``.venv``,
 since the workload module itself is standard-library only.
 """
@@ -22,7 +22,8 @@ def main():
     parser.add_argument("--fraction", type=float, default=0.1, help="the demo's --heldout-fraction")
     parser.add_argument("--seed", type=int, default=0, help="finetune_classifier's seed")
     args = parser.parse_args()
-    from tfhub_llm.data import read_text_examples, split_examples
+    from tfhub_llm.readers.text_examples import read_text_examples
+    from tfhub_llm.training.splits import split_examples
 
     examples = read_text_examples(args.sst2_tsv, text_column="text", label_column="label")
     _, heldout = split_examples(examples, args.fraction, args.seed, by="sentences")

@@ -8,7 +8,7 @@ seeded, so every worker of ours holds the same weights), then as system ``NAME``
   * ``serving``: exports it with ``export_for_serving`` and calls the reloaded SavedModel's
     ``serving_default`` on each batch (strings in, probabilities out), as TF Serving would; also
     measures the token counts, the encoder alone and TensorFlow's matmul peaks;
-  * ``keras``: ``fit`` on ``tfhub_llm.data.to_dataset`` batches (training throughput).
+  * ``keras``: ``fit`` on ``tfhub_llm.readers.datasets.to_dataset`` batches (training throughput).
 ``--bfloat16`` turns on ``tfhub_llm.precision.enable_cpu_bfloat16()`` (oneDNN's bfloat16 graph rewrite);
 ``--bfloat16-compute HF_DIR`` converts MiniLM's Hugging Face folder with ``compute_dtype="bfloat16"``
 (the package BERT's matmuls in bfloat16 from float32 weights) and uses that encoder instead.
@@ -107,7 +107,8 @@ class OursKeras(wl.MeasuredSystem):
     def __init__(self, model):
         import numpy as np
 
-        from tfhub_llm.data import TextExamples, to_dataset
+        from tfhub_llm.readers.datasets import to_dataset
+        from tfhub_llm.readers.text_examples import TextExamples
 
         self.model, self._np, self._examples, self._to_dataset = model, np, TextExamples, to_dataset
 

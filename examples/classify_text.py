@@ -17,8 +17,8 @@ import time
 import common
 import keras
 
-from tfhub_llm.data import to_dataset
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.readers.datasets import to_dataset
 
 NEW_SENTENCES = [
     "a gripping, beautifully acted film",

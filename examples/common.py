@@ -55,7 +55,7 @@ def add_sst2_flags(result, validation_examples=500):
 
 def read_sst2_sample(args):
     """Seeded, disjoint (train, validation) samples of the phrases in ``args.train``, sized by the flags."""
-    from tfhub_llm.data import read_text_examples
+    from tfhub_llm.readers.text_examples import read_text_examples
 
     examples = read_text_examples(args.train, text_column="text", label_column="label", num_classes=2)
     return sample_split(examples, args.max_examples, args.validation_examples, args.seed)

@@ -31,7 +31,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfhub_llm.data import read_text_examples, to_dataset
+from tfhub_llm.readers.datasets import to_dataset
+from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.classifier import TextClassifier
 
 STRATEGIES = ("multi-worker", "mirrored", "none")

@@ -21,8 +21,8 @@ import common
 import numpy as np
 
 from tfhub_llm import TextEmbedder
+from tfhub_llm.readers.squad import load_squad_json
 from tfhub_llm.tasks.embedding_metrics import cosine_matrix
-from tfhub_llm.tasks.squad import load_squad_json
 from tfhub_llm.tf_serving import export_for_serving, session_predict
 
 KS = (1, 5)

@@ -23,9 +23,10 @@ import common
 import keras
 import numpy as np
 
-from tfhub_llm.data import read_text_examples, to_dataset
-from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving
+from tfhub_llm.readers.datasets import to_dataset
+from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving
 
 MODEL_NAME = "sst2"
 SENTENCES = ["a gripping, beautifully acted film", "dull, predictable and far too long"]

@@ -17,9 +17,10 @@ import time
 import common
 import keras
 
-from tfhub_llm.tasks.conll import read_tagged_sentences, split_by_document
+from tfhub_llm.readers.conll import read_tagged_sentences
 from tfhub_llm.tasks.entities import capitalised_baseline, evaluate_entities, most_frequent_type
 from tfhub_llm.tasks.token_classification import TokenClassifier
+from tfhub_llm.training.splits import split_by_document
 
 RAW_TEXTS = ["Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
              "Shares of Deutsche Bank fell 3% in Frankfurt after the ECB's decision."]

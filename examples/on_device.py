@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from tfhub_llm import LiteRTModel, TextClassifier, export_litert
-from tfhub_llm.data import to_dataset
+from tfhub_llm.readers.datasets import to_dataset
 
 LABEL_NAMES = ["negative", "positive"]
 LATENCY_CALLS = 50

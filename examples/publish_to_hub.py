@@ -25,9 +25,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_hub
 
-from tfhub_llm.data import read_text_examples, to_dataset
-from tfhub_llm.publishing import ModelCard, export_to_hub, publish
 from tfhub_llm.layers import HubEncoder
+from tfhub_llm.publishing import ModelCard, export_to_hub, publish
+from tfhub_llm.readers.datasets import to_dataset
+from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.classifier import TextClassifier
 
 SENTENCES = ["a gripping, beautifully acted film", "dull, predictable and far too long"]

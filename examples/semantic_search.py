@@ -18,7 +18,7 @@ import keras
 import numpy as np
 
 from tfhub_llm import EmbeddingPairModel, MultipleNegativesRankingLoss, TextEmbedder, evaluate_retrieval
-from tfhub_llm.tasks.squad import load_squad_json
+from tfhub_llm.readers.squad import load_squad_json
 
 KS = (1, 5)
 

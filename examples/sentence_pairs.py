@@ -19,7 +19,8 @@ import common
 import keras
 import numpy as np
 
-from tfhub_llm.data import read_text_examples, to_dataset
+from tfhub_llm.readers.datasets import to_dataset
+from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.classifier import TextClassifier
 
 # Each task's columns as GLUE ships them (MRPC starts with a UTF-8 BOM, which the reader drops).

@@ -18,8 +18,9 @@ import time
 import common
 import keras
 
+from tfhub_llm.readers.squad import read_squad
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
-from tfhub_llm.tasks.squad import first_sentence_baseline, read_squad, squad_evaluate
+from tfhub_llm.tasks.squad import first_sentence_baseline, squad_evaluate
 
 
 def split_by_article(dataset, held_out_articles):

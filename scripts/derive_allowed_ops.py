@@ -1,4 +1,4 @@
-"""Derive tfhub_llm/data/allowed_ops.json and denied_ops.json from TensorFlow's and TF Text's op registries.
+"""Derive tfhub_llm/op_lists/allowed_ops.json and denied_ops.json from TensorFlow's and TF Text's op registries.
 
 Every op type registered by the running TensorFlow and TF Text lands in exactly one of the two
 files, by principle rather than by example:
@@ -36,7 +36,7 @@ from generated_files import check_current, write_atomically
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(ROOT, "tfhub_llm", "data")
+DATA = os.path.join(ROOT, "tfhub_llm", "op_lists")
 
 
 @dataclasses.dataclass(frozen=True)

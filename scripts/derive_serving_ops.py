@@ -1,4 +1,4 @@
-"""Derive tfhub_llm/data/tf_serving_ops.json: the op types each TF Serving release's model server has.
+"""Derive tfhub_llm/op_lists/tf_serving_ops.json: the op types each TF Serving release's model server has.
 
 A TF Serving release links core TensorFlow of its own version plus the TF Text its build pins
 (tensorflow/serving `tensorflow_serving/workspace.bzl`): TF Text 2.12.1 for TF Serving 2.12-2.19,
@@ -22,7 +22,7 @@ from generated_files import check_current, write_atomically
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SOURCE = os.path.join(ROOT, "data", "tf_serving_ops")
 SOURCE_FILES = ("tf2.12_text2.12.1.json", "tf2.19.json", "tf2.20_text2.20.1.json", "tf2.21_text2.21.1.json")
-OUTPUT = os.path.join(ROOT, "tfhub_llm", "data", "tf_serving_ops.json")
+OUTPUT = os.path.join(ROOT, "tfhub_llm", "op_lists", "tf_serving_ops.json")
 BETWEEN = "no op list of this TensorFlow release at hand: the core ops present in both 2.12.1 and 2.19.1"
 RELEASES = {
     "2.12": {"core": ["2.12.1"], "text": "2.12.1"},

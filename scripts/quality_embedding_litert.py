@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from tfhub_llm import LiteRTModel, TextEmbedder, export_litert  # noqa: E402
 from tfhub_llm.atomic import write_text  # noqa: E402
-from tfhub_llm.data import read_text_examples  # noqa: E402
+from tfhub_llm.readers.text_examples import read_text_examples  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

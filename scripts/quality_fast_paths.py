@@ -32,8 +32,9 @@ import tensorflow as tf  # noqa: E402
 
 from tfhub_llm import LiteRTModel, TextClassifier, export_for_serving, export_litert, split_examples  # noqa: E402
 from tfhub_llm.atomic import write_text  # noqa: E402
-from tfhub_llm.data import read_text_examples, to_dataset  # noqa: E402
 from tfhub_llm.precision import cpu_has_bfloat16, enable_cpu_bfloat16  # noqa: E402
+from tfhub_llm.readers.datasets import to_dataset  # noqa: E402
+from tfhub_llm.readers.text_examples import read_text_examples  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

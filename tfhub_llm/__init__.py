@@ -23,7 +23,6 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that pip d
 _MODULES = {
     "tfhub_llm.bert": ("BertConfig", "convert_hf_bert"),
     "tfhub_llm.cpu_threads": ("model_server_flags", "use_inference_threads"),
-    "tfhub_llm.data": ("TextExamples", "read_text_examples", "split_examples", "to_dataset"),
     "tfhub_llm.errors": ("DataError", "TfhubLlmError"),
     "tfhub_llm.hub.archive": ("safe_extract", "verify_sha256", "write_saved_model_archive"),
     "tfhub_llm.hub.describe": ("describe",),
@@ -35,6 +34,10 @@ _MODULES = {
     "tfhub_llm.litert": ("LiteRTConversionError", "LiteRTModel", "check_litert", "export_litert"),
     "tfhub_llm.precision": ("enable_cpu_bfloat16",),
     "tfhub_llm.publishing": ("ModelCard", "export_text_embedding", "export_to_hub", "publish"),
+    "tfhub_llm.readers.conll": ("TaggedSentences", "read_conll", "read_tagged_sentences"),
+    "tfhub_llm.readers.datasets": ("to_dataset",),
+    "tfhub_llm.readers.squad": ("SquadExample", "read_squad"),
+    "tfhub_llm.readers.text_examples": ("TextExamples", "read_text_examples"),
     "tfhub_llm.tf_serving": (
         "DevelopmentServer",
         "ServingClient",
@@ -43,12 +46,11 @@ _MODULES = {
         "export_for_serving",
     ),
     "tfhub_llm.tasks.classifier": ("TextClassifier",),
-    "tfhub_llm.tasks.conll": ("TaggedSentences", "read_conll", "read_tagged_sentences", "split_by_document"),
     "tfhub_llm.tasks.embedding": ("TextEmbedder",),
     "tfhub_llm.tasks.embedding_metrics": ("evaluate_retrieval", "evaluate_similarity"),
     "tfhub_llm.tasks.entities": ("evaluate_entities",),
     "tfhub_llm.tasks.question_answering": ("SpanQuestionAnswerer",),
-    "tfhub_llm.tasks.squad": ("SquadExample", "first_sentence_baseline", "read_squad", "squad_evaluate"),
+    "tfhub_llm.tasks.squad": ("first_sentence_baseline", "squad_evaluate"),
     "tfhub_llm.tasks.token_classification": ("TokenClassifier",),
     "tfhub_llm.training.classifier": ("evaluate_classifier", "finetune_classifier"),
     "tfhub_llm.training.distribute": ("multi_worker_fixes",),
@@ -61,6 +63,7 @@ _MODULES = {
     "tfhub_llm.training.options": ("TrainingOptions",),
     "tfhub_llm.training.question_answering": ("evaluate_question_answering", "finetune_question_answering"),
     "tfhub_llm.training.token_classifier": ("evaluate_token_classifier", "finetune_token_classifier"),
+    "tfhub_llm.training.splits": ("split_by_document", "split_examples"),
 }
 __getattr__, __dir__ = _lazy_exports(__name__, _MODULES)
 _import_with_keras((  # every module with a keras.saving.register_keras_serializable class

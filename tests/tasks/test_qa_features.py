@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tfhub_llm.readers.squad import SquadExample, read_squad
 from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
-from tfhub_llm.tasks.squad import SquadExample, read_squad, squad_evaluate
+from tfhub_llm.tasks.squad import squad_evaluate
 
 from tests.harness import DATA
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from tests.harness import DATA, FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR, keras_round_trip
+from tfhub_llm.readers.squad import read_squad
 from tfhub_llm.tasks.question_answering import PreprocessorOffsets, SpanQuestionAnswerer
-from tfhub_llm.tasks.squad import read_squad, squad_evaluate
+from tfhub_llm.tasks.squad import squad_evaluate
 
 SQUAD = DATA / "squad" / "train-v2.0-first10articles.json"
 
@@ -50,7 +51,7 @@ def test_answers_are_exact_substrings_across_windows(model):
 
 
 def model_examples(contexts):
-    from tfhub_llm.tasks.squad import SquadExample
+    from tfhub_llm.readers.squad import SquadExample
 
     return [SquadExample(str(i), "q", context, []) for i, context in enumerate(contexts)]
 

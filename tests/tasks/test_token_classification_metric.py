@@ -1,4 +1,4 @@
-"""evaluate_entities, entity chunking and tag schemes: hand-computed cases, properties, and seqeval's own results.
+"""evaluate_entities and entity chunking: hand-computed cases, properties, and seqeval's own results.
 
 ``tests/reference/entity_metric_cases.json`` holds seqeval 1.2.2's scores of hand-picked and random
 tag sequences (written by ``scripts/make_entity_reference.py`` in a venv with seqeval), so this file
@@ -15,9 +15,7 @@ from hypothesis import strategies as st
 from tests.harness import REFERENCE_DIR
 from tfhub_llm.tasks.entities import (
     capitalised_baseline,
-    checked_tag_scheme,
     chunk_boundary_tables,
-    detect_tag_scheme,
     entity_spans,
     evaluate_entities,
     most_frequent_type,
@@ -92,21 +90,6 @@ def test_boundary_tables_decode_as_entity_spans(tags):
     last = [index for index, (tag, after) in enumerate(zip(ids, [*ids[1:], outside])) if ends[tag, after]]
     assert len(first) == len(last)
     assert [(start, end + 1) for start, end in zip(first, last)] == [(s, e) for _, s, e in entity_spans(tags)]
-
-
-def test_tag_schemes_from_data_and_from_label_names():
-    assert detect_tag_scheme([["B-PER", "I-PER", "O", "B-LOC"]]) == "IOB2"
-    assert detect_tag_scheme([["O", "I-PER", "I-PER"], ["B-PER"]]) == "IOB1"
-    assert detect_tag_scheme([["S-PER"], ["B-LOC", "E-LOC"]]) == "IOBES"
-    assert checked_tag_scheme(["O", "B-PER", "I-PER"], None) == "IOB2"
-    assert checked_tag_scheme(["O", "B-PER", "I-PER"], "IOB1") == "IOB1"
-    assert checked_tag_scheme(["O", "S-PER", "B-PER", "I-PER", "E-PER"], None) == "IOBES"
-    with pytest.raises(ValueError, match="'E-PER' is not 'O' or B-/I- followed by an entity type"):
-        checked_tag_scheme(["O", "B-PER", "E-PER"], "IOB2")
-    with pytest.raises(ValueError, match="'PER'"):
-        checked_tag_scheme(["O", "PER"], None)
-    with pytest.raises(ValueError, match="tag_scheme must be one of"):
-        checked_tag_scheme(["O"], "BILOU")
 
 
 def test_capitalised_baseline_skips_the_first_word():

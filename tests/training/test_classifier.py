@@ -7,7 +7,7 @@ import pytest
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
 from tests.training.tiny_runs import SST2, TINY_RUN, classify
-from tfhub_llm.data import DataError
+from tfhub_llm.errors import DataError
 from tfhub_llm.training.classifier import evaluate_classifier, finetune_classifier
 
 

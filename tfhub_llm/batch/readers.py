@@ -1,24 +1,23 @@
 """The rows of one input file for batch inference: scored rows, and bad rows with their file and line.
 
 :func:`read_rows` reads JSON Lines (``.jsonl`` / ``.json``), CSV (``.csv``), TSV (``.tsv``, GLUE's quoting
-off, as :mod:`tfhub_llm.data` reads it), plain text (``.txt``, one text a line) and Parquet (``.parquet``)
+off, as the training readers read it), plain text (``.txt``, one text a line) and Parquet (``.parquet``)
 from a binary file object, and yields a :class:`Row` per record: its ``inputs`` (the export's input
 names mapped to texts), or its ``problem`` when the record cannot be scored (not UTF-8, not JSON, a
-missing column or field, a text that is not a string or is empty: :mod:`tfhub_llm.data`'s checks and
-messages). Nothing here raises for a bad row;
-the pipeline sends such rows to its dead-letter output. Lines are 1-based as an editor shows them (a
-CSV header is line 1); Parquet rows are numbered from 1 and named "row N". Blank lines of JSON Lines
-and CSV / TSV files are no records (as in :mod:`tfhub_llm.data`); a blank line of a text file is an
-empty text.
+missing column or field, a text that is not a string or is empty). Lines and records are read by
+:mod:`tfhub_llm.readers.text_files`, the one reader of the package, with its checks and messages;
+nothing here raises for a bad row: the pipeline sends such rows to its dead-letter output. Lines
+are 1-based as an editor shows them (a CSV header is line 1); Parquet rows are numbered from 1 and
+named "row N". Blank lines of JSON Lines and CSV / TSV files are no records; a blank line of a text
+file is an empty text.
 """
 
-import csv
 import dataclasses
 import io
 import os
 
-from tfhub_llm.data import json_lines_objects, text_field
 from tfhub_llm.errors import DataError, InvalidArgumentError
+from tfhub_llm.readers.text_files import decoded_lines, delimited_records, json_lines_records, text_field
 
 JSON_LINES, CSV, TSV, TEXT, PARQUET = FORMATS = ("jsonl", "csv", "tsv", "text", "parquet")
 _FORMAT_BY_SUFFIX = {".jsonl": JSON_LINES, ".json": JSON_LINES, ".csv": CSV, ".tsv": TSV, ".txt": TEXT,
@@ -80,9 +79,14 @@ def read_rows(path, file, columns, format=None, id_column=None):
     elif format == PARQUET:
         yield from _parquet_rows(path, file, columns, id_column)
     else:
-        records = _json_records(path, file) if format == JSON_LINES else _delimited_records(path, file, format)
-        for line, record, problem in records:
-            yield Row(path, line, problem=problem) if problem else _row(path, line, record, columns, id_column)
+        lines = decoded_lines(file)
+        records = json_lines_records(lines) if format == JSON_LINES else delimited_records(
+            lines, "\t" if format == TSV else ",", name_header_line=True)
+        for record in records:
+            if record.problem is not None:
+                yield Row(path, record.line, problem=record.problem)
+            elif record.columns is None:  # a CSV / TSV header is no row
+                yield _row(path, record.line, record.values, columns, id_column)
 
 
 def _row(path, line, record, columns, id_column, unit="line"):
@@ -102,84 +106,14 @@ def _row(path, line, record, columns, id_column, unit="line"):
     return Row(path, line, inputs=inputs, row_id=None if id_column is None else str(record[id_column]), unit=unit)
 
 
-def _lines(file):
-    """(line number, text or None, problem or None) of each line of a binary file; a bad UTF-8 line has a problem."""
-    for number, raw in enumerate(file, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]  # a UTF-8 BOM
-        try:
-            yield number, raw.decode("utf-8"), None
-        except UnicodeDecodeError as error:
-            yield number, None, f"is not valid UTF-8 ({error.reason} at byte {error.start} of the line)"
-
-
 def _text_rows(path, file, name):
-    for number, text, problem in _lines(file):
-        if problem:
-            yield Row(path, number, problem=problem)
+    for line in decoded_lines(file):
+        if line.error is not None:
+            yield Row(path, line.number, problem=line.problem)
             continue
-        text = text.rstrip("\r\n")
-        yield Row(path, number, inputs={name: text}) if text.strip() else Row(path, number, problem="empty text")
-
-
-def _json_records(path, file):
-    """(line, object, problem) of each non-blank JSON Lines line, checked as :mod:`tfhub_llm.data` checks them."""
-    for number, line, problem in _lines(file):
-        if problem:
-            yield number, None, problem
-            continue
-        try:
-            for _, record in json_lines_objects(path, [line]):  # nothing for a blank line
-                yield number, record, None
-        except DataError as error:
-            yield number, None, error.problem
-
-
-def _delimited_records(path, file, format):
-    """(first line, {column: value}, problem) of each CSV / TSV record; a bad header is one problem at line 1.
-
-    A line that is not UTF-8 is a problem of its own, and so is a record spanning it (a quoted field
-    over several lines); the reader sees a blank line in its place, so line numbers stay right.
-    """
-    bad_lines = {}
-
-    def decoded():
-        for number, text, problem in _lines(file):
-            if problem:
-                bad_lines[number] = problem
-                yield "\n"
-            else:
-                yield text
-
-    delimiter = "\t" if format == TSV else ","
-    reader = csv.reader(decoded(), delimiter=delimiter, quoting=csv.QUOTE_NONE if format == TSV else csv.QUOTE_MINIMAL)
-    header = None
-    reported = set()
-    while True:
-        first = reader.line_num + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as error:
-            yield first, None, f"malformed row ({error})"
-            continue
-        spanned = [line for line in sorted(bad_lines) if line >= first and line not in reported]
-        for line in spanned:
-            reported.add(line)
-            yield line, None, bad_lines[line]
-        if spanned and fields:
-            yield first, None, f"spans line {spanned[0]}, which is not valid UTF-8"
-            continue
-        if not fields:
-            continue
-        if header is None:
-            header = fields
-            continue
-        if len(fields) != len(header):
-            yield first, None, f"has {len(fields)} fields but the header (line 1) has {len(header)}"
-            continue
-        yield first, dict(zip(header, fields)), None
+        text = line.text.rstrip("\r\n")
+        yield Row(path, line.number, inputs={name: text}) if text.strip() else Row(
+            path, line.number, problem="empty text")
 
 
 def _parquet_rows(path, file, columns, id_column):

@@ -5,7 +5,7 @@ functions. ``check_saved_model`` parses ``saved_model.pb`` as a protocol buffer,
 and raises ``UntrustedModelError`` (naming each op or asset, its function and the reason) unless
 
 * its graphs pass the rules of :mod:`tfhub_llm.hub.scan_rules` against the op lists
-  ``data/allowed_ops.json`` and ``data/denied_ops.json`` (a reason per denied family), and
+  ``allowed_ops.json`` and ``denied_ops.json`` of :mod:`tfhub_llm.op_lists` (a reason per denied family), and
 * every asset it names is a regular file inside ``<model>/assets`` (:mod:`tfhub_llm.hub.assets`).
 
 ``scanned_copy`` returns the folder to load: a private copy holding the very ``saved_model.pb`` bytes
@@ -29,12 +29,10 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import json
 import os
 import shutil
 import stat
 import tempfile
-from importlib import resources
 
 from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
@@ -47,6 +45,7 @@ from tfhub_llm.hub.shape_rules import FileSizes
 from tfhub_llm.hub.saved_model_graph import TOP_LEVEL_GRAPH
 from tfhub_llm.hub.scan_rules import ASSETS, Finding, Policy, graph_findings
 from tfhub_llm.hub.trust import TRUSTED_DIRS_ENV, is_trusted
+from tfhub_llm.op_lists import read_op_list
 
 _CACHE_SIZE = 64
 
@@ -69,10 +68,9 @@ class UntrustedModelError(TfhubLlmError, ValueError):
 
 @functools.cache
 def _policy() -> Policy:
-    data = resources.files("tfhub_llm") / "data"
-    allowed = json.loads((data / "allowed_ops.json").read_text())["ops"]
+    allowed = read_op_list("allowed_ops")["ops"]
     denied_reason, permitted_in = {}, {}
-    for family in json.loads((data / "denied_ops.json").read_text())["families"]:
+    for family in read_op_list("denied_ops")["families"]:
         for op in family["ops"]:
             denied_reason[op] = family["reason"]
             if "permitted_in" in family:

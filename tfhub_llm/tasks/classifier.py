@@ -2,8 +2,8 @@
 
 import keras
 
-from tfhub_llm.data import CATEGORICAL, MULTILABEL, REGRESSION, label_type_for
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.readers.labels import CATEGORICAL, MULTILABEL, REGRESSION, label_type_for
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.training.optimization import BinaryAUC, BinaryF1
 

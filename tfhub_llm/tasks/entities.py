@@ -1,11 +1,12 @@
-"""Named entities from tag sequences: tag schemes, chunking, the entity-level metric and a baseline.
+"""Named entities from tag sequences: chunking, the entity-level metric and a baseline.
 
 Chunking follows seqeval's default mode (the conlleval script's rules) exactly: a tag is read as
 its first character (``B``, ``I``, ``E``, ``S``, ``O``) and the type after the first ``-``; an
 entity starts and ends by the rules of :func:`_starts_chunk` and :func:`_ends_chunk`, so invalid
 sequences (``I-PER`` after ``O``, a type change inside an entity) and IOB1, IOB2 and IOBES data are
-all read as seqeval reads them. :func:`evaluate_entities` scores exact matches of (type, first word,
-last word), micro-averaged and per type, as seqeval's ``classification_report`` does.
+all read as seqeval reads them (the schemes themselves are :mod:`tfhub_llm.readers.tag_schemes`).
+:func:`evaluate_entities` scores exact matches of (type, first word, last word), micro-averaged and
+per type, as seqeval's ``classification_report`` does.
 """
 
 from __future__ import annotations
@@ -16,58 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from tfhub_llm.errors import InvalidArgumentError
-
-OUTSIDE = "O"
-TAG_SCHEMES = ("IOB1", "IOB2", "IOBES")
-SCHEME_PREFIXES = {"IOB1": "BI", "IOB2": "BI", "IOBES": "BIES"}
-
-
-def tag_parts(tag: str) -> tuple[str, str]:
-    """(prefix character, entity type) of a tag, as seqeval reads it: ``"B-PER"`` → ``("B", "PER")``."""
-    return tag[0], tag[1:].split("-", maxsplit=1)[-1] or "_"
-
-
-def tag_problem(tag, scheme: str | None = None) -> str | None:
-    """Why ``tag`` is not ``O`` or ``PREFIX-TYPE`` with a prefix of ``scheme`` (any of B/I/E/S without one); None if it is."""
-    if not isinstance(tag, str):
-        return f"expected a tag string, got {tag!r}"
-    if tag == OUTSIDE:
-        return None
-    prefixes = SCHEME_PREFIXES[scheme] if scheme else "BIES"
-    if len(tag) < 3 or tag[1] != "-" or tag[0] not in prefixes:
-        allowed = "/".join(f"{prefix}-" for prefix in prefixes)
-        return f"tag {tag!r} is not 'O' or {allowed} followed by an entity type" + (f" ({scheme})" if scheme else "")
-    return None
-
-
-def detect_tag_scheme(tag_sequences: Sequence[Sequence[str]]) -> str:
-    """``"IOBES"`` when any tag has an E- or S- prefix; ``"IOB1"`` when an entity opens with I- (after
-    ``O``, a sentence start or another type), as in the original CoNLL-2003 files; else ``"IOB2"``."""
-    scheme = "IOB2"
-    for tags in tag_sequences:
-        previous = OUTSIDE
-        for tag in tags:
-            prefix, entity_type = tag_parts(tag)
-            if prefix in "ES":
-                return "IOBES"
-            if prefix == "I" and (previous == OUTSIDE or tag_parts(previous)[1] != entity_type):
-                scheme = "IOB1"
-            previous = tag
-    return scheme
-
-
-def checked_tag_scheme(label_names: Sequence[str], tag_scheme: str | None) -> str:
-    """The scheme of ``label_names`` (given, or IOBES if any E-/S- tag, else IOB2); raises if a name does not fit it."""
-    if tag_scheme is not None and tag_scheme not in TAG_SCHEMES:
-        raise InvalidArgumentError(f"tag_scheme must be one of {TAG_SCHEMES} or None, got {tag_scheme!r}")
-    scheme = tag_scheme or detect_tag_scheme([label_names])
-    if scheme == "IOB1" and tag_scheme is None:
-        scheme = "IOB2"  # a list of names cannot tell IOB1 from IOB2; both use the same tags
-    for name in label_names:
-        problem = tag_problem(name, scheme)
-        if problem:
-            raise InvalidArgumentError(f"label_names: {problem}")
-    return scheme
+from tfhub_llm.readers.tag_schemes import OUTSIDE, tag_parts
 
 
 def _ends_chunk(previous_prefix, prefix, previous_type, entity_type) -> bool:

@@ -68,7 +68,7 @@ def make_qa_features(examples: Sequence, tokenizer: OffsetTokenizer, max_seq_len
     """Windows over each example's context, with answer positions and token → character maps.
 
     `examples` are objects with `question`, `context`, `answers` ([(text, char_start), ...];
-    the first one is the training target) and `is_impossible`, e.g. `squad.SquadExample`.
+    the first one is the training target) and `is_impossible`, e.g. `tfhub_llm.readers.squad.SquadExample`.
     Questions longer than `max_query_length` tokens are cut; a context longer than fits
     becomes several windows, each starting `doc_stride` tokens after the previous one.
     """

@@ -13,9 +13,9 @@ from keras import ops
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.readers.squad import SquadExample
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
-from tfhub_llm.tasks.squad import SquadExample
 from tfhub_llm.training.options import QUESTION_ANSWERING_TRAINING
 
 LOGIT_KEYS = ("start_logits", "end_logits")

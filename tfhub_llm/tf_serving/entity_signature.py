@@ -10,7 +10,8 @@ rules of :mod:`tfhub_llm.tasks.entities` as lookup tables.
 import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.tasks.entities import chunk_boundary_tables, tag_parts
+from tfhub_llm.readers.tag_schemes import tag_parts
+from tfhub_llm.tasks.entities import chunk_boundary_tables
 from tfhub_llm.tasks.token_classification import preprocessor_words
 from tfhub_llm.tf_serving.signatures import TaskServing, char_offsets, sliding_windows
 

@@ -1,23 +1,20 @@
-"""The op types each TF Serving release's model server registers (``tfhub_llm/data/tf_serving_ops.json``).
+"""The op types each TF Serving release's model server registers (``tf_serving_ops.json`` of :mod:`tfhub_llm.op_lists`).
 
 Core TensorFlow of that release plus the TF Text it bundles (see ``scripts/derive_serving_ops.py``).
 A leaf module: the check of an export and the choice of a signature's packing both read it.
 """
 
 import functools
-import json
-import pathlib
 
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.op_lists import read_op_list
 
-OPS_FILE = pathlib.Path(__file__).resolve().parents[1] / "data" / "tf_serving_ops.json"
 DEFAULT_TF_SERVING_VERSION = "2.19"
 
 
 @functools.lru_cache(maxsize=None)
 def _ops_data():
-    with open(OPS_FILE) as f:
-        return json.load(f)
+    return read_op_list("tf_serving_ops")
 
 
 def tf_serving_releases():

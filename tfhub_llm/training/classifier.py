@@ -10,11 +10,14 @@ import os
 
 import keras
 
-from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
+from tfhub_llm.readers.datasets import to_dataset
+from tfhub_llm.readers.labels import label_type_for
+from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.training.data_summary import summarize_text_examples
 from tfhub_llm.training.options import CLASSIFIER_TRAINING, TrainingOptions
 from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_examples
+from tfhub_llm.training.splits import split_examples
 
 
 def finetune_classifier(
@@ -38,9 +41,9 @@ def finetune_classifier(
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
 
     ``label_names`` fixes the classes (in id order) instead of the sorted labels found; with it or
-    ``num_classes``, labels that look like a typo (see :func:`tfhub_llm.data.read_text_examples`) are taken.
+    ``num_classes``, labels that look like a typo (see :func:`tfhub_llm.readers.text_examples.read_text_examples`) are taken.
     Without ``validation_file``, ``validation_fraction`` of ``train_file`` is held out as
-    :func:`tfhub_llm.data.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
+    :func:`tfhub_llm.training.splits.split_examples` does with ``by=split_by`` (``"sentences"`` for SST-2).
     ``options`` (:class:`~tfhub_llm.training.options.TrainingOptions`) says how the run trains.
     """
     read = functools.partial(read_text_examples, text_column=text_column, label_column=label_column,

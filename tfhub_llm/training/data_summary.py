@@ -15,7 +15,7 @@ MAX_LABELS_SHOWN = 12
 
 
 def summarize_text_examples(train, validation, preprocessor, split: str) -> str:
-    """The summary of a classification run's ``train`` / ``validation`` (:class:`~tfhub_llm.data.TextExamples`).
+    """The summary of a classification run's ``train`` / ``validation`` (:class:`~tfhub_llm.readers.text_examples.TextExamples`).
 
     ``split`` says how they were cut; ``preprocessor`` (a :class:`~tfhub_llm.layers.HubPreprocessor`)
     counts the word pieces.
@@ -31,7 +31,7 @@ def summarize_text_examples(train, validation, preprocessor, split: str) -> str:
 
 
 def summarize_text_pairs(train, validation, preprocessor, split: str, *, scored: bool) -> str:
-    """The summary of an embedder run's pairs (:class:`~tfhub_llm.data.TextExamples` with ``texts_b``).
+    """The summary of an embedder run's pairs (:class:`~tfhub_llm.readers.text_examples.TextExamples` with ``texts_b``).
 
     ``scored``: the labels are similarity scores; else every pair is a positive pair. Each text is
     embedded on its own, so the lengths are those of single texts.
@@ -67,7 +67,7 @@ def summarize_questions(train, validation, preprocessor, split: str, *, source, 
 
 
 def summarize_tagged_sentences(train, validation, preprocessor, split: str, *, max_seq_length: int) -> str:
-    """The summary of a tagging run's ``train`` / ``validation`` (:class:`~tfhub_llm.tasks.conll.TaggedSentences`).
+    """The summary of a tagging run's ``train`` / ``validation`` (:class:`~tfhub_llm.readers.conll.TaggedSentences`).
 
     Sentences longer than a window of ``max_seq_length`` are split into overlapping windows, not cut.
     """

@@ -15,14 +15,15 @@ import os
 import keras
 import numpy as np
 
-from tfhub_llm.data import read_text_examples, split_examples
 from tfhub_llm.errors import DataError, InvalidArgumentError
+from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
 from tfhub_llm.training.data_summary import summarize_text_pairs
 from tfhub_llm.training.embedding_pairs import CosineSimilarityLoss, EmbeddingPairModel, MultipleNegativesRankingLoss
 from tfhub_llm.training.options import EMBEDDER_TRAINING, TrainingOptions
 from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_examples
+from tfhub_llm.training.splits import split_examples
 
 
 def finetune_embedder(

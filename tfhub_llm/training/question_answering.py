@@ -11,7 +11,8 @@ import keras
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
-from tfhub_llm.tasks.squad import first_sentence_baseline, load_squad_json, read_squad, squad_evaluate
+from tfhub_llm.readers.squad import load_squad_json, read_squad
+from tfhub_llm.tasks.squad import first_sentence_baseline, squad_evaluate
 from tfhub_llm.training.data_summary import summarize_questions
 from tfhub_llm.training.options import QUESTION_ANSWERING_TRAINING, TrainingOptions
 from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_features

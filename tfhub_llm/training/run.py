@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from tfhub_llm.atomic import atomic_directory, atomic_file, is_missing_or_empty_dir, write_text
-from tfhub_llm.data import to_dataset
+from tfhub_llm.readers.datasets import to_dataset
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.model_files import load_model_file
 from tfhub_llm.training.backup import VerifiedBackupAndRestore
@@ -66,7 +66,7 @@ def sample_split(train, validation, options: TrainingOptions) -> tuple:
 
 def train_on_examples(model: keras.Model, train, validation, out_dir: str | os.PathLike, options: TrainingOptions, *,
                       loss="auto", **save_options) -> FinetuneResult:
-    """Compiles ``model`` for the run and fits it on text examples batched by :func:`~tfhub_llm.data.to_dataset`."""
+    """Compiles ``model`` for the run and fits it on text examples batched by :func:`~tfhub_llm.readers.datasets.to_dataset`."""
     model.compile(loss=loss, learning_rate=options.learning_rate, train_steps=options.train_steps(len(train)))
     train_data = to_dataset(train, options.batch_size, shuffle=True, seed=options.seed)
     validation_data = to_dataset(validation, options.batch_size, shuffle=False)

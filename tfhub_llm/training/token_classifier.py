@@ -12,18 +12,14 @@ import os
 import keras
 
 from tfhub_llm.errors import DataError
-from tfhub_llm.tasks.conll import TaggedSentences, read_tagged_sentences, split_by_document
-from tfhub_llm.tasks.entities import (
-    capitalised_baseline,
-    detect_tag_scheme,
-    entity_spans,
-    evaluate_entities,
-    most_frequent_type,
-)
+from tfhub_llm.readers.conll import TaggedSentences, read_tagged_sentences
+from tfhub_llm.readers.tag_schemes import detect_tag_scheme
+from tfhub_llm.tasks.entities import capitalised_baseline, entity_spans, evaluate_entities, most_frequent_type
 from tfhub_llm.tasks.token_classification import TokenClassifier
 from tfhub_llm.training.data_summary import summarize_tagged_sentences
 from tfhub_llm.training.options import TOKEN_CLASSIFIER_TRAINING, TrainingOptions
 from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_split, start_run, train_on_features
+from tfhub_llm.training.splits import split_by_document
 
 
 def finetune_token_classifier(

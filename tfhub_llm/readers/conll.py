@@ -1,27 +1,25 @@
-"""Word-level tagged data: CoNLL files and JSON Lines → checked sentences, split by document.
+"""Word-level tagged data: CoNLL files and JSON Lines → checked :class:`TaggedSentences`.
 
 CoNLL: one token per line with its tag in the LAST column (columns separated by spaces or tabs),
 a blank line between sentences, and ``-DOCSTART-`` lines between documents (skipped; they only
 mark where a document starts). JSON Lines: one ``{"tokens": [...], "tags": [...]}`` object per
-line, each its own document. Every problem raises :class:`tfhub_llm.errors.DataError` naming the
-file, the line and the field.
+line, each its own document. Tags follow :mod:`tfhub_llm.readers.tag_schemes`. Every problem raises
+:class:`tfhub_llm.errors.DataError` naming the file, the line and the field; the train / validation
+split by document is :func:`tfhub_llm.training.splits.split_by_document`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 from typing import Sequence
 
-
-from tfhub_llm.data import json_lines_objects, read_utf8, seeded_holdout
 from tfhub_llm.errors import DataError
-from tfhub_llm.tasks.entities import OUTSIDE, tag_parts, tag_problem
+from tfhub_llm.readers.tag_schemes import OUTSIDE, tag_parts, tag_problem
+from tfhub_llm.readers.text_files import JSON_LINES_SUFFIXES, checked, json_lines_records, text_lines
 
 DOCUMENT_START = "-DOCSTART-"
-JSON_LINES_SUFFIXES = (".jsonl", ".json")
 
 
 @dataclasses.dataclass
@@ -52,14 +50,14 @@ class TaggedSentences:
         return [OUTSIDE, *sorted(found, key=lambda tag: (tag_parts(tag)[1], "BIES".find(tag[0])))]
 
 
-def read_tagged_sentences(path, label_names: Sequence[str] | None = None) -> TaggedSentences:
+def read_tagged_sentences(path: str | os.PathLike, label_names: Sequence[str] | None = None) -> TaggedSentences:
     """Reads a CoNLL file, or JSON Lines for ``.jsonl`` / ``.json``; with ``label_names``, every tag must be one of them."""
     path = os.fspath(path)
     reader = read_tagged_jsonl if os.path.splitext(path)[1].lower() in JSON_LINES_SUFFIXES else read_conll
     return reader(path, label_names)
 
 
-def read_conll(path, label_names: Sequence[str] | None = None) -> TaggedSentences:
+def read_conll(path: str | os.PathLike, label_names: Sequence[str] | None = None) -> TaggedSentences:
     """Reads a CoNLL file: one ``token ... tag`` line per word, blank lines between sentences.
 
     ``-DOCSTART-`` lines start a new document and are skipped. Every word line must have the same
@@ -77,8 +75,8 @@ def read_conll(path, label_names: Sequence[str] | None = None) -> TaggedSentence
             documents.append(document)
             sentence.clear()
 
-    for number, line in enumerate(read_utf8(path).splitlines(), start=1):
-        fields = line.split()
+    for line in text_lines(path):
+        number, fields = line.number, line.text.split()
         if not fields:
             end_sentence()
             continue
@@ -104,12 +102,12 @@ def read_conll(path, label_names: Sequence[str] | None = None) -> TaggedSentence
     return TaggedSentences(tokens, tags, documents, lines, path)
 
 
-def read_tagged_jsonl(path, label_names: Sequence[str] | None = None) -> TaggedSentences:
+def read_tagged_jsonl(path: str | os.PathLike, label_names: Sequence[str] | None = None) -> TaggedSentences:
     """Reads JSON Lines of ``{"tokens": [str, ...], "tags": [str, ...]}``, one sentence (and document) per line."""
     path = os.fspath(path)
     tokens, tags, lines = [], [], []
-    for number, record in json_lines_objects(path, io.StringIO(read_utf8(path), newline="")):
-        where = f"line {number}"
+    for found in checked(path, json_lines_records(text_lines(path))):
+        number, where, record = found.line, found.where, found.values
         for field in ("tokens", "tags"):
             value = record.get(field)
             if not isinstance(value, list) or not value or not all(isinstance(item, str) and item for item in value):
@@ -128,19 +126,7 @@ def read_tagged_jsonl(path, label_names: Sequence[str] | None = None) -> TaggedS
     return TaggedSentences(tokens, tags, list(range(len(tokens))), lines, path)
 
 
-def _tag_problem(tag, label_names):
+def _tag_problem(tag: str, label_names: Sequence[str] | None) -> str | None:
     if label_names is not None and tag not in label_names:
         return f"tag {tag!r} is not one of the model's labels {list(label_names)}"
     return tag_problem(tag)
-
-
-def split_by_document(sentences: TaggedSentences, validation_fraction: float,
-                      seed: int) -> tuple[TaggedSentences, TaggedSentences]:
-    """(train, validation): a seeded ``validation_fraction`` of the documents held out whole; each keeps file order."""
-    document_ids = sorted(set(sentences.documents))
-    held_out = seeded_holdout(len(document_ids), validation_fraction, seed,
-                              f"the {len(document_ids)} documents of {sentences.path}")
-    validation = {document_ids[i] for i in held_out}
-    in_validation = [document in validation for document in sentences.documents]
-    return (sentences.subset([i for i, held in enumerate(in_validation) if not held]),
-            sentences.subset([i for i, held in enumerate(in_validation) if held]))

@@ -1,9 +1,10 @@
-"""Text-example readers on SST-2 and on pairs files in the GLUE layouts, every DataError path, tf.data batching and splits."""
+"""readers.text_examples on SST-2 and on pairs files in the GLUE layouts, and every DataError path."""
 
 import numpy as np
 import pytest
 
-from tfhub_llm.data import DataError, TextExamples, read_text_examples, split_examples, to_dataset
+from tfhub_llm.errors import DataError
+from tfhub_llm.readers.text_examples import read_text_examples
 
 from tests.harness import DATA, FIXTURES
 
@@ -151,105 +152,3 @@ def test_bad_arguments_are_refused(tmp_path):
         read_text_examples(path, "text", "label", label_type="ordinal")
     with pytest.raises(ValueError, match="has 2 names but num_classes=3"):
         read_text_examples(path, "text", "label", label_vocabulary=["x", "y"], num_classes=3)
-
-
-def pairs(count=10):
-    return TextExamples(texts=[f"t{i}" for i in range(count)], texts_b=[f"b{i}" for i in range(count)],
-                        labels=np.arange(count, dtype=np.int32) % 2, label_names=None, path="mem")
-
-
-def test_to_dataset_batches_pairs_and_reshuffles_reproducibly():
-    examples = pairs()
-    x, y = next(iter(to_dataset(examples, batch_size=4, shuffle=False)))
-    assert [t.decode() for t in x["text"].numpy()] == ["t0", "t1", "t2", "t3"]
-    assert [t.decode() for t in x["text_b"].numpy()] == ["b0", "b1", "b2", "b3"]
-    assert y.numpy().tolist() == [0, 1, 0, 1]
-
-    def epoch_orders(dataset):
-        return [[t.decode() for x, _ in dataset for t in x["text"].numpy()] for _ in range(2)]
-
-    first = epoch_orders(to_dataset(examples, batch_size=3, seed=7))
-    again = epoch_orders(to_dataset(examples, batch_size=3, seed=7))
-    assert first == again
-    assert first[0] != first[1] and sorted(first[0]) == sorted(examples.texts)
-
-
-def test_to_dataset_single_texts_and_unlabelled(tmp_path):
-    path = write(tmp_path, "ok.tsv", "text\tlabel\na\t1\nb\t0\nc\t1\n")
-    labelled = read_text_examples(path, "text", "label")
-    x, y = next(iter(to_dataset(labelled, batch_size=2, shuffle=False)))
-    assert x.dtype.name == "string" and x.shape == (2,) and y.numpy().tolist() == [1, 0]
-    unlabelled = read_text_examples(path, "text")
-    batches = list(to_dataset(unlabelled, batch_size=2, shuffle=False))
-    assert [b.shape[0] for b in batches] == [2, 1] and batches[0].dtype.name == "string"
-    with pytest.raises(ValueError, match="batch_size"):
-        to_dataset(labelled, batch_size=0)
-
-
-def test_split_examples_is_deterministic_and_disjoint():
-    examples = read_text_examples(RTE_FORMAT, "sentence1", "label", text_b_column="sentence2")
-    train, validation = split_examples(examples, 0.1, seed=3)
-    assert len(validation) == round(0.1 * len(examples)) and len(train) + len(validation) == len(examples)
-    pairs_of = lambda ex: list(zip(ex.texts, ex.texts_b, ex.labels.tolist()))
-    assert sorted(pairs_of(train) + pairs_of(validation)) == sorted(pairs_of(examples))
-    assert pairs_of(split_examples(examples, 0.1, seed=3)[1]) == pairs_of(validation)
-    assert pairs_of(split_examples(examples, 0.1, seed=4)[1]) != pairs_of(validation)
-    assert validation.label_names == examples.label_names
-    with pytest.raises(ValueError, match="validation_fraction"):
-        split_examples(examples, 1.0, seed=0)
-    with pytest.raises(ValueError, match="both need at least one"):
-        split_examples(pairs(3), 0.1, seed=0)
-
-
-def phrase_treebank(sentences):
-    """Rows as SST-2 has them: every sentence, then every word span of it (a parse tree's phrases)."""
-    rows = []
-    for sentence in sentences:
-        words = sentence.split()
-        rows += [" ".join(words[start:end]) + " " for start in range(len(words))
-                 for end in range(start + 1, len(words) + 1)]
-    return TextExamples(texts=rows, texts_b=None, labels=np.arange(len(rows), dtype=np.int32) % 2,
-                        label_names=None, path="treebank.tsv")
-
-
-def test_sentence_split_holds_out_whole_sentences_and_drops_their_phrases():
-    sentences = [f"film {i} was quite good" if i % 2 else f"plot {i} felt rather thin and slow" for i in range(20)]
-    sentences.append("was quite good")  # a row that is a span of longer rows is no sentence of its own
-    examples = phrase_treebank(sentences)
-    train, held_out = split_examples(examples, 0.25, seed=1, by="sentences")
-    normalised = lambda texts: {" ".join(text.split()) for text in texts}
-    assert len(held_out) == 5 and normalised(held_out.texts) <= set(sentences[:20])
-    held_out_spans = set().union(*(phrase_treebank([s]).texts for s in held_out.texts))
-    assert not normalised(train.texts) & normalised(held_out_spans)
-    kept = set(sentences[:20]) - normalised(held_out.texts)
-    assert kept <= normalised(train.texts)  # the other sentences and their own phrases stay
-    assert split_examples(examples, 0.25, seed=1, by="sentences")[1].texts == held_out.texts
-    with pytest.raises(ValueError, match="whole sentences"):
-        split_examples(phrase_treebank(["one"]), 0.5, seed=0, by="sentences")
-    with pytest.raises(ValueError, match="by must be one of"):
-        split_examples(examples, 0.25, seed=1, by="words")
-
-
-def test_a_stray_word_among_integer_labels_is_refused_naming_its_line(tmp_path):
-    path = tmp_path / "train.tsv"
-    path.write_text("text\tlabel\n" + "a\t0\nb\t1\nc\tpositive\nd\t1\n")
-    with pytest.raises(DataError, match=r"train\.tsv: line 4: field 'label': label 'positive' is a word among 3"):
-        read_text_examples(path, "text", "label")
-    assert read_text_examples(path, "text", "label", num_classes=3).label_names == ["0", "1", "positive"]
-    assert read_text_examples(path, "text", "label", label_vocabulary=["0", "1", "positive"]).labels.tolist() == [
-        0, 1, 2, 1]
-
-
-def test_a_lone_class_in_a_long_file_is_refused_unless_the_classes_are_given(tmp_path):
-    from tfhub_llm.data import RARE_CLASS_MIN_ROWS
-
-    path = tmp_path / "train.tsv"
-    rows = [f"t{i}\t{'good' if i % 2 else 'bad'}" for i in range(RARE_CLASS_MIN_ROWS)]
-    rows[700] = "t700\tgodo"
-    path.write_text("text\tlabel\n" + "\n".join(rows) + "\n")
-    with pytest.raises(DataError, match=r"line 702: field 'label': label 'godo' occurs once in 1000 rows"):
-        read_text_examples(path, "text", "label")
-    assert read_text_examples(path, "text", "label", label_vocabulary=["bad", "godo", "good"]).label_names == [
-        "bad", "godo", "good"]
-    path.write_text("text\tlabel\n" + "\n".join(rows[650:750]) + "\n")  # a short file: a rare class is no typo
-    assert read_text_examples(path, "text", "label").label_names == ["bad", "godo", "good"]
