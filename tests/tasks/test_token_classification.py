@@ -14,9 +14,10 @@ import tensorflow as tf
 
 from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving, session_predict
-from tfhub_llm.tf_serving.entity_signature import EntityServing
+from tfhub_llm.tasks.entity_serving import EntityServing
 from tfhub_llm.tasks.conll import TaggedSentences
-from tfhub_llm.tasks.token_classification import TokenClassifier, preprocessor_words, words_with_offsets
+from tfhub_llm.tasks.token_classification import TokenClassifier
+from tfhub_llm.tasks.words import preprocessor_words, words_with_offsets
 
 SENTENCES = [
     ("Ada Lovelace visited Zürich .", "B-PER I-PER O B-LOC O"),

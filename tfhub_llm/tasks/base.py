@@ -1,5 +1,10 @@
 """What every task model shares: BERT fine-tuning's default ``compile``, (de)serialising its encoder and
-preprocessor, recompiling after load, and taking texts as users type them (Python lists)."""
+preprocessor, recompiling after load, taking texts as users type them (Python lists), and the protocols
+through which a task says how it is served, so exporters need not know the task classes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import keras
 import numpy as np
@@ -11,13 +16,33 @@ from tfhub_llm.tasks.optimization import bert_adamw
 from tfhub_llm.hub.limits import check_config_sizes
 from tfhub_llm.training_options import CLASSIFIER_TRAINING
 
+if TYPE_CHECKING:
+    from tfhub_llm.tasks.serving import PackedSignature, TaskServing
 
-def encoder_layer(encoder, trainable=True):
+
+@runtime_checkable
+class ServedTask(Protocol):
+    """A model that says its TF Serving behaviour (every task): ``export_for_serving`` saves its module."""
+
+    def serving_module(self) -> TaskServing:
+        """Its ``serving_default`` signature over raw strings, with its input names and warmup texts."""
+
+
+@runtime_checkable
+class PackedTask(Protocol):
+    """A model whose outputs come from one packed encoder row per text (``TextClassifier``, ``TextEmbedder``):
+    its TF Serving module and its on-device graph (``export_litert``) both run its :class:`PackedSignature`."""
+
+    def packed_signature(self) -> PackedSignature:
+        """Its string inputs and its outputs as a function of the packed encoder inputs."""
+
+
+def encoder_layer(encoder: str | HubEncoder, trainable: bool = True) -> HubEncoder:
     """A :class:`HubEncoder` from a handle, or the layer itself."""
     return encoder if isinstance(encoder, HubEncoder) else HubEncoder(encoder, trainable=trainable)
 
 
-def preprocessor_layer(preprocessor, seq_length=None):
+def preprocessor_layer(preprocessor: str | HubPreprocessor, seq_length: int | None = None) -> HubPreprocessor:
     """A :class:`HubPreprocessor` padding each batch to its longest input, from a handle or the layer itself."""
     if isinstance(preprocessor, HubPreprocessor):
         return preprocessor
