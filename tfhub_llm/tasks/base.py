@@ -61,8 +61,9 @@ class BertTask(keras.Model):
     LAYER_ARGUMENTS = ("encoder", "preprocessor")
     LEARNING_RATE = CLASSIFIER_TRAINING.learning_rate  # compile's default peak learning rate for this task
 
-    def compile(self, optimizer="auto", loss="auto", *, learning_rate=None, train_steps=None, warmup_fraction=0.1,
-                weight_decay=0.01, **kwargs):
+    def compile(self, optimizer="auto", loss="auto", *, learning_rate: float | None = None,
+                train_steps: int | None = None, warmup_fraction: float = 0.1, weight_decay: float = 0.01,
+                **kwargs) -> None:
         """Compiles as BERT fine-tuning does by default; any argument may be replaced.
 
         With ``optimizer="auto"``: AdamW at ``learning_rate`` (the task's ``LEARNING_RATE`` unless given)
@@ -75,22 +76,22 @@ class BertTask(keras.Model):
             optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
         super().compile(optimizer=optimizer, loss=self.default_loss() if loss == "auto" else loss, **kwargs)
 
-    def default_loss(self):
+    def default_loss(self) -> object:
         """The loss ``compile(loss="auto")`` uses; None for a model that is not trained on its own outputs."""
         return None
 
-    def task_config(self):
+    def task_config(self) -> dict:
         """The constructor arguments of the task besides the encoder and preprocessor."""
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, **self.task_config()}
         for key in self.LAYER_ARGUMENTS:
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> BertTask:
         check_config_sizes(config, f"the saved {cls.__name__}")
         config = dict(config)
         for key in cls.LAYER_ARGUMENTS:

@@ -4,11 +4,13 @@ In numpy for one text (:func:`characters_at_bytes`) and in TensorFlow ops for a 
 answers and entities are ``text[start:end]`` in Python whichever path found them.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import tensorflow as tf
 
 
-def characters_at_bytes(text, byte_starts, byte_ends):
+def characters_at_bytes(text: str, byte_starts: np.ndarray, byte_ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """UTF-8 byte offsets into one ``text`` as character offsets (numpy arrays)."""
     char_byte_starts = np.cumsum([0] + [len(char.encode("utf-8")) for char in text])
     return (
@@ -17,7 +19,8 @@ def characters_at_bytes(text, byte_starts, byte_ends):
     )
 
 
-def char_offsets(texts, byte_starts, byte_ends):
+def char_offsets(texts: tf.Tensor, byte_starts: tf.RaggedTensor,
+                 byte_ends: tf.RaggedTensor) -> tuple[tf.RaggedTensor, tf.RaggedTensor]:
     """Ragged ``[batch, (tokens)]`` UTF-8 byte offsets into the string tensor ``texts`` as character offsets."""
     _, char_byte_offsets = tf.strings.unicode_decode_with_offsets(texts, "UTF-8")
     total_bytes = tf.cast(tf.strings.length(texts), tf.int64)[:, None]

@@ -17,13 +17,20 @@ row of the batch (as the serving export does), are built from TFLite builtins on
 position looks up its token in the flat word piece ids with one GATHER.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import tensorflow as tf
 
 from tfhub_llm.bert.preprocessing import round_robin_lengths
 from tfhub_llm.tf_serving.releases import tf_serving_ops, tf_serving_releases
 
+if TYPE_CHECKING:
+    from tfhub_llm.layers import HubPreprocessor
 
-def bert_pack_inputs_ops(preprocessor):
+
+def bert_pack_inputs_ops(preprocessor: HubPreprocessor) -> set[str]:
     """Op types of a :class:`~tfhub_llm.layers.HubPreprocessor`'s own ``bert_pack_inputs`` on its ``tokenize`` output."""
     tokens = preprocessor.tokenize(tf.constant(["probe"]))
     segment_spec = tf.RaggedTensorSpec([None, *tokens.shape[1:]], tokens.dtype, tokens.ragged_rank,
@@ -36,7 +43,7 @@ def bert_pack_inputs_ops(preprocessor):
     return {node.op for node in nodes} - functions
 
 
-def unservable_packing_ops(preprocessor, tf_serving_version=None):
+def unservable_packing_ops(preprocessor: HubPreprocessor, tf_serving_version: str | None = None) -> list[str]:
     """Ops of ``bert_pack_inputs`` that TF Serving ``tf_serving_version`` lacks (default: the oldest known)."""
     release = tf_serving_version or tf_serving_releases()[0]
     return sorted(bert_pack_inputs_ops(preprocessor) - tf_serving_ops(release))
@@ -53,7 +60,8 @@ class TokenizeOnly(tf.Module):
             self.tokenize_with_offsets = preprocessor_module.tokenize_with_offsets
 
 
-def pack_segments(segments, seq_length, cls_id, sep_id, pad_id):
+def pack_segments(segments: list[tuple[tf.Tensor, tf.Tensor]], seq_length: int, cls_id: int, sep_id: int,
+                  pad_id: int) -> dict[str, tf.Tensor]:
     """The encoder's input dict for 1 or 2 tokenized segments.
 
     Args:

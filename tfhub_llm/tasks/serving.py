@@ -76,14 +76,14 @@ class TaskServing(tf.Module):
         self.preprocessor = TokenizeOnly(model.preprocessor.module) if self.ragged_ops else model.preprocessor.module
         self.input_names = tuple(input_names)
 
-    def input_signature(self):
+    def input_signature(self) -> list[tf.TensorSpec]:
         return string_input_specs(self.input_names)
 
     def _trace(self, serve):
         """The concrete function of ``serve`` over the input signature (traced once; saving reuses it)."""
         return tf.function(serve, input_signature=self.input_signature()).get_concrete_function()
 
-    def signatures(self):
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """``{"serving_default": concrete function}`` for ``tf.saved_model.save``."""
         return {SERVING_SIGNATURE: self.serve}
 

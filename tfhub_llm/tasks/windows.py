@@ -8,6 +8,8 @@ read from the window that gives it the most context: its distance to the nearer 
 (:func:`sliding_windows`) for the serving graphs, which run no Python.
 """
 
+from __future__ import annotations
+
 import numpy as np
 import tensorflow as tf
 
@@ -23,7 +25,7 @@ def window_spans(num_tokens: int, window_length: int, doc_stride: int) -> list[t
         start += min(length, doc_stride)
 
 
-def max_context_window(spans, num_tokens: int) -> np.ndarray:
+def max_context_window(spans: list[tuple[int, int]], num_tokens: int) -> np.ndarray:
     """For each token, the index of the window (of :func:`window_spans`) where it has the most context."""
     best_score = np.full(num_tokens, -np.inf)
     best_window = np.full(num_tokens, -1)
@@ -36,7 +38,8 @@ def max_context_window(spans, num_tokens: int) -> np.ndarray:
     return best_window
 
 
-def sliding_windows(row_starts, num_tokens, window_length, doc_stride):
+def sliding_windows(row_starts: tf.Tensor, num_tokens: tf.Tensor, window_length: tf.Tensor,
+                    doc_stride: int) -> tuple[tf.Tensor, tf.RaggedTensor, tf.RaggedTensor]:
     """The windows of :func:`window_spans` over each example's tokens, in TensorFlow ops (the serving graphs').
 
     ``row_starts`` / ``num_tokens`` ([examples]) locate each example's tokens in a flat token vector;

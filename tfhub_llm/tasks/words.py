@@ -6,6 +6,10 @@ the entity serving graph too; :func:`words_with_offsets` in numpy). A ``##`` con
 never starts a word (:func:`continuation_pieces`).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
 import numpy as np
 import tensorflow as tf
 
@@ -13,8 +17,11 @@ from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub.assets import asset_file, read_asset_lines
 from tfhub_llm.tasks.offsets import characters_at_bytes
 
+if TYPE_CHECKING:
+    from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
-def word_pieces(preprocessor, token_lists):
+
+def word_pieces(preprocessor: HubPreprocessor, token_lists: Sequence[Sequence[str]]) -> list[list[np.ndarray]]:
     """``[sentence][word]`` word piece ids of given words (each token through the preprocessor's ``tokenize``)."""
     flat = [token for tokens in token_lists for token in tokens]
     pieces = preprocessor.token_ids(flat) if flat else None
@@ -25,7 +32,7 @@ def word_pieces(preprocessor, token_lists):
     return [per_word[start:end] for start, end in zip(sentence_starts[:-1], sentence_starts[1:])]
 
 
-def continuation_pieces(encoder, preprocessor):
+def continuation_pieces(encoder: HubEncoder, preprocessor: HubPreprocessor) -> np.ndarray:
     """Bool ``[vocab_size]``: which word pieces continue a word (``##`` tokens), from the model's vocabulary file."""
     vocab_file = asset_file([encoder.module, preprocessor.module], "vocab_file")
     if vocab_file is None:
@@ -34,7 +41,7 @@ def continuation_pieces(encoder, preprocessor):
     return np.array([token.startswith("##") for token in read_asset_lines(vocab_file)])
 
 
-def preprocessor_words(preprocessor_module, texts, continuation):
+def preprocessor_words(preprocessor_module, texts: tf.Tensor, continuation: tf.Tensor) -> dict[str, tf.Tensor]:
     """The words of ``texts`` as the preprocessor splits them, in TensorFlow ops (eager or in a graph).
 
     A word starts at the first piece of each row that ``tokenize_with_offsets`` returns, unless that
@@ -62,7 +69,8 @@ def preprocessor_words(preprocessor_module, texts, continuation):
             "byte_end": tf.gather(byte_ends, last_piece)}
 
 
-def words_with_offsets(preprocessor, texts, continuation):
+def words_with_offsets(preprocessor: HubPreprocessor, texts: Sequence[str],
+                       continuation: np.ndarray) -> list[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
     """Per text: (word piece ids per word, character start per word, character end per word), the preprocessor's words."""
     if not preprocessor.has_offsets:
         raise InvalidArgumentError(
