@@ -50,11 +50,61 @@ def keras_round_trip(model, tmp_path, name="model.keras"):
 
 def assert_keras_round_trip(model, inputs, tmp_path, atol=1e-6):
     """Saves and reloads ``model``; asserts the restored model predicts as ``model`` does on ``inputs``. Returns it."""
-    import numpy as np
-
     expected = model.predict(inputs, verbose=0)
     restored = keras_round_trip(model, tmp_path)
-    np.testing.assert_allclose(restored.predict(inputs, verbose=0), expected, atol=atol)
+    assert_all_close(restored.predict(inputs, verbose=0), expected, atol=atol)
+    return restored
+
+
+def assert_all_close(actual, expected, atol):
+    """``actual`` and ``expected`` (arrays, or dicts of arrays as task models predict them) agree within ``atol``."""
+    import numpy as np
+
+    if isinstance(expected, dict):
+        assert sorted(actual) == sorted(expected), (sorted(actual), sorted(expected))
+        for key, value in expected.items():
+            np.testing.assert_allclose(actual[key], value, atol=atol, err_msg=key)
+    else:
+        np.testing.assert_allclose(actual, expected, atol=atol)
+
+
+def run_task_test(model, inputs, fit_data, tmp_path, serving_inputs, expected_outputs, atol=1e-5, compile_kwargs=None):
+    """The check every task model passes, as KerasHub's ``TestCase.run_task_test`` does; ``model`` is left as it is.
+
+    * ``predict`` on ``inputs`` gives finite values;
+    * ``get_config`` is JSON and survives ``from_config``: the revived model's config is JSON-identical,
+      and that model takes one ``fit`` step on ``fit_data`` (``(x, y)``, ``(x, y, sample_weight)`` or
+      ``(dataset,)``) with a finite loss (compiled with ``compile_kwargs`` first, for a task without a default loss);
+    * the ``.keras`` round trip predicts as ``model`` does;
+    * ``export_for_serving`` writes a SavedModel whose ``serving_default`` on ``serving_inputs``
+      (``{input name: [str]}``) gives ``expected_outputs`` (``{output name: array}``, from the model's
+      own Python predictions), computed in a TF1 session as TF Serving does.
+
+    Returns the model restored from ``.keras``, for the task's own assertions.
+    """
+    import keras
+    import numpy as np
+
+    from tfhub_llm.tf_serving import compare_session_outputs, export_for_serving
+
+    predictions = model.predict(inputs, verbose=0)
+    assert all(np.all(np.isfinite(value)) for value in keras.tree.flatten(predictions))
+
+    config = json.dumps(model.get_config(), sort_keys=True)
+    revived = type(model).from_config(json.loads(config))
+    assert json.dumps(revived.get_config(), sort_keys=True) == config
+    if compile_kwargs is not None:
+        revived.compile(**compile_kwargs)
+    history = revived.fit(*fit_data, epochs=1, steps_per_epoch=1, verbose=0).history
+    assert int(revived.optimizer.iterations) == 1 and np.isfinite(history["loss"][-1])
+
+    restored = keras_round_trip(model, tmp_path)
+    assert type(restored) is type(model)
+    assert_all_close(restored.predict(inputs, verbose=0), predictions, atol=1e-6)
+
+    exported = export_for_serving(model, tmp_path / "served")
+    differences = compare_session_outputs(exported, serving_inputs, expected_outputs, atol=atol)
+    assert not differences, differences
     return restored
 
 

@@ -23,7 +23,7 @@ from tfhub_llm.publishing import export_to_hub, publish
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tf_serving import check_serving, export_for_serving
-from tfhub_llm.tf_serving.packing import unservable_packing_ops
+from tfhub_llm.tasks.packing import unservable_packing_ops
 
 MODEL_GARDEN = FIXTURES / "model_garden"
 FAMILIES = sorted(path.name for path in MODEL_GARDEN.iterdir() if (path / "config.json").is_file())

@@ -26,10 +26,9 @@ from tfhub_llm.errors import (
 )
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
-from tfhub_llm.litert.packing import pack_segments
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
 from tfhub_llm.tasks.classifier import TextClassifier
-from tfhub_llm.tf_serving.signatures import ClassifierServing
+from tfhub_llm.tasks.packing import pack_segments
 
 LABELS = ["negative", "neutral", "positive"]
 SEQ_LENGTH = 16  # short, so that the long texts below are trimmed
@@ -105,7 +104,7 @@ def test_multi_label_and_regression_give_the_serving_outputs(options, tmp_path):
     model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, **options)
     _randomize_head(model, 3)
     outputs = LiteRTModel(export_litert(model, tmp_path / "m.tflite"))(TEXTS)
-    expected = ClassifierServing(model).serve(tf.constant(TEXTS))
+    expected = model.serving_module().serve(tf.constant(TEXTS))
     assert sorted(outputs) == sorted(expected)
     for name, value in expected.items():
         if value.dtype == tf.string:

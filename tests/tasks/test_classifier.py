@@ -1,11 +1,12 @@
-"""TextClassifier: heads, training from raw text, default compile, the .keras round trip."""
+"""TextClassifier: heads, training from raw text, default compile, and the shared task check (config, .keras and
+serving round trips) for single texts, pairs, multi-label and regression."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_keras_round_trip
+from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, run_task_test
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.training.optimization import WarmupLinearDecay
 
@@ -57,14 +58,39 @@ def test_user_compile_replaces_defaults():
     model.fit(TEXTS, BINARY, epochs=1, batch_size=8, verbose=0)
 
 
+def served_outputs(model, inputs):
+    """What the classifier's serving export must give on ``inputs``, from ``predict``."""
+    probabilities = model.predict(inputs, verbose=0)
+    if model.num_classes == 1:
+        return {"value": probabilities[:, 0]}
+    label = (probabilities > 0.5).astype(np.int64) if model.multi_label else probabilities.argmax(axis=1)
+    outputs = {"probabilities": probabilities, "label": label}
+    if model.label_names and not model.multi_label:
+        outputs["label_name"] = np.array([name.encode() for name in model.label_names], dtype=object)[label]
+    return outputs
+
+
+@pytest.mark.slow  # the shared task check: predict, a fit step, config, .keras and serving-export round trips
 def test_keras_round_trip_keeps_weights_config_and_optimizer(tmp_path):
     model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=2, label_names=["neg", "pos"], dropout=0.2)
     model.compile(learning_rate=1e-3, train_steps=4)
     model.fit(TEXTS, BINARY, epochs=2, batch_size=8, verbose=0)
-    restored = assert_keras_round_trip(model, TEXTS, tmp_path)
-    assert isinstance(restored, TextClassifier)
+    restored = run_task_test(model, TEXTS, (TEXTS, BINARY), tmp_path, {"text": TEXTS.numpy().tolist()},
+                             served_outputs(model, TEXTS))
     assert (restored.label_names, restored.dropout) == (["neg", "pos"], 0.2)
     assert int(restored.optimizer.iterations) == int(model.optimizer.iterations) == 4
+
+
+@pytest.mark.slow  # three models through the whole task check, each exported and served
+@pytest.mark.parametrize("kind", ["pairs", "multi_label", "regression"])
+def test_every_head_passes_the_task_check(kind, tmp_path):
+    arguments = {"pairs": {"num_classes": 3, "text_pair": True}, "multi_label": {"num_classes": 3, "multi_label": True},
+                 "regression": {"num_classes": 1}}[kind]
+    model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, **arguments)
+    inputs = {"text": TEXTS, "text_b": TEXTS[::-1]} if kind == "pairs" else TEXTS
+    targets = {"pairs": BINARY + 1, "multi_label": np.eye(3, dtype="float32")[BINARY], "regression": BINARY * 5.0}[kind]
+    serving_inputs = {name: texts.numpy().tolist() for name, texts in (inputs.items() if kind == "pairs" else [("text", inputs)])}
+    run_task_test(model, inputs, (inputs, targets), tmp_path, serving_inputs, served_outputs(model, inputs))
 
 
 def test_fixed_seed_training_is_reproducible():

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.harness import MINILM_ENCODER, MINILM_PREPROCESSOR, REFERENCE_DIR, TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import MINILM_ENCODER, MINILM_PREPROCESSOR, REFERENCE_DIR, TINY_ENCODER, TINY_PREPROCESSOR, run_task_test
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm import (
     CosineSimilarityLoss,
@@ -71,9 +71,12 @@ def test_pooling_choices_and_unnormalized_vectors(embedder):
         TextEmbedder(embedder.encoder, embedder.preprocessor, pooling="max")
 
 
+@pytest.mark.slow  # the shared task check: predict, a fit step, config, .keras and serving-export round trips
 def test_keras_file_round_trip(embedder, tmp_path):
-    embedder.save(tmp_path / "embedder.keras")
-    loaded = keras.models.load_model(tmp_path / "embedder.keras")
+    texts = np.array(TEXTS, dtype=object)
+    targets = np.random.default_rng(0).normal(size=(len(TEXTS), embedder.dimension)).astype("float32")
+    loaded = run_task_test(embedder, texts, (texts, targets), tmp_path, {"text": TEXTS},
+                           {"embedding": embedder.predict(texts, verbose=0)}, compile_kwargs={"loss": "mean_squared_error"})
     assert isinstance(loaded, TextEmbedder) and loaded.pooling == "mean" and loaded.normalize
     np.testing.assert_allclose(loaded.embed(TEXTS), embedder.embed(TEXTS), atol=1e-6)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tests.harness import DATA, FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR, keras_round_trip
+from tests.harness import DATA, FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR, run_task_test
 from tfhub_llm.readers.squad import read_squad
 from tfhub_llm.tasks.question_answering import PreprocessorOffsets, SpanQuestionAnswerer
 from tfhub_llm.tasks.squad import squad_evaluate
@@ -86,9 +86,15 @@ def _only(examples):
     ]
 
 
+@pytest.mark.slow  # the shared task check: predict, a fit step, config, .keras and serving-export round trips
 def test_round_trip_keeps_answers(model, tmp_path):
     question, context = ["Who sang?"], ["Beyoncé sang at the show."]
-    restored = keras_round_trip(model, tmp_path)
+    features = model.make_features(model_examples(context))
+    answers = model.predict_answers(question, context)
+    served = {"answer": [answer["answer"].encode() for answer in answers], "score": [answer["score"] for answer in answers],
+              "start": [answer["start"] for answer in answers], "end": [answer["end"] for answer in answers]}
+    restored = run_task_test(model, features.encoder_inputs(), (model.features_dataset(features, batch_size=1),), tmp_path,
+                             {"question": question, "context": context}, served)
     assert restored.max_seq_length == 64 and restored.version_2_with_negative
     [restored_answer], [answer] = restored.predict_answers(question, context), model.predict_answers(question, context)
     assert restored_answer.pop("score") == pytest.approx(answer.pop("score"), abs=1e-6)

@@ -12,11 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR
+from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, TINY_ENCODER, TINY_PREPROCESSOR, run_task_test
 from tfhub_llm.readers.conll import TaggedSentences
-from tfhub_llm.tasks.token_classification import TokenClassifier, preprocessor_words, words_with_offsets
+from tfhub_llm.tasks.entity_serving import NO_ENTITY, EntityServing
+from tfhub_llm.tasks.token_classification import TokenClassifier
+from tfhub_llm.tasks.words import preprocessor_words, words_with_offsets
 from tfhub_llm.tf_serving import DevelopmentServer, ServingClient, check_serving, export_for_serving, session_predict
-from tfhub_llm.tf_serving.entity_signature import EntityServing
 
 SENTENCES = [
     ("Ada Lovelace visited Zürich .", "B-PER I-PER O B-LOC O"),
@@ -99,13 +100,27 @@ def test_words_are_the_same_for_word_rows_and_for_piece_rows(model):
     assert direct["byte_end"].numpy().tolist()[:2] == [8, 12]  # "lovelace" is one word of several pieces
 
 
+@pytest.mark.slow  # the shared task check: predict, a fit step, config, .keras and serving-export round trips
 def test_keras_round_trip_keeps_labels_scheme_and_predictions(model, tmp_path):
-    path = tmp_path / "ner.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
+    features = model.make_features(TRAIN)
+    inputs = features.encoder_inputs()
+    loaded = run_task_test(model, inputs, (inputs, features.labels, features.label_weights), tmp_path, {"text": TEXTS},
+                           entity_outputs(model.predict_entities(TEXTS)))
     assert (loaded.label_names, loaded.tag_scheme, loaded.max_seq_length, loaded.doc_stride) == (
         LABELS, "IOB2", 16, 6)
     assert_same_entities(loaded.predict_entities(TEXTS), model.predict_entities(TEXTS))
+
+
+def entity_outputs(found):
+    """The serving export's outputs for entities as ``predict_entities`` returns them: padded as NO_ENTITY."""
+    width = max(len(row) for row in found)
+    outputs = {"num_entities": np.array([len(row) for row in found])}
+    for key in ("text", "label", "start", "end", "score"):
+        padding = NO_ENTITY[f"entity_{key}"]
+        rows = [[entity[key] for entity in row] + [padding] * (width - len(row)) for row in found]
+        outputs[f"entity_{key}"] = (np.array([[value.encode() for value in row] for row in rows], dtype=object)
+                                    if isinstance(padding, str) else np.array(rows))
+    return outputs
 
 
 def assert_same_entities(found, expected):

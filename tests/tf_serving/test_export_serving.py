@@ -16,7 +16,12 @@ from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tf_serving import export as serving
 from tfhub_llm.tf_serving import export_for_serving, session_predict
-from tfhub_llm.tf_serving.signatures import ClassifierServing, QuestionAnsweringServing
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.readers.squad import SquadExample
+from tfhub_llm.tasks.classifier import TextClassifier
+from tfhub_llm.tasks.qa_serving import QuestionAnsweringServing
+from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
+from tfhub_llm.tasks.sample_texts import SAMPLE_TEXTS
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = ["fine", "a much longer sentence, which keeps going well past the first one's few words", "Café crème!"]
@@ -110,7 +115,7 @@ def test_tf1_session_gives_the_probabilities_of_predict(exported, classifier):
 
 def test_warmup_records_parse_into_predict_requests(exported):
     logs = serving.read_warmup_requests(os.path.join(exported, serving.WARMUP_FILE))
-    defaults = serving.DEFAULT_WARMUP_INPUTS[("text",)]["text"]
+    defaults = SAMPLE_TEXTS[("text",)]["text"]
     assert len(logs) == len(defaults) + 1
     for log in logs:
         assert log.predict_log.request.model_spec.signature_name == "serving_default"
@@ -179,7 +184,7 @@ def test_multi_label_gives_k_hot_labels_and_their_names():
     head = model.get_layer("probabilities")
     probabilities = model.predict(tf.constant(TEXTS), verbose=0).astype(np.float64)
     head.bias.assign(head.bias.numpy() - np.median(np.log(probabilities / (1 - probabilities)), axis=0).astype("float32"))
-    outputs = ClassifierServing(model).serve(tf.constant(TEXTS))
+    outputs = model.serving_module().serve(tf.constant(TEXTS))
     probabilities = outputs["probabilities"].numpy()
     k_hot = (probabilities > 0.5).astype(np.int64)
     assert 0 < k_hot.sum() < k_hot.size
@@ -190,7 +195,7 @@ def test_multi_label_gives_k_hot_labels_and_their_names():
 
 def test_regression_gives_a_value():
     model = TextClassifier(TINY_ENCODER, TINY_PREPROCESSOR, num_classes=1)
-    outputs = ClassifierServing(model).serve(tf.constant(TEXTS))
+    outputs = model.serving_module().serve(tf.constant(TEXTS))
     assert sorted(outputs) == ["value"]
     np.testing.assert_allclose(outputs["value"], model.predict(tf.constant(TEXTS), verbose=0)[:, 0], atol=1e-5)
 

@@ -21,7 +21,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.interface import SERVING_SIGNATURE
 from tfhub_llm.micro_batches import sorted_parts
-from tfhub_llm.tf_serving.entity_signature import NO_ENTITY
+from tfhub_llm.tasks.entity_serving import NO_ENTITY
 
 DEFAULT_MAX_BATCH_SIZE = 256
 DEFAULT_ROWS_PER_PART = 32

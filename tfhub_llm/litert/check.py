@@ -10,7 +10,7 @@ import dataclasses
 from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.litert.ops import custom_op_names
 from tfhub_llm.litert.runner import LiteRTModel
-from tfhub_llm.tf_serving.export import DEFAULT_WARMUP_INPUTS
+from tfhub_llm.tasks.sample_texts import SAMPLE_TEXTS
 
 
 @dataclasses.dataclass
@@ -66,7 +66,7 @@ def check_litert(path, samples=None):
         return report
     report.size_bytes, report.ops = model.size_bytes, model.ops
     report.inputs, report.outputs = model.input_names, model.output_names
-    report.samples = samples or DEFAULT_WARMUP_INPUTS.get(model.input_names)
+    report.samples = samples or SAMPLE_TEXTS.get(model.input_names)
     if report.samples is None:
         report.error = f"no built-in sample texts for the inputs {list(model.input_names)}; pass samples"
         return report

@@ -2,10 +2,10 @@
 
 The on-device graph is built for TFLite rather than converted from the training graph (whose
 preprocessor uses ragged ops TFLite lacks): an :class:`~tfhub_llm.litert.tokenizer.OnDeviceTokenizer`
-(TF Text's Fast* kernels), :func:`~tfhub_llm.litert.packing.pack_segments` (builtins only), then
-the model's own encoder and head on those inputs, then the outputs the TF Serving export gives.
-Each model kind contributes one function in :data:`ON_DEVICE_TASKS` that says which strings go in
-and which outputs come out of the encoder inputs.
+(TF Text's Fast* kernels), :func:`~tfhub_llm.tasks.packing.pack_segments` (builtins only), then
+the model's own :class:`~tfhub_llm.tasks.serving.PackedSignature` on those inputs: the strings its
+TF Serving export takes and the outputs it gives, as the task says them
+(:class:`~tfhub_llm.tasks.base.PackedTask`).
 
 Conversion uses TFLite builtins plus custom ops, not Select TF ops: TF Text's tokenizers are TFLite
 custom ops, and the Flex delegate that Select TF ops need is not part of ai-edge-litert's
@@ -13,7 +13,9 @@ interpreter, nor of a plain LiteRT app. Ops of the encoder or head without a bui
 found right after conversion and refused by name (:func:`~tfhub_llm.litert.ops.unresolved_custom_ops`).
 """
 
-import dataclasses
+from __future__ import annotations
+
+import os
 import pathlib
 
 import tensorflow as tf
@@ -21,75 +23,43 @@ from tensorflow.lite.python.convert_phase import ConverterError
 
 from tfhub_llm.atomic import atomic_file
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
-from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, string_input_specs
+from tfhub_llm.interface import string_input_specs
 from tfhub_llm.layers import whole_batches
 from tfhub_llm.litert.ops import LiteRTConversionError, unresolved_custom_ops
-from tfhub_llm.litert.packing import pack_segments
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
-from tfhub_llm.tasks.classifier import TextClassifier
-from tfhub_llm.tasks.embedding import TextEmbedder
-from tfhub_llm.tf_serving.signatures import classifier_outputs, track_model
+from tfhub_llm.tasks.base import PackedTask
+from tfhub_llm.tasks.packing import pack_segments
+from tfhub_llm.tasks.serving import PackedSignature, track_model
 
 QUANTIZATIONS = (None, "dynamic_int8", "float16")
 
 
-@dataclasses.dataclass(frozen=True)
-class OnDeviceTask:
-    """What a model kind's on-device graph takes and gives.
-
-    Attributes:
-        input_names: the signature's string inputs (one per segment), e.g. ``("text", "text_b")``.
-        outputs: called on the encoder inputs (a dict of int32 ``[batch, length]``), returns the
-            signature's outputs.
-    """
-
-    input_names: tuple
-    outputs: object
-
-
-def classifier_task(model):
-    """A ``TextClassifier``: ``text`` (and ``text_b``) in; the outputs of its TF Serving export out."""
-    label_names = tf.constant(model.label_names) if model.label_names else None
-    return OnDeviceTask(
-        ("text", "text_b") if model.text_pair else ("text",),
-        lambda encoder_inputs: classifier_outputs(model.probabilities(encoder_inputs), model.label_type,
-                                                  label_names))
-
-
-def embedder_task(model):
-    """A ``TextEmbedder``: ``text`` in; ``embedding``, the vectors of its TF Serving export, out."""
-    return OnDeviceTask((EMBEDDING_INPUT,), lambda encoder_inputs: {EMBEDDING_OUTPUT: model.embeddings(encoder_inputs)})
-
-
-ON_DEVICE_TASKS = {TextClassifier: classifier_task, TextEmbedder: embedder_task}
-
-
-def _task(model):
-    for kind, task in ON_DEVICE_TASKS.items():
-        if isinstance(model, kind):
-            return task(model)
-    names = " or ".join(kind.__name__ for kind in ON_DEVICE_TASKS)
-    raise InvalidArgumentTypeError(f"export_litert exports a {names}, not {type(model).__name__}.")
+def _packed_signature(model) -> PackedSignature:
+    if not isinstance(model, PackedTask):
+        raise InvalidArgumentTypeError(
+            f"export_litert exports a TextClassifier or TextEmbedder, not {type(model).__name__}: a task whose "
+            "outputs come from one packed encoder row per text (tfhub_llm.tasks.base.PackedTask).")
+    return model.packed_signature()
 
 
 def on_device_function(model):
     """``(concrete function, trackable, tokenizer)``: the on-device graph of ``model`` over string inputs."""
-    task = _task(model)
+    signature = _packed_signature(model)
     tokenizer = on_device_tokenizer(model.preprocessor, model.encoder)
     preprocessor = model.preprocessor
 
     def serve(*texts):
         segments = [tokenizer.tokenize(segment) for segment in texts]
-        return task.outputs(pack_segments(segments, preprocessor.max_seq_length, *preprocessor.special_ids))
+        return signature.outputs(pack_segments(segments, preprocessor.max_seq_length, *preprocessor.special_ids))
 
     with whole_batches(model.encoder):
-        function = tf.function(serve, input_signature=string_input_specs(task.input_names)).get_concrete_function()
+        function = tf.function(serve, input_signature=string_input_specs(signature.input_names)).get_concrete_function()
     trackable = tf.Module()
     track_model(trackable, model)
     return function, trackable, tokenizer
 
 
-def convert(model, quantize=None):
+def convert(model: PackedTask, quantize: str | None = None) -> bytes:
     """The ``.tflite`` flatbuffer (bytes) of ``model``'s on-device graph; see :func:`export_litert`."""
     if quantize not in QUANTIZATIONS:
         raise InvalidArgumentError(f"quantize must be one of {QUANTIZATIONS}, got {quantize!r}.")
@@ -116,7 +86,8 @@ def convert(model, quantize=None):
     return flatbuffer
 
 
-def export_litert(model, path, quantize=None, overwrite=False):
+def export_litert(model: PackedTask, path: str | os.PathLike, quantize: str | None = None,
+                  overwrite: bool = False) -> str:
     """Writes ``model`` as a LiteRT (TFLite) model that takes raw strings.
 
     Args:

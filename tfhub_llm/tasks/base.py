@@ -1,5 +1,10 @@
 """What every task model shares: BERT fine-tuning's default ``compile``, (de)serialising its encoder and
-preprocessor, recompiling after load, and taking texts as users type them (Python lists)."""
+preprocessor, recompiling after load, taking texts as users type them (Python lists), and the protocols
+through which a task says how it is served, so exporters need not know the task classes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import keras
 import numpy as np
@@ -11,13 +16,33 @@ from tfhub_llm.training.distribute import multi_worker_fixes
 from tfhub_llm.training.optimization import bert_adamw
 from tfhub_llm.training.options import CLASSIFIER_TRAINING
 
+if TYPE_CHECKING:
+    from tfhub_llm.tasks.serving import PackedSignature, TaskServing
 
-def encoder_layer(encoder, trainable=True):
+
+@runtime_checkable
+class ServedTask(Protocol):
+    """A model that says its TF Serving behaviour (every task): ``export_for_serving`` saves its module."""
+
+    def serving_module(self) -> TaskServing:
+        """Its ``serving_default`` signature over raw strings, with its input names and warmup texts."""
+
+
+@runtime_checkable
+class PackedTask(Protocol):
+    """A model whose outputs come from one packed encoder row per text (``TextClassifier``, ``TextEmbedder``):
+    its TF Serving module and its on-device graph (``export_litert``) both run its :class:`PackedSignature`."""
+
+    def packed_signature(self) -> PackedSignature:
+        """Its string inputs and its outputs as a function of the packed encoder inputs."""
+
+
+def encoder_layer(encoder: str | HubEncoder, trainable: bool = True) -> HubEncoder:
     """A :class:`HubEncoder` from a handle, or the layer itself."""
     return encoder if isinstance(encoder, HubEncoder) else HubEncoder(encoder, trainable=trainable)
 
 
-def preprocessor_layer(preprocessor, seq_length=None):
+def preprocessor_layer(preprocessor: str | HubPreprocessor, seq_length: int | None = None) -> HubPreprocessor:
     """A :class:`HubPreprocessor` padding each batch to its longest input, from a handle or the layer itself."""
     if isinstance(preprocessor, HubPreprocessor):
         return preprocessor
@@ -36,8 +61,9 @@ class BertTask(keras.Model):
     LAYER_ARGUMENTS = ("encoder", "preprocessor")
     LEARNING_RATE = CLASSIFIER_TRAINING.learning_rate  # compile's default peak learning rate for this task
 
-    def compile(self, optimizer="auto", loss="auto", *, learning_rate=None, train_steps=None, warmup_fraction=0.1,
-                weight_decay=0.01, **kwargs):
+    def compile(self, optimizer="auto", loss="auto", *, learning_rate: float | None = None,
+                train_steps: int | None = None, warmup_fraction: float = 0.1, weight_decay: float = 0.01,
+                **kwargs) -> None:
         """Compiles as BERT fine-tuning does by default; any argument may be replaced.
 
         With ``optimizer="auto"``: AdamW at ``learning_rate`` (the task's ``LEARNING_RATE`` unless given)
@@ -50,22 +76,22 @@ class BertTask(keras.Model):
             optimizer = bert_adamw(learning_rate, train_steps, warmup_fraction, weight_decay)
         super().compile(optimizer=optimizer, loss=self.default_loss() if loss == "auto" else loss, **kwargs)
 
-    def default_loss(self):
+    def default_loss(self) -> object:
         """The loss ``compile(loss="auto")`` uses; None for a model that is not trained on its own outputs."""
         return None
 
-    def task_config(self):
+    def task_config(self) -> dict:
         """The constructor arguments of the task besides the encoder and preprocessor."""
         raise NotImplementedError
 
-    def get_config(self):
+    def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, **self.task_config()}
         for key in self.LAYER_ARGUMENTS:
             config[key] = keras.saving.serialize_keras_object(getattr(self, key))
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> BertTask:
         check_config_sizes(config, f"the saved {cls.__name__}")
         config = dict(config)
         for key in cls.LAYER_ARGUMENTS:

@@ -1,10 +1,17 @@
 """``TextClassifier``: raw text (or text pairs) → class probabilities over any TF-Hub BERT encoder."""
 
+from __future__ import annotations
+
+from typing import Sequence
+
 import keras
+import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.labels import CATEGORICAL, MULTILABEL, REGRESSION, label_type_for
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
+from tfhub_llm.tasks.serving import PackedServing, PackedSignature, classifier_outputs
 from tfhub_llm.training.optimization import BinaryAUC, BinaryF1
 
 
@@ -31,14 +38,14 @@ class TextClassifier(BertTask):
 
     def __init__(
         self,
-        encoder,
-        preprocessor,
-        num_classes,
-        multi_label=False,
-        text_pair=False,
-        label_names=None,
-        dropout=0.1,
-        seq_length=None,
+        encoder: str | HubEncoder,
+        preprocessor: str | HubPreprocessor,
+        num_classes: int,
+        multi_label: bool = False,
+        text_pair: bool = False,
+        label_names: Sequence[str] | None = None,
+        dropout: float = 0.1,
+        seq_length: int | None = None,
         **kwargs,
     ):
         encoder = encoder_layer(encoder)
@@ -71,12 +78,12 @@ class TextClassifier(BertTask):
         self.label_type = label_type
         self.compile()
 
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs) -> None:
         """:meth:`BertTask.compile`; ``metrics="auto"``: accuracy (with F1 and AUC for two classes), AUC
         for multi-label, mean absolute error for regression."""
         super().compile(optimizer, loss, metrics=self._default_metrics() if metrics == "auto" else metrics, **kwargs)
 
-    def default_loss(self):
+    def default_loss(self) -> str:
         return {
             CATEGORICAL: "sparse_categorical_crossentropy",
             MULTILABEL: "binary_crossentropy",
@@ -93,7 +100,7 @@ class TextClassifier(BertTask):
             metrics += [BinaryF1(), BinaryAUC()]
         return metrics
 
-    def probabilities(self, encoder_inputs):
+    def probabilities(self, encoder_inputs: dict[str, tf.Tensor]) -> tf.Tensor:
         """The model's outputs from packed encoder inputs (the model after its preprocessor), for inference.
 
         Serving signatures call it to pack the strings themselves (e.g. to each batch's longest input).
@@ -101,7 +108,19 @@ class TextClassifier(BertTask):
         pooled = self.encoder(encoder_inputs, training=False)["pooled_output"]
         return self.get_layer("probabilities")(pooled)  # head_dropout is the identity at inference
 
-    def task_config(self):
+    def packed_signature(self) -> PackedSignature:
+        """``text`` (and ``text_b``) in; out :func:`~tfhub_llm.tasks.serving.classifier_outputs`: ``probabilities``,
+        ``label`` (and ``label_name`` with label names), or ``value`` for regression."""
+        label_names = tf.constant(self.label_names) if self.label_names else None
+        return PackedSignature(
+            ("text", "text_b") if self.text_pair else ("text",),
+            lambda encoder_inputs: classifier_outputs(self.probabilities(encoder_inputs), self.label_type, label_names))
+
+    def serving_module(self) -> PackedServing:
+        """Its TF Serving signature: :meth:`packed_signature` over strings packed to each batch's longest input."""
+        return PackedServing(self, self.packed_signature())
+
+    def task_config(self) -> dict:
         return {
             "num_classes": self.num_classes,
             "multi_label": self.multi_label,

@@ -6,12 +6,20 @@ With the embedded all-MiniLM-L6-v2, ``pooling="mean"``, ``normalize=True`` and t
 ``seq_length`` of 256, the vectors are sentence-transformers' ``all-MiniLM-L6-v2`` embeddings.
 """
 
+from __future__ import annotations
+
+from typing import Sequence
+
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
+from tfhub_llm.tasks.serving import PackedServing, PackedSignature
 
 POOLINGS = ("mean", "cls", "pooled")
 # sentence-transformers cuts all-MiniLM-L6-v2 (and its other BERT models) at 256 word pieces,
@@ -94,7 +102,8 @@ class TextEmbedder(BertTask):
         >>> float(vectors[0] @ vectors[1])  # cosine similarity
     """
 
-    def __init__(self, encoder, preprocessor, pooling="mean", normalize=True, seq_length=None, **kwargs):
+    def __init__(self, encoder: str | HubEncoder, preprocessor: str | HubPreprocessor, pooling: str = "mean",
+                 normalize: bool = True, seq_length: int | None = None, **kwargs):
         encoder = encoder_layer(encoder)
         preprocessor = preprocessor_layer(preprocessor, seq_length or DEFAULT_EMBEDDING_SEQ_LENGTH)
         text = keras.Input(shape=(), dtype="string", name="text")
@@ -107,7 +116,7 @@ class TextEmbedder(BertTask):
         self.normalize = normalize
         self.seq_length = seq_length
 
-    def embeddings(self, encoder_inputs):
+    def embeddings(self, encoder_inputs: dict[str, tf.Tensor]) -> tf.Tensor:
         """The embeddings from packed encoder inputs (the model after its preprocessor), for inference.
 
         Serving signatures call it to pack the strings themselves (to each batch's longest input).
@@ -116,11 +125,11 @@ class TextEmbedder(BertTask):
         return self.get_layer("embedding")(encoder_outputs, encoder_inputs["input_mask"])
 
     @property
-    def dimension(self):
+    def dimension(self) -> int:
         """The length of every embedding (the encoder's width)."""
         return self.output.shape[-1]
 
-    def embed(self, texts, batch_size=32):
+    def embed(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings of ``texts`` as a float32 ``[len(texts), dimension]`` array, in the order given.
 
         Texts are batched by length (as sentence-transformers does), so short ones are not padded
@@ -134,5 +143,13 @@ class TextEmbedder(BertTask):
             vectors[rows] = np.asarray(self(np.asarray([texts[row] for row in rows], dtype=object), training=False))
         return vectors
 
-    def task_config(self):
+    def packed_signature(self) -> PackedSignature:
+        """``text`` in; ``embedding``, float32 ``[batch, dimension]``, out."""
+        return PackedSignature((EMBEDDING_INPUT,), lambda encoder_inputs: {EMBEDDING_OUTPUT: self.embeddings(encoder_inputs)})
+
+    def serving_module(self) -> PackedServing:
+        """Its TF Serving signature: :meth:`packed_signature` over strings packed to each batch's longest input."""
+        return PackedServing(self, self.packed_signature())
+
+    def task_config(self) -> dict:
         return {"pooling": self.pooling, "normalize": self.normalize, "seq_length": self.seq_length}

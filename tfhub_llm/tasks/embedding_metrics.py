@@ -6,14 +6,20 @@ corpus for each query by cosine. All figures are percentages (x100). The embedde
 with ``embed(texts, batch_size)`` returning a 2-D array (a :class:`TextEmbedder`).
 """
 
-from collections.abc import Collection
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tfhub_llm.errors import InvalidArgumentError
 
+if TYPE_CHECKING:
+    from tfhub_llm.tasks.embedding import TextEmbedder
 
-def average_ranks(values):
+
+def average_ranks(values: Sequence[float]) -> np.ndarray:
     """1-based ranks of ``values``; tied values share the average of the ranks they span."""
     values = np.asarray(values, dtype=np.float64)
     order = np.argsort(values, kind="stable")
@@ -27,7 +33,7 @@ def average_ranks(values):
     return ranks
 
 
-def pearson(x, y):
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     """Pearson's correlation of two equally long sequences (neither constant)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
@@ -39,7 +45,7 @@ def pearson(x, y):
     return float((x * y).sum() / denominator)
 
 
-def spearman(x, y):
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     """Spearman's rank correlation: Pearson's over the average ranks (ties handled as scipy does)."""
     return pearson(average_ranks(x), average_ranks(y))
 
@@ -49,7 +55,7 @@ def _unit(vectors):
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def cosine_matrix(first, second):
+def cosine_matrix(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Cosine similarities ``[len(first), len(second)]`` between two sets of vectors."""
     return _unit(first) @ _unit(second).T
 
@@ -61,7 +67,8 @@ def _embed_unique(embedder, texts, batch_size):
     return embedder.embed(unique, batch_size=batch_size), np.array([position[text] for text in texts])
 
 
-def evaluate_similarity(embedder, texts_a, texts_b, scores, batch_size=32):
+def evaluate_similarity(embedder: TextEmbedder, texts_a: Sequence[str], texts_b: Sequence[str],
+                        scores: Sequence[float], batch_size: int = 32) -> dict:
     """Spearman and Pearson (x100) of the cosine of each ``(texts_a[i], texts_b[i])`` against ``scores[i]``."""
     texts_a, texts_b, scores = list(texts_a), list(texts_b), np.asarray(scores, dtype=np.float64)
     if not len(texts_a) == len(texts_b) == len(scores):
@@ -74,7 +81,9 @@ def evaluate_similarity(embedder, texts_a, texts_b, scores, batch_size=32):
             "pairs": len(scores)}
 
 
-def evaluate_retrieval(embedder, queries, corpus, relevant, ks=(1, 5, 10), batch_size=32):
+def evaluate_retrieval(embedder: TextEmbedder, queries: Sequence[str], corpus: Sequence[str],
+                       relevant: Sequence[int | Collection[int]],
+                       ks: Sequence[int] = (1, 5, 10), batch_size: int = 32) -> dict:
     """Recall@k and MRR (x100) of ranking ``corpus`` by cosine for each query.
 
     Args:

@@ -19,6 +19,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.tasks.windows import max_context_window, window_spans
 
 
 class OffsetTokenizer(Protocol):
@@ -128,30 +129,6 @@ def _answer_token_span(example, doc_starts, doc_ends) -> tuple[int, int] | None:
     if len(overlapping) == 0:
         return None
     return int(overlapping[0]), int(overlapping[-1])
-
-
-def window_spans(num_tokens: int, window_length: int, doc_stride: int) -> list[tuple[int, int]]:
-    """(first token, length) of each window, for QA contexts and token_features' sentences; an empty one gets one."""
-    spans, start = [], 0
-    while True:
-        length = min(num_tokens - start, window_length)
-        spans.append((start, length))
-        if start + length >= num_tokens:
-            return spans
-        start += min(length, doc_stride)
-
-
-def max_context_window(spans, num_tokens: int) -> np.ndarray:
-    """For each token, the window where it has the most context (the reference's score), for QA and token_features."""
-    best_score = np.full(num_tokens, -np.inf)
-    best_window = np.full(num_tokens, -1)
-    for window, (start, length) in enumerate(spans):
-        positions = np.arange(start, start + length)
-        score = np.minimum(positions - start, start + length - 1 - positions) + 0.01 * length
-        better = score > best_score[positions]
-        best_score[positions[better]] = score[better]
-        best_window[positions[better]] = window
-    return best_window
 
 
 def _window_row(tokenizer, max_seq_length, example_index, query_ids, doc_ids, doc_starts, doc_ends,

@@ -6,6 +6,10 @@ over long contexts and the way back from logits to answer text live in
 ``tokenize_with_offsets``, so every answer is an exact substring of its context.
 """
 
+from __future__ import annotations
+
+from typing import Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -13,9 +17,12 @@ from keras import ops
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.squad import SquadExample
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
-from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
+from tfhub_llm.tasks.offsets import characters_at_bytes
+from tfhub_llm.tasks.qa_features import QAFeatures, make_qa_features, postprocess_qa
+from tfhub_llm.tasks.qa_serving import QuestionAnsweringServing
 from tfhub_llm.training.options import QUESTION_ANSWERING_TRAINING
 
 LOGIT_KEYS = ("start_logits", "end_logits")
@@ -44,15 +51,6 @@ class PreprocessorOffsets:
         ]
 
 
-def characters_at_bytes(text, byte_starts, byte_ends):
-    """UTF-8 byte offsets into ``text`` as character offsets, for QA answers and TokenClassifier's words."""
-    char_byte_starts = np.cumsum([0] + [len(char.encode("utf-8")) for char in text])
-    return (
-        np.searchsorted(char_byte_starts, byte_starts, side="right") - 1,
-        np.searchsorted(char_byte_starts, byte_ends, side="left"),
-    )
-
-
 @keras.saving.register_keras_serializable(package="tfhub_llm")
 class SpanQuestionAnswerer(BertTask):
     """Extractive question answering: start / end logits over the encoder's ``sequence_output``.
@@ -79,15 +77,15 @@ class SpanQuestionAnswerer(BertTask):
 
     def __init__(
         self,
-        encoder,
-        preprocessor,
-        max_seq_length=None,
-        doc_stride=128,
-        max_query_length=None,
-        n_best_size=20,
-        max_answer_length=30,
-        version_2_with_negative=False,
-        null_score_diff_threshold=0.0,
+        encoder: str | HubEncoder,
+        preprocessor: str | HubPreprocessor,
+        max_seq_length: int | None = None,
+        doc_stride: int = 128,
+        max_query_length: int | None = None,
+        n_best_size: int = 20,
+        max_answer_length: int = 30,
+        version_2_with_negative: bool = False,
+        null_score_diff_threshold: float = 0.0,
         **kwargs,
     ):
         encoder = encoder_layer(encoder)
@@ -114,16 +112,20 @@ class SpanQuestionAnswerer(BertTask):
         self.null_score_diff_threshold = null_score_diff_threshold
         self.compile()
 
-    def compile(self, optimizer="auto", loss="auto", **kwargs):
+    def compile(self, optimizer="auto", loss="auto", **kwargs) -> None:
         """:meth:`BertTask.compile` with BERT's SQuAD recipe by default: the mean of the start and end losses."""
         if loss == "auto":
             kwargs.setdefault("loss_weights", {key: 0.5 for key in LOGIT_KEYS})
         super().compile(optimizer, loss, **kwargs)
 
-    def default_loss(self):
+    def default_loss(self) -> dict[str, keras.losses.Loss]:
         return {key: keras.losses.SparseCategoricalCrossentropy(from_logits=True) for key in LOGIT_KEYS}
 
-    def task_config(self):
+    def serving_module(self) -> QuestionAnsweringServing:
+        """Its TF Serving signature: ``question`` and ``context`` in, ``answer``, ``score``, ``start``, ``end`` out."""
+        return QuestionAnsweringServing(self)
+
+    def task_config(self) -> dict:
         return {
             "max_seq_length": self.max_seq_length,
             "doc_stride": self.doc_stride,
@@ -134,13 +136,14 @@ class SpanQuestionAnswerer(BertTask):
             "null_score_diff_threshold": self.null_score_diff_threshold,
         }
 
-    def make_features(self, examples):
+    def make_features(self, examples: Sequence[SquadExample]) -> QAFeatures:
         """SQuAD examples → windowed features (numpy), with answer positions for training."""
         return make_qa_features(
             examples, self.offset_tokenizer, self.max_seq_length, self.doc_stride, self.max_query_length
         )
 
-    def features_dataset(self, features, batch_size=32, shuffle=True, seed=None):
+    def features_dataset(self, features: QAFeatures, batch_size: int = 32, shuffle: bool = True,
+                         seed: int | None = None) -> tf.data.Dataset:
         """A ``tf.data`` pipeline of ``(encoder inputs, {"start_logits": ..., "end_logits": ...})``."""
         targets = {"start_logits": features.start_positions, "end_logits": features.end_positions}
         dataset = tf.data.Dataset.from_tensor_slices((features.encoder_inputs(), targets))
@@ -148,12 +151,13 @@ class SpanQuestionAnswerer(BertTask):
             dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    def fit_examples(self, examples, batch_size=32, epochs=1, seed=None, **fit_kwargs):
+    def fit_examples(self, examples: Sequence[SquadExample], batch_size: int = 32, epochs: int = 1,
+                     seed: int | None = None, **fit_kwargs) -> keras.callbacks.History:
         """Trains on SQuAD examples: features, a shuffled dataset, then ``fit``."""
         dataset = self.features_dataset(self.make_features(examples), batch_size, shuffle=True, seed=seed)
         return self.fit(dataset, epochs=epochs, **fit_kwargs)
 
-    def predict_examples(self, examples, batch_size=32):
+    def predict_examples(self, examples: Sequence[SquadExample], batch_size: int = 32) -> list[dict]:
         """One ``{"answer", "score", "start", "end"}`` per example, the best span over all its windows."""
         features = self.make_features(examples)
         logits = self.predict(features.encoder_inputs(), batch_size=batch_size, verbose=0)
@@ -168,7 +172,7 @@ class SpanQuestionAnswerer(BertTask):
             null_score_diff_threshold=self.null_score_diff_threshold,
         )
 
-    def predict_answers(self, questions, contexts, batch_size=32):
+    def predict_answers(self, questions: Sequence[str], contexts: Sequence[str], batch_size: int = 32) -> list[dict]:
         """Answers each question from its context; ``start`` / ``end`` are character offsets into it."""
         if len(questions) != len(contexts):
             raise InvalidArgumentError(f"{len(questions)} questions but {len(contexts)} contexts.")

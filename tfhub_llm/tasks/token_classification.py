@@ -1,27 +1,31 @@
 """``TokenClassifier``: a tag per word (named entities and the like) over any TF-Hub BERT encoder.
 
 The model maps the encoder's input dict to per-token tag probabilities over ``sequence_output``.
-Words become word pieces through the preprocessor (``tokenize`` for given words,
-``tokenize_with_offsets`` for raw text, whose own word splitting then defines the words); windows
+Words become word pieces through the preprocessor (:mod:`tfhub_llm.tasks.words`: ``tokenize`` for given
+words, ``tokenize_with_offsets`` for raw text, whose own word splitting then defines the words); windows
 over long sentences live in :mod:`tfhub_llm.tasks.token_features`, and tags become entities by
 the rules of :mod:`tfhub_llm.tasks.entities`, so every entity's ``start`` / ``end`` are
 character offsets with ``text[start:end]`` its text.
 """
 
+from __future__ import annotations
+
 import functools
+from typing import Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.hub.assets import asset_file, read_asset_lines
 from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.tag_schemes import OUTSIDE, checked_tag_scheme
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.entities import entity_spans
-from tfhub_llm.tasks.question_answering import characters_at_bytes
-from tfhub_llm.tasks.token_features import make_token_features
+from tfhub_llm.tasks.entity_serving import EntityServing
+from tfhub_llm.tasks.token_features import TokenFeatures, make_token_features
+from tfhub_llm.tasks.words import continuation_pieces, word_pieces, words_with_offsets
 from tfhub_llm.training.options import TOKEN_CLASSIFIER_TRAINING
 
 
@@ -51,8 +55,9 @@ class TokenClassifier(BertTask):
 
     LEARNING_RATE = TOKEN_CLASSIFIER_TRAINING.learning_rate
 
-    def __init__(self, encoder, preprocessor, label_names, tag_scheme=None, max_seq_length=128, doc_stride=64,
-                 dropout=0.1, **kwargs):
+    def __init__(self, encoder: str | HubEncoder, preprocessor: str | HubPreprocessor, label_names: Sequence[str],
+                 tag_scheme: str | None = None, max_seq_length: int = 128, doc_stride: int = 64, dropout: float = 0.1,
+                 **kwargs):
         label_names = list(label_names)
         if OUTSIDE not in label_names or len(set(label_names)) != len(label_names):
             raise InvalidArgumentError(f"label_names must hold 'O' and no duplicates, got {label_names}")
@@ -73,27 +78,31 @@ class TokenClassifier(BertTask):
         self.dropout = dropout
         self.compile()
 
-    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs):
+    def compile(self, optimizer="auto", loss="auto", weighted_metrics="auto", **kwargs) -> None:
         """:meth:`BertTask.compile`; loss and accuracy are averaged over the weighted (first) pieces."""
         if weighted_metrics == "auto":
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer, loss, weighted_metrics=weighted_metrics, **kwargs)
 
-    def default_loss(self):
+    def default_loss(self) -> keras.losses.Loss:
         return keras.losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
 
-    def task_config(self):
+    def serving_module(self) -> EntityServing:
+        """Its TF Serving signature: ``text`` in, its entities out (as :meth:`predict_entities` finds them)."""
+        return EntityServing(self)
+
+    def task_config(self) -> dict:
         return {"label_names": self.label_names, "tag_scheme": self.tag_scheme, "max_seq_length": self.max_seq_length,
                 "doc_stride": self.doc_stride, "dropout": self.dropout}
 
     @functools.cached_property
-    def continuation_pieces(self):
+    def continuation_pieces(self) -> np.ndarray:
         """Bool ``[vocab_size]``: which word pieces continue a word (see :func:`preprocessor_words`)."""
         return continuation_pieces(self.encoder, self.preprocessor)
 
     # --- features ---------------------------------------------------------------------------------
 
-    def make_features(self, token_lists, tag_lists=None):
+    def make_features(self, token_lists, tag_lists: Sequence[Sequence[str]] | None = None) -> TokenFeatures:
         """Windows over sentences of words (``TaggedSentences`` or lists of tokens, with ``tag_lists``)."""
         if tag_lists is None and hasattr(token_lists, "tags"):
             token_lists, tag_lists = token_lists.tokens, token_lists.tags
@@ -109,14 +118,16 @@ class TokenClassifier(BertTask):
     def _features(self, pieces, label_ids=None):
         return make_token_features(pieces, self.preprocessor.special_ids, self.max_seq_length, self.doc_stride, label_ids)
 
-    def features_dataset(self, features, batch_size=32, shuffle=True, seed=None):
+    def features_dataset(self, features: TokenFeatures, batch_size: int = 32, shuffle: bool = True,
+                         seed: int | None = None) -> tf.data.Dataset:
         """A ``tf.data`` pipeline of ``(encoder inputs, tag ids, weights)``; weights are 1 on first pieces."""
         dataset = tf.data.Dataset.from_tensor_slices((features.encoder_inputs(), features.labels, features.label_weights))
         if shuffle:
             dataset = dataset.shuffle(len(features), seed=seed, reshuffle_each_iteration=True)
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    def fit_examples(self, sentences, batch_size=32, epochs=1, seed=None, **fit_kwargs):
+    def fit_examples(self, sentences, batch_size: int = 32, epochs: int = 1, seed: int | None = None,
+                     **fit_kwargs) -> keras.callbacks.History:
         """Trains on ``TaggedSentences``: features, a shuffled dataset, then ``fit``."""
         dataset = self.features_dataset(self.make_features(sentences), batch_size, shuffle=True, seed=seed)
         return self.fit(dataset, epochs=epochs, shuffle=False, **fit_kwargs)  # the dataset shuffles itself
@@ -132,14 +143,14 @@ class TokenClassifier(BertTask):
         tags = [self.label_names[index] for index in np.argmax(word_probabilities, axis=-1)] if len(word_probabilities) else []
         return [tag if row >= 0 else OUTSIDE for tag, row in zip(tags, features.word_rows[sentence])]
 
-    def predict_tags(self, token_lists, batch_size=32):
+    def predict_tags(self, token_lists: Sequence[Sequence[str]], batch_size: int = 32) -> list[list[str]]:
         """The tag of every word of each sentence (lists of tokens); a word without word pieces gets ``O``."""
         token_lists = [list(tokens) for tokens in token_lists]
         features = self.make_features(token_lists)
         return [self._tags(probabilities, features, sentence)
                 for sentence, probabilities in enumerate(self._word_probabilities(features, batch_size))]
 
-    def predict_entities(self, texts, batch_size=32):
+    def predict_entities(self, texts: Sequence[str], batch_size: int = 32) -> list[list[dict]]:
         """Per text, its entities: ``{"text", "label", "start", "end", "score"}`` with ``text == texts[i][start:end]``.
 
         Words are the preprocessor's own (``tokenize_with_offsets``); ``score`` is the mean, over the
@@ -160,71 +171,3 @@ class TokenClassifier(BertTask):
         return results
 
 
-def word_pieces(preprocessor, token_lists):
-    """``[sentence][word]`` word piece ids of given words (each token through the preprocessor's ``tokenize``)."""
-    flat = [token for tokens in token_lists for token in tokens]
-    pieces = preprocessor.token_ids(flat) if flat else None
-    splits = pieces.row_splits.numpy() if flat else np.zeros(1, np.int64)
-    values = pieces.flat_values.numpy() if flat else np.zeros(0, np.int32)
-    per_word = [values[start:end] for start, end in zip(splits[:-1], splits[1:])]
-    sentence_starts = np.cumsum([0] + [len(tokens) for tokens in token_lists])
-    return [per_word[start:end] for start, end in zip(sentence_starts[:-1], sentence_starts[1:])]
-
-
-def continuation_pieces(encoder, preprocessor):
-    """Bool ``[vocab_size]``: which word pieces continue a word (``##`` tokens), from the model's vocabulary file."""
-    vocab_file = asset_file([encoder.module, preprocessor.module], "vocab_file")
-    if vocab_file is None:
-        raise InvalidArgumentError(f"Neither the encoder {encoder.handle!r} nor the preprocessor {preprocessor.handle!r} has a "
-                         "vocab_file, which tells the word pieces that continue a word from those that start one.")
-    return np.array([token.startswith("##") for token in read_asset_lines(vocab_file)])
-
-
-def preprocessor_words(preprocessor_module, texts, continuation):
-    """The words of ``texts`` as the preprocessor splits them, in TensorFlow ops (eager or in a graph).
-
-    A word starts at the first piece of each row that ``tokenize_with_offsets`` returns, unless that
-    piece is a ``##`` continuation (``continuation``: bool ``[vocab_size]``), so the words are the
-    same whether the preprocessor returns ``[batch, words, pieces]`` (BertTokenizer) or one row per
-    piece (FastBertTokenizer). Returns the flat pieces ``[batch, (pieces)]`` and, per word (flat over
-    the batch, in order), its text, first and last piece (indices into the pieces' values) and UTF-8
-    byte span in its text.
-    """
-    rows, byte_starts, byte_ends = preprocessor_module.tokenize_with_offsets(texts)
-    pieces = tf.cast(rows.merge_dims(1, -1), tf.int32)
-    byte_starts, byte_ends = (offsets.merge_dims(1, -1).values for offsets in (byte_starts, byte_ends))
-    if isinstance(rows.values, tf.RaggedTensor):
-        row_lengths = rows.values.row_lengths()
-    else:  # [rows, k]: k pieces in every row
-        shape = tf.shape(rows.values, out_type=tf.int64)
-        row_lengths = tf.fill(shape[:1], shape[1])
-    first_in_row = tf.ragged.range(row_lengths).values == 0
-    first_in_text = tf.ragged.range(pieces.row_lengths()).values == 0
-    starts_word = first_in_text | (first_in_row & ~tf.gather(continuation, pieces.values))
-    first_piece = tf.where(starts_word)[:, 0]
-    last_piece = tf.concat([first_piece, tf.size(pieces.values, out_type=tf.int64)[None]], axis=0)[1:] - 1
-    return {"pieces": pieces, "text": tf.gather(pieces.value_rowids(), first_piece), "first_piece": first_piece,
-            "last_piece": last_piece, "byte_start": tf.gather(byte_starts, first_piece),
-            "byte_end": tf.gather(byte_ends, last_piece)}
-
-
-def words_with_offsets(preprocessor, texts, continuation):
-    """Per text: (word piece ids per word, character start per word, character end per word), the preprocessor's words."""
-    if not preprocessor.has_offsets:
-        raise InvalidArgumentError(
-            f"The preprocessor {preprocessor.handle!r} has no tokenize_with_offsets, which finding entities in raw "
-            "text needs to map words back to the text; use one that has it (those of tfhub_llm.convert_hf_bert "
-            "and savedmodels/ do), or tag given words with predict_tags.")
-    if not texts:
-        return []
-    words = preprocessor_words(preprocessor.module, tf.constant(texts, tf.string), tf.constant(continuation))
-    pieces = words.pop("pieces").values.numpy()
-    words = {key: value.numpy() for key, value in words.items()}
-    bounds = np.searchsorted(words["text"], np.arange(len(texts) + 1))
-    results = []
-    for index, text in enumerate(texts):
-        mine = slice(bounds[index], bounds[index + 1])
-        char_starts, char_ends = characters_at_bytes(text, words["byte_start"][mine], words["byte_end"][mine])
-        word_pieces = [pieces[first:last + 1] for first, last in zip(words["first_piece"][mine], words["last_piece"][mine])]
-        results.append((word_pieces, char_starts, char_ends))
-    return results

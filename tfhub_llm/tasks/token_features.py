@@ -1,8 +1,8 @@
 """Token-classification features, in numpy: words' word pieces ⇄ ``[CLS] window [SEP]`` encoder rows.
 
 A sentence whose word pieces do not fit in ``max_seq_length - 2`` becomes several windows, each
-starting ``doc_stride`` pieces after the previous one (the layout of
-:mod:`tfhub_llm.tasks.qa_features`), so no word is lost. In training, each word's tag sits on its
+starting ``doc_stride`` pieces after the previous one (:mod:`tfhub_llm.tasks.windows`, as
+question answering's contexts), so no word is lost. In training, each word's tag sits on its
 first word piece in every window holding that piece; all other positions ([CLS], [SEP], later
 pieces, padding) have weight 0, out of the loss and the metrics. In prediction, a word's tag is
 read from the window that gives its first piece the most context (the BERT reference's rule).
@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.tasks.qa_features import max_context_window, window_spans
+from tfhub_llm.tasks.windows import max_context_window, window_spans
 
 
 @dataclasses.dataclass

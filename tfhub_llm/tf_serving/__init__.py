@@ -1,10 +1,8 @@
 """TF Serving: exports with raw-text signatures, a check against a model server release, a REST client and a dev server.
 
-* :mod:`~tfhub_llm.tf_serving.export`: ``export_for_serving``, ``BASE_DIR/N`` with warmup requests.
-* :mod:`~tfhub_llm.tf_serving.signatures`: the ``serving_default`` functions of the task models.
-* :mod:`~tfhub_llm.tf_serving.entity_signature`: a ``TokenClassifier``'s, ``text`` in, entities out.
+* :mod:`~tfhub_llm.tf_serving.export`: ``export_for_serving``, ``BASE_DIR/N`` with warmup requests; what it saves
+  is the task's own ``serving_module()`` (:mod:`tfhub_llm.tasks.serving`).
 * :mod:`~tfhub_llm.tf_serving.keras_model`: any Keras model on raw text (e.g. built with ``KerasLayer``).
-* :mod:`~tfhub_llm.tf_serving.packing`: ragged-op packing for preprocessors whose own packing old releases lack.
 * :mod:`~tfhub_llm.tf_serving.check`: ``check_serving``, loads an export as the model server does
   (each release's op list in :mod:`~tfhub_llm.tf_serving.releases`).
 * :mod:`~tfhub_llm.tf_serving.client`: ``ServingClient``, TF Serving's REST API, stdlib only.

@@ -9,7 +9,14 @@ non-numeric sibling (``.tmp-<version>-<pid>-<random>``, :func:`tfhub_llm.atomic.
 and renamed into place once complete; on failure the sibling is removed. Versions count up from the highest numeric folder and are never
 overwritten. The warmup file is a TFRecord of ``PredictionLog`` protos (tensorflow-serving-api)
 that TF Serving replays at load time, so the first real request does not pay for graph setup.
+
+What is saved is the model's own: a task says its signature and warmup texts
+(:class:`~tfhub_llm.tasks.base.ServedTask`), and any other Keras model on raw text is exported
+through :class:`~tfhub_llm.tf_serving.keras_model.KerasModelServing`.
 """
+
+from __future__ import annotations
+
 
 import math
 import os
@@ -26,35 +33,16 @@ from tfhub_llm.hub.staging import process_alive
 from tfhub_llm.hub.limits import MAX_WARMUP_FILE_BYTES, MAX_WARMUP_REQUESTS, MAX_WARMUP_TENSOR_BYTES
 from tfhub_llm.hub.shape_rules import dtype_bytes
 from tfhub_llm.interface import SERVING_SIGNATURE
-from tfhub_llm.tf_serving.entity_signature import EntityServing
+from tfhub_llm.tasks.base import ServedTask
+from tfhub_llm.tasks.serving import TextServing
 from tfhub_llm.tf_serving.keras_model import KerasModelServing
-from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
-from tfhub_llm.tasks.classifier import TextClassifier
-from tfhub_llm.tasks.embedding import TextEmbedder
-from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
-from tfhub_llm.tasks.token_classification import TokenClassifier
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MAX_WARMUP_RECORDS = 1000  # TF Serving reads at most this many warmup records
 
-DEFAULT_WARMUP_INPUTS = {
-    ("text",): {"text": ["A gripping, beautifully acted film.", "The plot never comes together.", "ok"]},
-    ("text", "text_b"): {
-        "text": ["The company posted record profits.", "He left early."],
-        "text_b": ["Profits at the company reached an all-time high.", "The meeting ran late."],
-    },
-    ("question", "context"): {
-        "question": ["Who wrote the first program?", "When did the meeting end?"],
-        "context": [
-            "Ada Lovelace wrote what is often called the first computer program, for Babbage's engine.",
-            "The meeting began at nine and ended shortly after noon, when lunch arrived.",
-        ],
-    },
-}
-
-
-def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
+def export_for_serving(model: keras.Model, base_dir: str | os.PathLike, version: int | None = None,
+                       warmup_inputs: dict[str, list[str]] | None = None) -> str:
     """Exports a ``TextClassifier``, ``SpanQuestionAnswerer``, ``TokenClassifier``, ``TextEmbedder``, or any Keras
     model on raw text (e.g. built with ``tfhub_llm.KerasLayer``, :mod:`tfhub_llm.tf_serving.keras_model`) as
     ``base_dir/<version>`` for TF Serving.
@@ -63,8 +51,8 @@ def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
         model: the trained task model, or a functional / Sequential Keras model whose inputs are strings ``[batch]``.
         base_dir: the model's base path in TF Serving (created when missing).
         version: the version number; default one more than the highest numeric folder in ``base_dir``.
-        warmup_inputs: ``{input name: [strings]}`` for the warmup requests (defaults: a few built-in
-            sentences for one or two inputs); the names are the signature's inputs, e.g. ``{"text": [...]}``.
+        warmup_inputs: ``{input name: [strings]}`` for the warmup requests (default: the signature's own
+            sample texts); the names are the signature's inputs, e.g. ``{"text": [...]}``.
 
     Returns:
         The path of the new version folder.
@@ -74,7 +62,8 @@ def export_for_serving(model, base_dir, version=None, warmup_inputs=None):
     final_dir = base_dir / str(version)
     _refuse_existing(final_dir)
     serving_module = _serving_module(model)
-    warmup_inputs = _checked_warmup_inputs(warmup_inputs, serving_module.input_names)
+    warmup_inputs = (serving_module.warmup_texts() if warmup_inputs is None
+                     else _checked_warmup_inputs(warmup_inputs, serving_module.input_names))
     base_dir.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_exports(base_dir)
     prefix = f"{TEMP_PREFIX}{version}-{os.getpid()}-"
@@ -92,9 +81,6 @@ def _remove_abandoned_exports(base_dir):
             shutil.rmtree(path, ignore_errors=True)
 
 
-    return True
-
-
 def is_version_name(name: str) -> bool:
     """Whether a folder name in a base directory is a version: ASCII digits only ('²' passes str.isdigit())."""
     return name.isascii() and name.isdigit()
@@ -107,15 +93,10 @@ def next_version(base_dir):
     return max(versions, default=0) + 1
 
 
-def _serving_module(model):
-    if isinstance(model, TextClassifier):
-        return ClassifierServing(model)
-    if isinstance(model, SpanQuestionAnswerer):
-        return QuestionAnsweringServing(model)
-    if isinstance(model, TokenClassifier):
-        return EntityServing(model)
-    if isinstance(model, TextEmbedder):
-        return EmbedderServing(model)
+def _serving_module(model) -> TextServing:
+    """The task's own serving module, else a plain Keras model's on raw text."""
+    if isinstance(model, ServedTask):
+        return model.serving_module()
     if isinstance(model, keras.Model):
         return KerasModelServing(model)
     raise InvalidArgumentTypeError(
@@ -142,8 +123,6 @@ def _version_exists(final_dir):
 
 def _checked_warmup_inputs(warmup_inputs, input_names):
     """``{name: list of str}`` with exactly the signature's inputs and the same number of rows in each."""
-    if warmup_inputs is None:
-        return _default_warmup_inputs(tuple(input_names))
     if not isinstance(warmup_inputs, dict) or set(warmup_inputs) != set(input_names):
         given = sorted(warmup_inputs) if isinstance(warmup_inputs, dict) else type(warmup_inputs).__name__
         raise InvalidArgumentError(f"warmup_inputs must be a dict with exactly the inputs {list(input_names)}, got {given}.")
@@ -157,17 +136,6 @@ def _checked_warmup_inputs(warmup_inputs, input_names):
             if not isinstance(value, str):
                 raise InvalidArgumentError(f"warmup_inputs[{name!r}][{index}] is {type(value).__name__}, not str.")
     return rows
-
-
-def _default_warmup_inputs(input_names):
-    """The built-in sentences for the inputs: by name, else the one-text or text-pair ones under these names."""
-    if input_names in DEFAULT_WARMUP_INPUTS:
-        return DEFAULT_WARMUP_INPUTS[input_names]
-    by_count = {1: ("text",), 2: ("text", "text_b")}
-    if len(input_names) not in by_count:
-        raise InvalidArgumentError(f"There are no built-in warmup sentences for the inputs {list(input_names)}: "
-                                   "pass warmup_inputs={name: [strings]}.")
-    return dict(zip(input_names, DEFAULT_WARMUP_INPUTS[by_count[len(input_names)]].values()))
 
 
 def warmup_requests(inputs):

@@ -1,8 +1,8 @@
 """The raw-text serving signature of a ``TokenClassifier``: ``text`` in, padded entity tensors out.
 
 Everything ``TokenClassifier.predict_entities`` does in Python happens in the graph, so TF Serving
-runs no Python: the preprocessor's words (``token_classification.preprocessor_words``), windows over long texts
-(:func:`signatures.sliding_windows`, the layout of ``token_features``), each word's tag
+runs no Python: the preprocessor's words (:func:`tfhub_llm.tasks.words.preprocessor_words`), windows over long texts
+(:func:`tfhub_llm.tasks.windows.sliding_windows`, the layout of ``token_features``), each word's tag
 read at its first word piece in its max-context window, and entities decoded with the chunking
 rules of :mod:`tfhub_llm.tasks.entities` as lookup tables.
 """
@@ -12,8 +12,10 @@ import tensorflow as tf
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.readers.tag_schemes import tag_parts
 from tfhub_llm.tasks.entities import chunk_boundary_tables
-from tfhub_llm.tasks.token_classification import preprocessor_words
-from tfhub_llm.tf_serving.signatures import TaskServing, char_offsets, sliding_windows
+from tfhub_llm.tasks.offsets import char_offsets
+from tfhub_llm.tasks.serving import TaskServing
+from tfhub_llm.tasks.windows import sliding_windows
+from tfhub_llm.tasks.words import preprocessor_words
 
 NO_ENTITY = {"entity_text": "", "entity_label": "", "entity_start": -1, "entity_end": -1, "entity_score": 0.0}
 
@@ -27,7 +29,7 @@ class EntityServing(TaskServing):
     ``num_entities`` int64 ``[batch]``. As ``model.predict_entities`` returns them.
     """
 
-    def __init__(self, model):
+    def __init__(self, model):  # a TokenClassifier
         if not hasattr(model.preprocessor.module, "tokenize_with_offsets"):
             raise InvalidArgumentError(
                 f"The preprocessor {model.preprocessor.handle!r} has no tokenize_with_offsets, which the entity "
