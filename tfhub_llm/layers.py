@@ -18,8 +18,8 @@ from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.assets import asset_file
 from tfhub_llm.hub.trust import layer_config_for_load
-from tfhub_llm import interface
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm import hub_contract
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, is_cut, part_starts
 from tfhub_llm.module_weights import add_regularization_losses, takes_training, track_module_variables
 
@@ -75,7 +75,7 @@ class HubEncoder(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         training = bool(training)
-        encoder_inputs = interface.encoder_inputs(inputs)
+        encoder_inputs = hub_contract.encoder_inputs(inputs)
         if self.micro_batches > 1:
             batch_size = tf.shape(encoder_inputs["input_mask"])[0]
             outputs = tf.cond(
@@ -122,7 +122,7 @@ class HubEncoder(keras.layers.Layer):
         """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
         if not self.has_mlm:
             raise InvalidArgumentError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
-        mlm_inputs = interface.encoder_inputs(inputs)
+        mlm_inputs = hub_contract.encoder_inputs(inputs)
         mlm_inputs["masked_lm_positions"] = tf.cast(masked_lm_positions, tf.int32)
         return self._module.mlm(mlm_inputs, training=training)["mlm_logits"]
 

@@ -12,7 +12,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tfhub_llm.hub import security, trust
 
 from tests.harness import MODEL_GARDEN_BERT, REPO, save_hand_made_encoder, writes_file
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 
 FIXTURE = str(MODEL_GARDEN_BERT)
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfhub_llm.escaping import printable_tree
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.assets import asset_file, read_asset_lines
-from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
+from tfhub_llm.hub_contract import TEXT_EMBEDDING, interface_kind
 
 # Sub-objects and functions of the TF-Hub BERT interface, in the order a description lists them.
 INTERFACE_PARTS = ("__call__", "mlm", "tokenize", "tokenize_with_offsets", "bert_pack_inputs")

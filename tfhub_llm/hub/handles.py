@@ -5,7 +5,7 @@ format, or a tfhub.dev / Kaggle Models URL. Resolution and caching (``TFHUB_CACH
 tensorflow_hub's own (with :mod:`tfhub_llm.hub.resolver` verifying archives, installed on the first
 remote handle); this module adds a scan of the graph (:mod:`tfhub_llm.hub.security`), errors that
 name the handle and say what to do, and checks that what was loaded has the encoder, preprocessor or
-text-embedding interface (:mod:`tfhub_llm.interface`) before anyone calls it.
+text-embedding interface (:mod:`tfhub_llm.hub_contract`) before anyone calls it.
 """
 
 import os
@@ -18,7 +18,7 @@ import tensorflow_text  # noqa: F401  (registers the TF Text ops that preprocess
 from tfhub_llm.errors import TfhubLlmError
 from tfhub_llm.hub import resolver, security
 from tfhub_llm.hub.trust import local_path
-from tfhub_llm.interface import (
+from tfhub_llm.hub_contract import (
     ENCODER_INPUT_KEYS,
     ENCODER_OUTPUT_KEYS,
     missing_encoder_parts,

@@ -15,7 +15,7 @@ import tensorflow as tf
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
 from tfhub_llm.hub import archive, handles
-from tfhub_llm.interface import SERVING_SIGNATURE, encoder_serving_function
+from tfhub_llm.hub_contract import SERVING_SIGNATURE, encoder_serving_function
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 

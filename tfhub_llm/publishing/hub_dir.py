@@ -20,7 +20,7 @@ from tfhub_llm.atomic import write_text
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import archive
 from tfhub_llm.hub.describe import describe, format_markdown
-from tfhub_llm.interface import TEXT_EMBEDDING
+from tfhub_llm.hub_contract import TEXT_EMBEDDING
 from tfhub_llm.publishing.kaggle import KAGGLE_FRAMEWORK, KaggleUploadError, import_kagglehub, kaggle_handle_parts, upload_to_kaggle
 
 MODEL_CARD = "README.md"

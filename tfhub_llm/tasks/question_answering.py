@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.qa_features import make_qa_features, postprocess_qa
 from tfhub_llm.tasks.squad import SquadExample

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub.assets import asset_file, read_asset_lines
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.entities import OUTSIDE, checked_tag_scheme, entity_spans
 from tfhub_llm.tasks.question_answering import characters_at_bytes

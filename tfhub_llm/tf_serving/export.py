@@ -25,7 +25,7 @@ from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, Inv
 from tfhub_llm.hub.staging import process_alive
 from tfhub_llm.hub.limits import MAX_WARMUP_FILE_BYTES, MAX_WARMUP_REQUESTS, MAX_WARMUP_TENSOR_BYTES
 from tfhub_llm.hub.shape_rules import dtype_bytes
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.entity_signature import EntityServing
 from tfhub_llm.tf_serving.keras_model import KerasModelServing
 from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing

@@ -16,7 +16,7 @@ Keras model itself, so an export holds no optimizer state.
 
 import tensorflow as tf
 
-from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE, string_input_specs
+from tfhub_llm.hub_contract import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE, string_input_specs
 from tfhub_llm.layers import pack_inputs
 from tfhub_llm.data import MULTILABEL, REGRESSION
 from tfhub_llm.tf_serving.packing import TokenizeOnly, unservable_packing_ops
