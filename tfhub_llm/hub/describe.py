@@ -32,13 +32,13 @@ def describe(handle, *, trust=False, allow_ops=()):
     ``variables``, ``trainable_variables``, ``parameters`` (floating-point values) and ``bytes``.
     Every string in it is :func:`~tfhub_llm.escaping.printable`: the model chose many of them.
     """
-    path = handles.resolve(handle)
-    module = handles.load(handle, trust=trust, allow_ops=allow_ops)
+    resolved = handles.resolve(handle)
+    module = handles.load(resolved, trust=trust, allow_ops=allow_ops)
     variables = handles.module_variables(module)
     trainable = getattr(module, "trainable_variables", None)
     return printable_tree({
-        "handle": str(handle),
-        "path": path,
+        "handle": resolved.handle,
+        "path": resolved.path,
         "kind": interface_kind(module) or OTHER_KIND,
         "has_mlm": hasattr(module, "mlm"),
         "functions": {name: _function_lines(module, name) for name in INTERFACE_PARTS if hasattr(module, name)},

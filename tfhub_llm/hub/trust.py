@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import urllib.parse
 
 from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.hub.limits import check_config_sizes
+from tfhub_llm.hub.resolved_handle import ResolvedHandle, local_path
 
 TRUSTED_DIRS_ENV = "TFHUB_LLM_TRUSTED_DIRS"
 REMOTE_HANDLES_ENV = "TFHUB_LLM_ALLOW_REMOTE_HANDLES"
@@ -50,25 +50,15 @@ def is_trusted_path(path: str | os.PathLike) -> bool:
     return any(os.path.commonpath([real, folder]) == folder for folder in trusted_directories())
 
 
-def local_path(handle: str) -> str | None:
-    """The file-system path a handle names (a bare path, ``file://``, or a Windows drive such as ``C:\\``), or
-    None for a remote (http, hub) handle."""
-    parsed = urllib.parse.urlparse(handle)
-    if parsed.scheme == "file":
-        return urllib.parse.unquote(parsed.path)
-    return handle if parsed.scheme == "" or len(parsed.scheme) == 1 else None
+def is_trusted(model: ResolvedHandle, *, trust: bool = False) -> bool:
+    """Whether the caller trusts a model: ``trust``, a ``trusting()`` block, or a handle naming a trusted folder.
 
-
-def is_trusted(path, *, trust: bool = False, handle: str | None = None) -> bool:
-    """Whether the caller trusts a model: ``trust``, a ``trusting()`` block, or the handle in a trusted folder.
-
-    A folder is judged by the handle the caller named (``handle``, else ``path``), never by the
-    cache folder a download landed in: a remote handle is never trusted by folder.
+    A folder is judged by the handle the caller named, never by the cache folder a download landed
+    in: a remote handle is never trusted by folder.
     """
     if trust or _trust_all.get():
         return True
-    local = local_path(os.fspath(handle if handle is not None else path))
-    return local is not None and is_trusted_path(local)
+    return not model.remote and is_trusted_path(model.path)
 
 
 @contextlib.contextmanager

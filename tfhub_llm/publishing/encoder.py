@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
-from tfhub_llm.hub import archive, handles
+from tfhub_llm.hub import archive
 from tfhub_llm.hub_contract import SERVING_SIGNATURE, encoder_serving_function
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
@@ -40,7 +40,7 @@ def export_to_hub(model_or_encoder, out_dir, *, preprocessor=True):
     with atomic_directory(out_dir, exists_error=_not_empty) as staging:
         tf.saved_model.save(encoder.module, str(staging / "encoder"), signatures=_encoder_signatures(encoder.module))
         if preprocessor_layer is not None:
-            archive.copy_saved_model(handles.resolve(preprocessor_layer.handle), staging / "preprocessor")
+            archive.copy_saved_model(preprocessor_layer.resolved_handle.path, staging / "preprocessor")
     return out_dir
 
 
