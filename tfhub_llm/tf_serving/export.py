@@ -29,6 +29,7 @@ from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.entity_signature import EntityServing
 from tfhub_llm.tf_serving.keras_model import KerasModelServing
 from tfhub_llm.tf_serving.signatures import ClassifierServing, EmbedderServing, QuestionAnsweringServing
+from tfhub_llm.tf_serving.version_names import is_ascii_digits
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
@@ -97,7 +98,7 @@ def _remove_abandoned_exports(base_dir):
 
 def is_version_name(name: str) -> bool:
     """Whether a folder name in a base directory is a version: ASCII digits only ('²' passes str.isdigit())."""
-    return name.isascii() and name.isdigit()
+    return is_ascii_digits(name)
 
 
 def next_version(base_dir):
