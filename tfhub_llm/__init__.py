@@ -38,7 +38,7 @@ _MODULES = {
     "tfhub_llm.hub.describe": ("describe",),
     "tfhub_llm.hub.handles": ("HandleError",),
     "tfhub_llm.hub.security": ("UntrustedModelError", "check_saved_model"),
-    "tfhub_llm.hub.trust": ("trust_directory",),
+    "tfhub_llm.hub.trust": ("RemoteHandleError", "allowing_remote_handles", "trust_directory", "trusting"),
     "tfhub_llm.keras_layer": ("KerasLayer",),
     "tfhub_llm.layers": ("HubEncoder", "HubPreprocessor", "HubTextEmbedding"),
     "tfhub_llm.litert": ("LiteRTConversionError", "LiteRTModel", "check_litert", "export_litert"),

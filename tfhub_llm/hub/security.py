@@ -64,7 +64,7 @@ class UntrustedModelError(TfhubLlmError, ValueError):
         super().__init__(
             f"Refusing to run SavedModel {source}: it does what untrusted models may not:\n{shown}{more}\n"
             f"If you trust this model, pass trust=True (--trust on the command line), or allow_ops={ops!r}, "
-            f"or trust its folder with tfhub_llm.hub.trust.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
+            f"or trust its folder with tfhub_llm.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
         )
 
 

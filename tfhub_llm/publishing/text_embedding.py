@@ -25,7 +25,7 @@ from tfhub_llm.layers import whole_batches
 from tfhub_llm.tasks.embedding import TextEmbedder
 
 
-def text_embedding_saveable(embedder):
+def _text_embedding_saveable(embedder):
     """The trackable object that :func:`export_text_embedding` writes for a ``TextEmbedder`` (traced as it is)."""
     root = tf.__internal__.tracking.AutoTrackable()
     root.encoder = embedder.encoder.module  # the restored TF-Hub modules: their assets (vocabulary) and tables
@@ -58,6 +58,6 @@ def export_text_embedding(embedder, out_dir, overwrite=False):
             f"export_text_embedding takes a TextEmbedder (e.g. the model.keras of `tfhub-llm finetune embed`), "
             f"got {type(embedder).__name__}.")
     with whole_batches(embedder.encoder), atomic_directory(out_dir, overwrite=overwrite) as staging:
-        root = text_embedding_saveable(embedder)
+        root = _text_embedding_saveable(embedder)
         tf.saved_model.save(root, str(staging), signatures={SERVING_SIGNATURE: root.serving_default})
     return pathlib.Path(out_dir)
