@@ -153,7 +153,7 @@ class HubEncoder(_HubLayer):
         merged = [merge(spec, *parts) for spec, parts in zip(specs, zip(*(tf.nest.flatten(p) for p in pieces)))]
         return tf.nest.pack_sequence_as(pieces[0], merged)
 
-    def mlm_logits(self, inputs, masked_lm_positions, training=False):
+    def mlm_logits(self, inputs: dict, masked_lm_positions, training: bool = False) -> tf.Tensor:
         """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
         if not self.has_mlm:
             raise InvalidArgumentError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
@@ -330,7 +330,7 @@ class HubTextEmbedding(_HubLayer):
         return keras.KerasTensor((inputs.shape[0], self._dimension), dtype="float32")
 
 
-def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest, ragged_ops=False):
+def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest: bool, ragged_ops: bool = False) -> dict[str, tf.Tensor]:
     """The encoder's input dict for 1 or 2 batches of strings, from a TF-Hub preprocessor module.
 
     Packs to ``seq_length`` or, with ``pad_to_longest``, to the batch's longest input (at most

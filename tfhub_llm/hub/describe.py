@@ -7,6 +7,8 @@ through :func:`tfhub_llm.hub.assets.read_asset_lines`: only a regular file insid
 ``assets/``, with a size cap. Its strings are escaped (:mod:`tfhub_llm.escaping`) before any rendering.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Mapping
 
@@ -23,7 +25,7 @@ INTERFACE_PARTS = ("__call__", "mlm", "tokenize", "tokenize_with_offsets", "bert
 OTHER_KIND = "SavedModel"
 
 
-def describe(handle, *, trust=False, allow_ops=()):
+def describe(handle: handles.Handle, *, trust: bool = False, allow_ops=()) -> dict:
     """Describes the SavedModel at ``handle`` (loaded after the op scan of :func:`handles.load`).
 
     Returns ``handle``, ``path``, ``kind`` (``"encoder"``, ``"preprocessor"``, ``"text embedding"`` or ``"SavedModel"``),
@@ -54,7 +56,7 @@ def describe(handle, *, trust=False, allow_ops=()):
     })
 
 
-def format_text(description):
+def format_text(description: dict) -> str:
     """The description as the lines ``tfhub-llm inspect`` prints."""
     lines = [
         description["handle"],
@@ -75,7 +77,7 @@ def format_text(description):
     return "\n".join(lines)
 
 
-def format_markdown(description):
+def format_markdown(description: dict) -> str:
     """The description as the Markdown list of a model card's "Interface" section."""
     lines = []
     for name, function_lines in description["functions"].items():

@@ -136,7 +136,7 @@ def load_preprocessor(handle: Handle, **load_options):
         "bert_pack_inputs.", load_options)
 
 
-def module_variables(module):
+def module_variables(module) -> list[tf.Variable]:
     """The SavedModel's variables: its ``variables`` attribute, or every variable it tracks."""
     if hasattr(module, "variables"):
         return list(module.variables)

@@ -8,8 +8,12 @@ scan of :mod:`tfhub_llm.hub.security` then no longer recognizes as reading the m
 regular files and folders only (:func:`tfhub_llm.hub.archive.copy_saved_model`: no links out of it).
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 
+import keras
 import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
@@ -19,7 +23,8 @@ from tfhub_llm.hub_contract import SERVING_SIGNATURE, encoder_serving_function
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 
-def export_to_hub(model_or_encoder, out_dir, *, preprocessor=True):
+def export_to_hub(model_or_encoder: keras.Model | HubEncoder, out_dir: str | os.PathLike, *,
+                  preprocessor: bool | HubPreprocessor = True) -> pathlib.Path:
     """Writes ``out_dir/encoder`` (and ``out_dir/preprocessor``) as TF-Hub Reusable SavedModels.
 
     Args:

@@ -56,7 +56,7 @@ class ModelCard:
     license_name: str = "Apache 2.0"
 
 
-def render_model_card(name, version, interface, card: ModelCard, kaggle=None) -> str:
+def render_model_card(name: str, version: int, interface: dict, card: ModelCard, kaggle: str | None = None) -> str:
     """The model card (Markdown) of ``NAME/VERSION``: summary, usage, interface, data, evaluation, limitations."""
     url = _handle_url(card, name, version)
     sections = [
@@ -133,7 +133,8 @@ def _evaluation_text(evaluation):
     return "| metric | value |\n| --- | --- |\n" + "\n".join(f"| {metric} | {value} |" for metric, value in evaluation.items())
 
 
-def kaggle_metadata(name, version, interface, card: ModelCard, card_text: str, kaggle=None) -> tuple[dict, dict]:
+def kaggle_metadata(name: str, version: int, interface: dict, card: ModelCard, card_text: str,
+                    kaggle: str | None = None) -> tuple[dict, dict]:
     """``model-metadata.json`` and ``model-instance-metadata.json`` for the Kaggle CLI/API.
 
     Without a Kaggle handle the slugs come from ``name`` and ``ownerSlug`` is left empty for the user to fill.
@@ -188,7 +189,7 @@ class Published:
     kaggle_handle: str | None = None
 
 
-def validate_name_and_version(name, version) -> tuple[str, int]:
+def validate_name_and_version(name: str, version: int | str) -> tuple[str, int]:
     """Returns ``(name, version)`` checked: a plain file name, a positive integer; raises ``InvalidArgumentError``."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(

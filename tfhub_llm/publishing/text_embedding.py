@@ -14,6 +14,9 @@ The graph calls the encoder on whole batches (no micro-batches by length), so it
 of the BERT encoder and preprocessor and passes the op scan of :mod:`tfhub_llm.hub.security` as they do.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 
 import tensorflow as tf
@@ -47,7 +50,7 @@ def _text_embedding_saveable(embedder):
     return root
 
 
-def export_text_embedding(embedder, out_dir, overwrite=False):
+def export_text_embedding(embedder: TextEmbedder, out_dir: str | os.PathLike, overwrite: bool = False) -> pathlib.Path:
     """Writes ``embedder`` (a :class:`TextEmbedder`) to ``out_dir`` as a TF-Hub text-embedding SavedModel.
 
     The folder appears complete or not at all; an existing one is refused unless ``overwrite``.
