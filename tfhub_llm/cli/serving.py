@@ -64,11 +64,11 @@ def run_serve(args):
             print(f"note: keeping TensorFlow's thread pools: {error}", file=sys.stderr)
     limits = ServerLimits(**{field: getattr(args, field) for field in _LIMIT_FLAGS if getattr(args, field) is not None})
     serve(args.base_dir, args.host, args.port, args.model_name, trust=args.trust, grace_period=args.grace_period,
-          policy=VersionPolicy.parse(args.version_policy), labels=_parse_labels(args.label), limits=limits,
+          policy=VersionPolicy.parse(args.version_policy), labels=parse_labels(args.label), limits=limits,
           poll_interval=args.poll_interval)
 
 
-def _parse_labels(items: list[str]) -> dict[str, int]:
+def parse_labels(items: list[str]) -> dict[str, int]:
     """{label: version} from ``--label LABEL=VERSION`` options."""
     labels = {}
     for item in items:
