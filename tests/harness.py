@@ -16,7 +16,7 @@ import threading
 import tensorflow as tf
 
 from savedmodels import MINILM, TINY
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"

@@ -245,6 +245,17 @@ def test_subclassed_model_trains_the_embedding_and_round_trips(saved, tmp_path):
     np.testing.assert_allclose(restored.predict(tf.constant(TEXTS), verbose=0), want, atol=1e-6)
 
 
+def test_only_keras_shape_inference_gets_placeholders_of_the_declared_dtype(saved):
+    layer = KerasLayer(saved["nnlm"])
+    # Keras' shape inference (a graph of its own, float32 placeholders): the layer traces on strings instead.
+    assert SubclassedClassifier(saved["nnlm"])(keras.KerasTensor((None,), "float32")).shape == (None, 1)
+    # A traced function's wrongly typed input is refused, not swapped for a placeholder.
+    with pytest.raises((TypeError, ValueError)):
+        tf.function(layer)(tf.constant([1.0, 2.0]))
+    with pytest.raises((TypeError, ValueError)):
+        layer(tf.constant([1.0, 2.0]))  # eagerly
+
+
 # ---------------------------------------------------------------- int32 ids, signatures
 
 

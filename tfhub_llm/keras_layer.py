@@ -14,12 +14,14 @@ weight sharing (:mod:`tfhub_llm.module_weights`'s):
 * Sequential's implicit ``InputLayer``, which takes its dtype from the layer's ``dtype=`` (``tf.string``).
 """
 
+from __future__ import annotations
+
 import json
+import os
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
-
-from keras.src.backend import in_symbolic_scope  # Keras' own shape inference is running (no public name)
 
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TfhubLlmError
 from tfhub_llm.hub import handles
@@ -55,9 +57,10 @@ class KerasLayer(keras.layers.Layer):
         **kwargs: Keras layer arguments: ``name``, ``dtype`` (e.g. ``tf.string``), ``input_shape`` (e.g. ``[]``).
     """
 
-    def __init__(self, handle, trainable=False, arguments=None, _sentinel=None, tags=None, signature=None,
-                 signature_outputs_as_dict=None, output_key=None, output_shape=None, load_options=None,
-                 trust=False, **kwargs):
+    def __init__(self, handle: str | os.PathLike | Callable, trainable: bool = False, arguments: dict | None = None,
+                 _sentinel=None, tags=None, signature: str | None = None, signature_outputs_as_dict: bool | None = None,
+                 output_key: str | None = None, output_shape=None, load_options: tf.saved_model.LoadOptions | None = None,
+                 trust: bool = False, **kwargs):
         if _sentinel is not None:
             raise InvalidArgumentTypeError("KerasLayer takes only handle (and trainable, arguments) by position; "
                                            "pass the other arguments by name.")
@@ -130,7 +133,7 @@ class KerasLayer(keras.layers.Layer):
             raise InvalidArgumentError(
                 f"KerasLayer {self._described_handle()}: a layer that calls signature {self._signature!r} cannot be "
                 "trainable (signatures have no training mode or regularization losses); set trainable=False.")
-        if in_symbolic_scope():  # Keras infers shapes, e.g. of a subclassed model, on float32 placeholders
+        if _keras_infers_shapes():  # e.g. of a subclassed model, on float32 placeholders
             inputs = tf.nest.map_structure(_placeholder_for, inputs, self._input_specs(inputs), expand_composites=False)
         kwargs = dict(self._arguments)
         args = [inputs]
@@ -182,7 +185,7 @@ class KerasLayer(keras.layers.Layer):
                 return tf.nest.map_structure(_merged, own, declared, expand_composites=False)
         return own
 
-    def get_config(self):
+    def get_config(self) -> dict:
         if not isinstance(self._handle, str):
             raise UnserializableHandleError(
                 f"A KerasLayer built on {self._described_handle()} cannot be saved in a config (model.save('m.keras'), "
@@ -200,8 +203,16 @@ class KerasLayer(keras.layers.Layer):
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: dict) -> KerasLayer:
         return cls(**layer_config_for_load(config, cls.__name__))
+
+
+def _keras_infers_shapes() -> bool:
+    """Whether Keras is inferring output shapes: it calls the model on placeholders of its own dtype in a graph of
+    its own, which (unlike a traced ``tf.function``'s graph) has no input signature. Keras has no public name for
+    this symbolic stage, so the check reads TensorFlow's side of it."""
+    graph = tf.compat.v1.get_default_graph()
+    return not tf.executing_eagerly() and getattr(graph, "structured_input_signature", None) is None
 
 
 def _shapes(output_shape):

@@ -7,8 +7,11 @@ They pass ``training`` through, and expose the SavedModel's variables as Keras w
 storage, so ``fit`` trains them and ``model.save("m.keras")`` keeps them.
 """
 
+from __future__ import annotations
+
 import contextlib
 import functools
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -17,15 +20,52 @@ from tfhub_llm.bert.preprocessing import pack_with_ragged_ops
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.assets import asset_file
+from tfhub_llm.hub.resolved_handle import ResolvedHandle
 from tfhub_llm.hub.trust import layer_config_for_load
-from tfhub_llm import interface
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm import hub_contract
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, is_cut, part_starts
 from tfhub_llm.module_weights import add_regularization_losses, takes_training, track_module_variables
 
 
+class _HubLayer(keras.layers.Layer):
+    """What the hub layers share: a handle resolved once and loaded, and a config that names it.
+
+    Subclasses pass their loader (a :mod:`tfhub_llm.hub.handles` ``load_*`` function) and list in
+    ``_config_keys`` the constructor arguments, kept as attributes of the same name, that their config
+    holds besides ``handle``. ``trust`` is never in a config, and a config read from a file goes through
+    :func:`tfhub_llm.hub.trust.layer_config_for_load`.
+    """
+
+    _config_keys: tuple[str, ...] = ()
+
+    def __init__(self, handle: handles.Handle, load: Callable, trust: bool, **kwargs):
+        super().__init__(**kwargs)
+        self._resolved = handles.resolve(handle)
+        self.handle = self._resolved.handle
+        self._module = load(self._resolved, trust=trust)
+
+    @property
+    def module(self):
+        """The restored SavedModel object."""
+        return self._module
+
+    @property
+    def resolved_handle(self) -> ResolvedHandle:
+        """The handle and the local SavedModel folder it resolved to."""
+        return self._resolved
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "handle": self.handle,
+                **{key: getattr(self, key) for key in self._config_keys}}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**layer_config_for_load(config, cls.__name__))
+
+
 @keras.saving.register_keras_serializable(package="tfhub_llm")
-class HubEncoder(keras.layers.Layer):
+class HubEncoder(_HubLayer):
     """A TF-Hub BERT encoder as a Keras 3 layer.
 
     Args:
@@ -46,36 +86,31 @@ class HubEncoder(keras.layers.Layer):
     ``encoder_outputs`` (they are padding, masked out of every unpadded position's result).
     """
 
-    def __init__(self, handle, trainable=False, output_key=None, trust=False,
-                 micro_batches=DEFAULT_MICRO_BATCHES, **kwargs):
-        super().__init__(trainable=trainable, **kwargs)
+    _config_keys = ("output_key", "micro_batches")
+
+    def __init__(self, handle: handles.Handle, trainable: bool = False, output_key: str | None = None,
+                 trust: bool = False, micro_batches: int = DEFAULT_MICRO_BATCHES, **kwargs):
         if micro_batches < 1:
             raise InvalidArgumentError(f"micro_batches must be at least 1, got {micro_batches}.")
-        self.handle = str(handle)
+        super().__init__(handle, handles.load_encoder, trust, trainable=trainable, **kwargs)
         self.output_key = output_key
         self.micro_batches = micro_batches
-        self._module = handles.load_encoder(handle, trust=trust)
         track_module_variables(self, self._module)
         self.built = True
 
     @property
-    def has_mlm(self):
+    def has_mlm(self) -> bool:
         """Whether the encoder has an ``mlm`` sub-object (a masked-language-model head)."""
         return hasattr(self._module, "mlm")
 
     @property
-    def vocab_file(self):
+    def vocab_file(self) -> str | None:
         """Path of the encoder's vocabulary asset, when it has one."""
         return asset_file([self._module], "vocab_file")
 
-    @property
-    def module(self):
-        """The restored SavedModel object (the Reusable SavedModel itself)."""
-        return self._module
-
     def call(self, inputs, training=None):
         training = bool(training)
-        encoder_inputs = interface.encoder_inputs(inputs)
+        encoder_inputs = hub_contract.encoder_inputs(inputs)
         if self.micro_batches > 1:
             batch_size = tf.shape(encoder_inputs["input_mask"])[0]
             outputs = tf.cond(
@@ -118,29 +153,17 @@ class HubEncoder(keras.layers.Layer):
         merged = [merge(spec, *parts) for spec, parts in zip(specs, zip(*(tf.nest.flatten(p) for p in pieces)))]
         return tf.nest.pack_sequence_as(pieces[0], merged)
 
-    def mlm_logits(self, inputs, masked_lm_positions, training=False):
+    def mlm_logits(self, inputs: dict, masked_lm_positions, training: bool = False) -> tf.Tensor:
         """Vocabulary logits ``[batch, num_positions, vocab]`` at ``masked_lm_positions`` (fill-mask)."""
         if not self.has_mlm:
             raise InvalidArgumentError(f"The encoder {self.handle!r} has no 'mlm' sub-object, so it cannot predict masked tokens.")
-        mlm_inputs = interface.encoder_inputs(inputs)
+        mlm_inputs = hub_contract.encoder_inputs(inputs)
         mlm_inputs["masked_lm_positions"] = tf.cast(masked_lm_positions, tf.int32)
         return self._module.mlm(mlm_inputs, training=training)["mlm_logits"]
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "handle": self.handle,
-            "output_key": self.output_key,
-            "micro_batches": self.micro_batches,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**layer_config_for_load(config, cls.__name__))
-
 
 @contextlib.contextmanager
-def whole_batches(encoder):
+def whole_batches(encoder: HubEncoder):
     """Inside the block, ``encoder`` (a :class:`HubEncoder`) runs on whole batches, without micro-batches by length.
 
     For graphs traced to export (a TF-Hub text embedding, a LiteRT model), so that they hold only the
@@ -155,7 +178,7 @@ def whole_batches(encoder):
 
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
-class HubPreprocessor(keras.layers.Layer):
+class HubPreprocessor(_HubLayer):
     """A TF-Hub BERT preprocessor as a Keras 3 layer: strings in, the encoder's input dict out.
 
     Works with WordPiece (BERT, ELECTRA, MobileBERT, ...) and SentencePiece (ALBERT) preprocessors.
@@ -171,20 +194,21 @@ class HubPreprocessor(keras.layers.Layer):
     Called on a batch of strings, or on a list of two batches for sentence pairs.
     """
 
-    def __init__(self, handle, seq_length=None, pad_to_longest=False, trust=False, **kwargs):
+    _config_keys = ("seq_length", "pad_to_longest")
+
+    def __init__(self, handle: handles.Handle, seq_length: int | None = None, pad_to_longest: bool = False,
+                 trust: bool = False, **kwargs):
         kwargs.pop("trainable", None)  # a preprocessor has nothing to train
-        super().__init__(trainable=False, **kwargs)
-        self.handle = str(handle)
+        super().__init__(handle, handles.load_preprocessor, trust, trainable=False, **kwargs)
         self.seq_length = seq_length
         self.pad_to_longest = pad_to_longest
-        self._module = handles.load_preprocessor(handle, trust=trust)
         self.special_tokens = {
             key: int(value) for key, value in self._module.tokenize.get_special_tokens_dict().items()
         }
         self.built = True
 
     @functools.cached_property
-    def default_seq_length(self):
+    def default_seq_length(self) -> int:
         """The sequence length the SavedModel's own default call packs to (read by packing a probe, once,
         when first needed: never when ``seq_length`` is given). The probe runs eagerly even when first needed
         while a graph is traced, so it never becomes part of an exported graph."""
@@ -198,55 +222,50 @@ class HubPreprocessor(keras.layers.Layer):
         return int(width)
 
     @property
-    def module(self):
-        """The restored SavedModel object."""
-        return self._module
-
-    @property
-    def vocab_size(self):
+    def vocab_size(self) -> int:
         return self.special_tokens["vocab_size"]
 
     @property
-    def cls_id(self):
+    def cls_id(self) -> int:
         return self.special_tokens["start_of_sequence_id"]
 
     @property
-    def sep_id(self):
+    def sep_id(self) -> int:
         return self.special_tokens["end_of_segment_id"]
 
     @property
-    def pad_id(self):
+    def pad_id(self) -> int:
         return self.special_tokens["padding_id"]
 
     @property
-    def special_ids(self):
+    def special_ids(self) -> tuple[int, int, int]:
         """``(cls_id, sep_id, pad_id)``: what a window of word pieces is packed with."""
         return self.cls_id, self.sep_id, self.pad_id
 
     @property
-    def mask_id(self):
+    def mask_id(self) -> int:
         return self.special_tokens["mask_id"]
 
     @property
-    def max_seq_length(self):
+    def max_seq_length(self) -> int:
         """The packed length: ``seq_length`` when given, else the preprocessor's ``default_seq_length``."""
         return self.seq_length or self.default_seq_length
 
     @property
-    def has_offsets(self):
+    def has_offsets(self) -> bool:
         """Whether the preprocessor has ``tokenize_with_offsets`` (SentencePiece ones exported by Model Garden do not)."""
         return hasattr(self._module, "tokenize_with_offsets")
 
-    def tokenize(self, strings):
+    def tokenize(self, strings) -> tf.RaggedTensor:
         """Token ids of each string, as the preprocessor's ``tokenize`` returns them: ragged int32
         ``[batch, words, wordpieces]`` for WordPiece, ``[batch, pieces]`` for SentencePiece."""
         return self._module.tokenize(tf.convert_to_tensor(strings, tf.string))
 
-    def token_ids(self, strings):
+    def token_ids(self, strings) -> tf.RaggedTensor:
         """Token ids of each string as ragged int32 ``[batch, tokens]``, whatever the tokenizer."""
         return _flat_tokens(self.tokenize(strings))
 
-    def tokenize_with_offsets(self, strings):
+    def tokenize_with_offsets(self, strings) -> tuple[tf.RaggedTensor, tf.RaggedTensor, tf.RaggedTensor]:
         """``(ids, starts, ends)``, each ragged ``[batch, tokens]``: ids and UTF-8 byte offsets into each string."""
         if not self.has_offsets:
             raise InvalidArgumentError(
@@ -255,7 +274,7 @@ class HubPreprocessor(keras.layers.Layer):
         ids, starts, ends = self._module.tokenize_with_offsets(tf.convert_to_tensor(strings, tf.string))
         return _flat_tokens(ids), _flat_tokens(starts), _flat_tokens(ends)
 
-    def bert_pack_inputs(self, segments, seq_length=None):
+    def bert_pack_inputs(self, segments, seq_length: int | None = None) -> dict[str, tf.Tensor]:
         """Packs 1 or 2 tokenized segments into the encoder's input dict of length ``seq_length``."""
         seq_length = self.max_seq_length if seq_length is None else seq_length
         return dict(self._module.bert_pack_inputs(list(segments), seq_length=seq_length))
@@ -270,21 +289,9 @@ class HubPreprocessor(keras.layers.Layer):
             key: keras.KerasTensor((batch, length), dtype="int32") for key in ENCODER_INPUT_KEYS
         }
 
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "handle": self.handle,
-            "seq_length": self.seq_length,
-            "pad_to_longest": self.pad_to_longest,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**layer_config_for_load(config, cls.__name__))
-
 
 @keras.saving.register_keras_serializable(package="tfhub_llm")
-class HubTextEmbedding(keras.layers.Layer):
+class HubTextEmbedding(_HubLayer):
     """A TF-Hub text embedding as a Keras 3 layer: a batch of strings → float ``[batch, dim]``.
 
     Args:
@@ -302,19 +309,12 @@ class HubTextEmbedding(keras.layers.Layer):
         >>> model = keras.Model(text, keras.layers.Dense(2, activation="softmax")(vectors))
     """
 
-    def __init__(self, handle, trainable=False, trust=False, **kwargs):
-        super().__init__(trainable=trainable, **kwargs)
-        self.handle = str(handle)
-        self._module = handles.load_text_embedding(handle, trust=trust)
+    def __init__(self, handle: handles.Handle, trainable: bool = False, trust: bool = False, **kwargs):
+        super().__init__(handle, handles.load_text_embedding, trust, trainable=trainable, **kwargs)
         self._takes_training = takes_training(self._module)
         self._dimension = self._module.__call__.concrete_functions[0].structured_outputs.shape[-1]
         track_module_variables(self, self._module)
         self.built = True
-
-    @property
-    def module(self):
-        """The restored SavedModel object."""
-        return self._module
 
     def call(self, inputs, training=None):
         texts = tf.reshape(tf.convert_to_tensor(inputs, tf.string), [-1])
@@ -329,15 +329,8 @@ class HubTextEmbedding(keras.layers.Layer):
     def compute_output_spec(self, inputs):
         return keras.KerasTensor((inputs.shape[0], self._dimension), dtype="float32")
 
-    def get_config(self):
-        return {**super().get_config(), "handle": self.handle}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**layer_config_for_load(config, cls.__name__))
-
-
-def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest, ragged_ops=False):
+def pack_inputs(preprocessor, inputs, seq_length, pad_to_longest: bool, ragged_ops: bool = False) -> dict[str, tf.Tensor]:
     """The encoder's input dict for 1 or 2 batches of strings, from a TF-Hub preprocessor module.
 
     Packs to ``seq_length`` or, with ``pad_to_longest``, to the batch's longest input (at most

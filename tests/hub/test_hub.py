@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import pathlib
 import tarfile
 
 import pytest
@@ -9,6 +10,7 @@ import tensorflow as tf
 
 from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
 from tfhub_llm.hub import handles as hub
+from tfhub_llm.hub.resolved_handle import ResolvedHandle
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 
@@ -27,14 +29,23 @@ def compressed(saved_model_dir, archive):
 
 
 def test_local_directory_and_file_url():
-    assert hub.resolve(FIXTURE_ENCODER) == FIXTURE_ENCODER
-    assert hub.resolve("file://" + FIXTURE_ENCODER) == FIXTURE_ENCODER
+    assert hub.resolve(FIXTURE_ENCODER).path == FIXTURE_ENCODER
+    assert hub.resolve("file://" + FIXTURE_ENCODER).path == FIXTURE_ENCODER
+
+
+def test_a_handle_is_resolved_once_into_one_value():
+    resolved = hub.resolve(pathlib.Path(FIXTURE_ENCODER))
+    assert resolved == ResolvedHandle(FIXTURE_ENCODER, FIXTURE_ENCODER, remote=False)
+    assert hub.resolve(resolved) is resolved  # a resolved handle is passed on, never resolved again
+    assert hub.resolve("file://" + FIXTURE_ENCODER).handle == "file://" + FIXTURE_ENCODER
 
 
 def test_http_handle_resolves_through_tensorflow_hub_cache(tmp_path, cache_dir, serve_directory):
     compressed(FIXTURE_ENCODER, tmp_path / "hub" / "bert-tiny" / "1")
     handle = serve_directory(tmp_path / "hub") + "/bert-tiny/1"
-    path = hub.resolve(handle)
+    resolved = hub.resolve(handle)
+    assert resolved.remote and resolved.handle == handle
+    path = resolved.path
     assert os.path.dirname(path) == str(cache_dir)
     assert os.path.basename(path) == hashlib.sha1(handle.encode()).hexdigest()
     encoder = HubEncoder(handle)

@@ -10,9 +10,10 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm.hub import security, trust
+from tfhub_llm.hub.resolved_handle import ResolvedHandle
 
 from tests.harness import MODEL_GARDEN_BERT, REPO, save_hand_made_encoder, writes_file
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 
 FIXTURE = str(MODEL_GARDEN_BERT)
 
@@ -88,7 +89,7 @@ def test_clean_hand_made_encoder_passes(models):
 ])
 def test_misbehaving_encoder_is_refused_naming_op_and_function(models, name, op):
     with pytest.raises(security.UntrustedModelError) as caught:
-        security.check_saved_model(models[name], handle=f"https://hub.example/{name}/1")
+        security.check_saved_model(ResolvedHandle(f"https://hub.example/{name}/1", models[name], remote=True))
     error = caught.value
     assert {f.op for f in error.findings} == {op}
     functions = {f.function for f in error.findings if f.op == op}
@@ -122,6 +123,14 @@ def test_trusted_directory_skips_scan(models):
     security.check_saved_model(models["reads_file"])
     with pytest.raises(security.UntrustedModelError):
         security.check_saved_model(models["calls_python"])
+
+
+def test_a_trusted_folder_does_not_trust_a_remote_handle_cached_in_it(models):
+    folder = os.path.dirname(models["calls_python"])
+    trust.trust_directory(folder)
+    security.check_saved_model(ResolvedHandle(models["calls_python"], models["calls_python"]))
+    with pytest.raises(security.UntrustedModelError, match=r"'https://hub.example/m/1' \("):
+        security.check_saved_model(ResolvedHandle("https://hub.example/m/1", models["calls_python"], remote=True))
 
 
 def test_trusted_directories_from_environment(models, monkeypatch):

@@ -25,7 +25,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from tests.harness import HandMadeEncoder, resolve_error_in_thread
 from tfhub_llm import cli
 from tfhub_llm.hub import archive, assets, handles, security, trust
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 
 WORDS = ["[PAD]", "[UNK]", "hello", "world"]
 

@@ -28,7 +28,7 @@ from tfhub_llm.errors import InvalidArgumentTypeError
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.describe import format_text
 from tfhub_llm.hub.trust import RemoteHandleError, allowing_remote_handles
-from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
+from tfhub_llm.hub_contract import TEXT_EMBEDDING, interface_kind
 from tfhub_llm.tf_serving.export import read_warmup_requests
 
 TEXTS = ["A man is playing a flute.", "", "Héllo 東京 😀", "a much longer sentence " * 10]

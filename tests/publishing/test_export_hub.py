@@ -329,6 +329,15 @@ def test_publishing_a_folder_that_is_no_saved_model_is_refused(tmp_path):
     assert not (tmp_path / "hub").exists()
 
 
+def test_publishing_a_remote_handle_is_refused(exported, tmp_path, serve_directory, monkeypatch):
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
+    export_hub.publish(exported / "preprocessor", tmp_path / "hub", "pre", 1)
+    handle = serve_directory(tmp_path / "hub") + "/pre/1"
+    with pytest.raises(ValueError, match=r"local SavedModel folder, not the remote handle 'http://.*/pre/1'"):
+        export_hub.publish(handle, tmp_path / "out", "m", 1)
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------- Kaggle upload
 
 

@@ -75,6 +75,13 @@ def test_oversized_content_length_gets_413_unread(server, path):
     assert_serving(server)
 
 
+def test_a_content_length_of_non_ascii_digits_gets_411(server):
+    head = f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Length: \u00b2\r\n\r\n".encode("latin-1")  # '²'
+    status, answer, _ = exchange(server, head)
+    assert status == 411 and "Content-Length" in answer["error"]
+    assert_serving(server)
+
+
 def test_trickling_client_gets_408_and_does_not_hold_the_server(server):
     with connect(server) as sock:
         sock.sendall(request("POST", PREDICT, b'{"instances": ["a"]}')[:-10])

@@ -19,7 +19,7 @@ import math
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from tfhub_llm.errors import InvalidFileError
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.micro_batches import sorted_parts
 from tfhub_llm.tasks.entity_serving import NO_ENTITY
 

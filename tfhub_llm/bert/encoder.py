@@ -24,7 +24,7 @@ from keras import ops
 from tfhub_llm.bert.config import BertConfig
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub.limits import check_config_sizes
-from tfhub_llm.interface import ENCODER_INPUT_KEYS
+from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 
 
 def _exact_gelu(x):

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.hub.assets import asset_file
-from tfhub_llm.interface import SERVING_SIGNATURE, encoder_input_specs, encoder_serving_function
+from tfhub_llm.hub_contract import SERVING_SIGNATURE, encoder_input_specs, encoder_serving_function
 
 
 def _input_specs(with_positions=False):

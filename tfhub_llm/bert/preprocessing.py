@@ -13,7 +13,7 @@ import tensorflow as tf
 import tensorflow_text as text
 
 from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError
-from tfhub_llm.interface import DEFAULT_SEQ_LENGTH
+from tfhub_llm.hub_contract import DEFAULT_SEQ_LENGTH
 
 SPECIAL_TOKENS = {
     "start_of_sequence_id": "[CLS]",

@@ -4,6 +4,7 @@ import sys
 
 from tfhub_llm.cli.options import POSITIVE_FLOAT, POSITIVE_INT, add_trust, command_parser, print_json
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.tf_serving.version_names import is_ascii_digits
 
 _LIMIT_FLAGS = ("max_body_bytes", "read_timeout", "max_batch_size", "max_workers", "request_deadline")
 
@@ -72,7 +73,7 @@ def parse_labels(items: list[str]) -> dict[str, int]:
     labels = {}
     for item in items:
         label, _, version = item.partition("=")
-        if not label or not (version.isascii() and version.isdigit()):
+        if not label or not is_ascii_digits(version):
             raise InvalidArgumentError(f"--label {item!r}: expected LABEL=VERSION, e.g. stable=1")
         labels[label] = int(version)
     return labels

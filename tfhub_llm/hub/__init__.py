@@ -1,6 +1,7 @@
 """The loader side: from a handle to a loaded, checked TF-Hub SavedModel.
 
-* :mod:`~tfhub_llm.hub.handles`: resolve a handle (folder, URL, tfhub.dev / Kaggle) and load it.
+* :mod:`~tfhub_llm.hub.handles`: resolve a handle (folder, URL, tfhub.dev / Kaggle), once, into the
+  :class:`~tfhub_llm.hub.resolved_handle.ResolvedHandle` that trust and the scan consume, and load it.
 * :mod:`~tfhub_llm.hub.resolver`: tensorflow_hub's http(s) resolver plus checksum and safe unpacking.
 * :mod:`~tfhub_llm.hub.archive`: SavedModel archives: write, verify, unpack.
 * :mod:`~tfhub_llm.hub.security`: the scan that runs before anything from a SavedModel does, and

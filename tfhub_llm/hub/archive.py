@@ -206,7 +206,7 @@ def _member_problem(member: tarfile.TarInfo) -> str | None:
     return None
 
 
-def check_members(tar: tarfile.TarFile, source: str, archive_bytes: int | None = None) -> list[tarfile.TarInfo]:
+def _check_members(tar: tarfile.TarFile, source: str, archive_bytes: int | None = None) -> list[tarfile.TarInfo]:
     """All members of ``tar``; raises ``UnsafeArchiveError`` naming the first unsafe one.
 
     With ``archive_bytes`` (the archive file's size), also refuses more than ``MAX_MEMBERS``
@@ -251,7 +251,7 @@ def safe_extract(archive_path: str | os.PathLike, dest_dir: str | os.PathLike) -
     with atomic_directory(dest_dir, exists_error=not_empty) as staging:
         try:
             with tarfile.open(archive_path, mode="r:*") as tar:
-                members = check_members(tar, archive_path, os.path.getsize(archive_path))
+                members = _check_members(tar, archive_path, os.path.getsize(archive_path))
                 tar.extractall(staging, members=members, **_DATA_FILTER)
         except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as error:
             raise InvalidFileError(f"{archive_path} is not a valid tar archive: {error}") from None

@@ -7,6 +7,8 @@ through :func:`tfhub_llm.hub.assets.read_asset_lines`: only a regular file insid
 ``assets/``, with a size cap. Its strings are escaped (:mod:`tfhub_llm.escaping`) before any rendering.
 """
 
+from __future__ import annotations
+
 import os
 from collections.abc import Mapping
 
@@ -16,14 +18,14 @@ import tensorflow as tf
 from tfhub_llm.escaping import printable_tree
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.assets import asset_file, read_asset_lines
-from tfhub_llm.interface import TEXT_EMBEDDING, interface_kind
+from tfhub_llm.hub_contract import TEXT_EMBEDDING, interface_kind
 
 # Sub-objects and functions of the TF-Hub BERT interface, in the order a description lists them.
 INTERFACE_PARTS = ("__call__", "mlm", "tokenize", "tokenize_with_offsets", "bert_pack_inputs")
 OTHER_KIND = "SavedModel"
 
 
-def describe(handle, *, trust=False, allow_ops=()):
+def describe(handle: handles.Handle, *, trust: bool = False, allow_ops=()) -> dict:
     """Describes the SavedModel at ``handle`` (loaded after the op scan of :func:`handles.load`).
 
     Returns ``handle``, ``path``, ``kind`` (``"encoder"``, ``"preprocessor"``, ``"text embedding"`` or ``"SavedModel"``),
@@ -32,13 +34,13 @@ def describe(handle, *, trust=False, allow_ops=()):
     ``variables``, ``trainable_variables``, ``parameters`` (floating-point values) and ``bytes``.
     Every string in it is :func:`~tfhub_llm.escaping.printable`: the model chose many of them.
     """
-    path = handles.resolve(handle)
-    module = handles.load(handle, trust=trust, allow_ops=allow_ops)
+    resolved = handles.resolve(handle)
+    module = handles.load(resolved, trust=trust, allow_ops=allow_ops)
     variables = handles.module_variables(module)
     trainable = getattr(module, "trainable_variables", None)
     return printable_tree({
-        "handle": str(handle),
-        "path": path,
+        "handle": resolved.handle,
+        "path": resolved.path,
         "kind": interface_kind(module) or OTHER_KIND,
         "has_mlm": hasattr(module, "mlm"),
         "functions": {name: _function_lines(module, name) for name in INTERFACE_PARTS if hasattr(module, name)},
@@ -54,7 +56,7 @@ def describe(handle, *, trust=False, allow_ops=()):
     })
 
 
-def format_text(description):
+def format_text(description: dict) -> str:
     """The description as the lines ``tfhub-llm inspect`` prints."""
     lines = [
         description["handle"],
@@ -75,7 +77,7 @@ def format_text(description):
     return "\n".join(lines)
 
 
-def format_markdown(description):
+def format_markdown(description: dict) -> str:
     """The description as the Markdown list of a model card's "Interface" section."""
     lines = []
     for name, function_lines in description["functions"].items():

@@ -1,24 +1,27 @@
 """Handles → loaded TF-Hub SavedModels: resolution through tensorflow_hub, checks of the BERT interface.
 
 A handle is a local directory, a ``file://`` URL, an ``http(s)://`` URL serving TF Hub's compressed
-format, or a tfhub.dev / Kaggle Models URL. Resolution and caching (``TFHUB_CACHE_DIR``) are
-tensorflow_hub's own (with :mod:`tfhub_llm.hub.resolver` verifying archives, installed on the first
-remote handle); this module adds a scan of the graph (:mod:`tfhub_llm.hub.security`), errors that
+format, or a tfhub.dev / Kaggle Models URL. :func:`resolve` turns it, once, into a
+:class:`~tfhub_llm.hub.resolved_handle.ResolvedHandle` that the loaders pass on to trust and the scan.
+Resolution and caching (``TFHUB_CACHE_DIR``) are tensorflow_hub's own (with
+:mod:`tfhub_llm.hub.resolver` verifying archives, installed on the first remote handle); this module adds a scan of the graph (:mod:`tfhub_llm.hub.security`), errors that
 name the handle and say what to do, and checks that what was loaded has the encoder, preprocessor or
-text-embedding interface (:mod:`tfhub_llm.interface`) before anyone calls it.
+text-embedding interface (:mod:`tfhub_llm.hub_contract`) before anyone calls it.
 """
+
+from __future__ import annotations
 
 import os
 import urllib.error
 
 import tensorflow as tf
-import tensorflow_hub as hub
+import tensorflow_hub
 import tensorflow_text  # noqa: F401  (registers the TF Text ops that preprocessors use)
 
 from tfhub_llm.errors import TfhubLlmError
 from tfhub_llm.hub import resolver, security
-from tfhub_llm.hub.trust import local_path
-from tfhub_llm.interface import (
+from tfhub_llm.hub.resolved_handle import ResolvedHandle, local_path
+from tfhub_llm.hub_contract import (
     ENCODER_INPUT_KEYS,
     ENCODER_OUTPUT_KEYS,
     missing_encoder_parts,
@@ -34,15 +37,20 @@ class HandleError(TfhubLlmError, ValueError):
     """A handle that cannot be resolved or loaded; the message names it and says what to do."""
 
 
-def resolve(handle):
-    """Returns the local SavedModel directory of ``handle``, downloading and caching when remote."""
+Handle = str | os.PathLike | ResolvedHandle  # what the loaders take: a handle, or one resolved already
+
+
+def resolve(handle: Handle) -> ResolvedHandle:
+    """``handle`` and its local SavedModel directory, downloaded and cached when remote (a resolved handle as it is)."""
+    if isinstance(handle, ResolvedHandle):
+        return handle
     handle = os.fspath(handle)
     path = local_path(handle)
     if path is not None:
-        return _local_saved_model_dir(handle, path)
+        return ResolvedHandle(handle, _local_saved_model_dir(handle, path))
     resolver.install_resolver()
     try:
-        path = hub.resolve(handle)
+        path = tensorflow_hub.resolve(handle)
     except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
         raise HandleError(
             f"Cannot download {handle!r}: {_reason(error)}. This machine may be offline: pass a local "
@@ -53,7 +61,7 @@ def resolve(handle):
             f"The cache directory {path!r} for handle {handle!r} is empty or corrupt (no saved_model.pb): "
             "delete that directory and load again."
         )
-    return path
+    return ResolvedHandle(handle, path, remote=True)
 
 
 def _local_saved_model_dir(handle, path):
@@ -70,25 +78,27 @@ def _reason(error):
     return str(getattr(error, "reason", None) or error)
 
 
-def load(handle, *, trust=False, allow_ops=(), tags=None, options=None):
-    """Resolves ``handle``, scans it unless trusted, and loads what was scanned with ``hub.load``.
+def load(handle: Handle, *, trust: bool = False, allow_ops=(), tags=None, options=None):
+    """Resolves ``handle``, scans it unless trusted, and loads what was scanned with ``tensorflow_hub.load``.
 
-    ``tags`` (the MetaGraph to load) and ``options`` (a ``tf.saved_model.LoadOptions``) are ``hub.load``'s own.
+    ``tags`` (the MetaGraph to load) and ``options`` (a ``tf.saved_model.LoadOptions``) are
+    ``tensorflow_hub.load``'s own.
     A TF1 Hub-format module (``hub.Module``) is refused: TensorFlow 2 loads it only as graphs without its
     training behaviour, variables' trainability or regularization losses, and cannot fine-tune it.
     """
-    path = resolve(handle)
-    if tf.io.gfile.exists(os.path.join(path, TF1_HUB_MODULE_FILE)):
+    resolved = resolve(handle)
+    if tf.io.gfile.exists(os.path.join(resolved.path, TF1_HUB_MODULE_FILE)):
         raise HandleError(
-            f"Handle {os.fspath(handle)!r} is a TF1 Hub-format module (hub.Module: {path} holds {TF1_HUB_MODULE_FILE}). "
+            f"Handle {resolved.handle!r} is a TF1 Hub-format module (hub.Module: {resolved.path} holds "
+            f"{TF1_HUB_MODULE_FILE}). "
             "tfhub_llm loads TF2 SavedModels only: TensorFlow 2 runs a TF1 module only through its graph signatures, "
             "and cannot fine-tune it. Use the model's TF2 SavedModel version instead (on Kaggle Models / tfhub.dev the "
             "'TF2' variation, often a later version number of the same model).")
-    scanned = security.scanned_copy(path, trust=trust, allow_ops=allow_ops, handle=os.fspath(handle))
-    return hub.load(scanned, tags=tags, options=options)
+    scanned = security.scanned_copy(resolved, trust=trust, allow_ops=allow_ops)
+    return tensorflow_hub.load(scanned, tags=tags, options=options)
 
 
-def load_encoder(handle, **load_options):
+def load_encoder(handle: Handle, **load_options):
     """Loads a TF-Hub BERT encoder, refusing a SavedModel without the encoder interface."""
     return _load_with_interface(
         handle, "a TF-Hub BERT encoder", missing_encoder_parts,
@@ -96,7 +106,7 @@ def load_encoder(handle, **load_options):
         f"{', '.join(ENCODER_OUTPUT_KEYS)}.", load_options)
 
 
-def load_text_embedding(handle, **load_options):
+def load_text_embedding(handle: Handle, **load_options):
     """Loads a TF-Hub text embedding, refusing a SavedModel without that interface."""
     return _load_with_interface(
         handle, "a TF-Hub text embedding", missing_text_embedding_parts,
@@ -106,14 +116,15 @@ def load_text_embedding(handle, **load_options):
 
 def _load_with_interface(handle, kind, missing_parts, contract, load_options):
     """Loads ``handle``; a HandleError names what ``missing_parts`` finds missing and ``contract``."""
-    module = load(handle, **load_options)
+    resolved = resolve(handle)
+    module = load(resolved, **load_options)
     missing = missing_parts(module)
     if missing:
-        raise HandleError(f"Handle {handle!r} is not {kind}: {missing}. {contract}")
+        raise HandleError(f"Handle {resolved.handle!r} is not {kind}: {missing}. {contract}")
     return module
 
 
-def load_preprocessor(handle, **load_options):
+def load_preprocessor(handle: Handle, **load_options):
     """Loads a TF-Hub BERT preprocessor, refusing a SavedModel without the preprocessor interface."""
     def missing_parts(module):
         missing = missing_preprocessor_parts(module)
@@ -125,7 +136,7 @@ def load_preprocessor(handle, **load_options):
         "bert_pack_inputs.", load_options)
 
 
-def module_variables(module):
+def module_variables(module) -> list[tf.Variable]:
     """The SavedModel's variables: its ``variables`` attribute, or every variable it tracks."""
     if hasattr(module, "variables"):
         return list(module.variables)

@@ -28,7 +28,7 @@ _DEFAULT_MEMORY_RATIO = 4.0
 _DEFAULT_MEMORY_FLOOR_MIB = 256.0
 
 
-def env_number(name: str, default: float) -> float:
+def _env_number(name: str, default: float) -> float:
     """A positive number from ``$name``, or ``default`` when it is unset or empty."""
     value = os.environ.get(name, "")
     try:
@@ -50,8 +50,8 @@ class MemoryLimit:
 
 def load_memory_limit(file_bytes: int) -> MemoryLimit:
     """The memory a model with ``file_bytes`` of files may make loading (or a call, independent of inputs) use."""
-    ratio = env_number(MEMORY_RATIO_ENV, _DEFAULT_MEMORY_RATIO)
-    floor = env_number(MEMORY_FLOOR_ENV, _DEFAULT_MEMORY_FLOOR_MIB)
+    ratio = _env_number(MEMORY_RATIO_ENV, _DEFAULT_MEMORY_RATIO)
+    floor = _env_number(MEMORY_FLOOR_ENV, _DEFAULT_MEMORY_FLOOR_MIB)
     limit = int(ratio * file_bytes + floor * 2**20)
     return MemoryLimit(limit, f"{limit / 2**20:.0f} MiB = {ratio:g} x the model's {file_bytes / 2**20:.1f} MiB of "
                               f"files (${MEMORY_RATIO_ENV}) + {floor:g} MiB (${MEMORY_FLOOR_ENV})")
@@ -77,7 +77,7 @@ _SIZE_FIELDS = {"num_classes": 1 << 16, "micro_batches": 1 << 10, "n_best_size":
 
 def check_config_sizes(config, source: str) -> None:
     """Refuse a config read from a file whose size fields (at any depth) exceed their caps, before anything is built."""
-    max_seq_length = int(env_number(MAX_SEQ_LENGTH_ENV, 8192))
+    max_seq_length = int(_env_number(MAX_SEQ_LENGTH_ENV, 8192))
     todo = [("", config)]
     while todo:
         path, value = todo.pop()
@@ -97,9 +97,9 @@ def check_config_sizes(config, source: str) -> None:
 
 def max_total_asset_bytes() -> int:
     """The bytes a model's assets may hold in all, counted both apparent and allocated (sparse files count)."""
-    return int(env_number(MAX_TOTAL_ASSET_MIB_ENV, 1024) * 2**20)
+    return int(_env_number(MAX_TOTAL_ASSET_MIB_ENV, 1024) * 2**20)
 
 
 def download_deadline() -> float:
     """Seconds a whole download (archive and checksum) may take, however steadily data trickles in."""
-    return env_number(DOWNLOAD_DEADLINE_ENV, 3600)
+    return _env_number(DOWNLOAD_DEADLINE_ENV, 3600)

@@ -40,7 +40,7 @@ TIMEOUT_ENV = "TFHUB_LLM_DOWNLOAD_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
-def download_timeout() -> float:
+def _download_timeout() -> float:
     """Seconds a download request may wait for data: ``$TFHUB_LLM_DOWNLOAD_TIMEOUT`` or 60."""
     value = os.environ.get(TIMEOUT_ENV, "")
     try:
@@ -61,7 +61,7 @@ class VerifyingHttpCompressedFileResolver(compressed_module_resolver.HttpCompres
 
     def _call_urlopen(self, request):
         context = {"context": self._context} if self._context is not None else {}
-        return urllib.request.urlopen(request, timeout=download_timeout(), **context)
+        return urllib.request.urlopen(request, timeout=_download_timeout(), **context)
 
     def __call__(self, handle: str) -> str:
         module_dir = compressed_module_resolver._module_dir(handle)

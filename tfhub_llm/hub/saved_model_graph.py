@@ -38,7 +38,7 @@ def function_attrs(node):
             yield attr, function.name
 
 
-def real_calls(node, library) -> set[str]:
+def _real_calls(node, library) -> set[str]:
     """Functions a node runs: as its op type, or through the call attributes TensorFlow follows."""
     called = {node.op} if node.op in library else set()
     called.update(name for attr, name in function_attrs(node) if attr in CALL_ATTRS)
@@ -107,11 +107,11 @@ class Graph:
         return []
 
     def real_calls_of(self, name: str) -> set[str]:
-        """Library functions that function ``name`` runs (see :func:`real_calls`)."""
+        """Library functions that function ``name`` runs (see :func:`_real_calls`)."""
         function = self.library.get(name)
         if function is None:
             return set()
-        return set().union(*(real_calls(node, self.library) for node in function.node_def)) & self.library.keys()
+        return set().union(*(_real_calls(node, self.library) for node in function.node_def)) & self.library.keys()
 
     def named_by(self, name: str) -> list[str]:
         """Library functions that function ``name`` names anywhere: op types and every function-valued attribute."""

@@ -60,7 +60,7 @@ def _saver_function(graph: Graph, tensor_name: str) -> str | None:
     return name
 
 
-def saveable_functions(graph: Graph) -> set[str]:
+def _saveable_functions(graph: Graph) -> set[str]:
     """Saveable objects' save and restore functions: TensorFlow runs both while restoring."""
     functions = set()
     for obj in graph.meta_graph.object_graph_def.nodes:
@@ -75,7 +75,7 @@ def _load_time_code(graph: Graph, saver_functions) -> tuple[set[str], set[str]]:
     """Functions and top-level nodes that run while a model loads (over-approximated: any reference is a call)."""
     meta_graph = graph.meta_graph
     objects = meta_graph.object_graph_def
-    roots = set(saver_functions) | saveable_functions(graph)
+    roots = set(saver_functions) | _saveable_functions(graph)
     for obj in objects.nodes:
         for child in obj.children:
             if child.local_name in _RESOURCE_FUNCTIONS:
@@ -103,5 +103,5 @@ def roles(graph: Graph) -> Roles:
     if save == restore:
         save = restore = None
     load_time, load_time_top = _load_time_code(graph, {save, restore} - {None})
-    return Roles(save, restore, frozenset(saveable_functions(graph)), frozenset(load_time),
+    return Roles(save, restore, frozenset(_saveable_functions(graph)), frozenset(load_time),
                  frozenset(load_time_top))

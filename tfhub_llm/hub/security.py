@@ -41,6 +41,7 @@ from tfhub_llm.errors import InvalidFileError, MissingFileError, PackageDataErro
 from tfhub_llm.hub import staging
 from tfhub_llm.hub.assets import EXTRA_ASSETS, SAVED_MODEL_FILES, read_assets, read_extra_assets
 from tfhub_llm.hub.limits import load_memory_limit
+from tfhub_llm.hub.resolved_handle import ResolvedHandle
 from tfhub_llm.hub.shape_rules import FileSizes
 from tfhub_llm.hub.saved_model_graph import TOP_LEVEL_GRAPH
 from tfhub_llm.hub.scan_rules import ASSETS, Finding, Policy, graph_findings
@@ -62,7 +63,7 @@ class UntrustedModelError(TfhubLlmError, ValueError):
         super().__init__(
             f"Refusing to run SavedModel {source}: it does what untrusted models may not:\n{shown}{more}\n"
             f"If you trust this model, pass trust=True (--trust on the command line), or allow_ops={ops!r}, "
-            f"or trust its folder with tfhub_llm.hub.trust.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
+            f"or trust its folder with tfhub_llm.trust_directory(...) or ${TRUSTED_DIRS_ENV}."
         )
 
 
@@ -197,9 +198,9 @@ class _Scanned:
     extra_assets: dict
 
 
-def _scan(path, allow_ops, handle) -> _Scanned:
+def _scan(model: ResolvedHandle, allow_ops) -> _Scanned:
     """Read a SavedModel's bytes once, check them, and return them; raise ``UntrustedModelError``."""
-    path = os.path.realpath(path)
+    path = os.path.realpath(model.path)
     filename = _saved_model_file(path)
     with open(filename, "rb") as f:
         data = f.read()
@@ -211,34 +212,36 @@ def _scan(path, allow_ops, handle) -> _Scanned:
     findings = tuple(f for f in _cached_graph_findings(path, data, saved_model, assets) + asset_findings
                      if f.op not in extra)
     if findings:
-        source = f"{handle!r} ({path})" if handle else repr(path)
+        source = repr(path) if model.handle == path else f"{model.handle!r} ({path})"
         raise UntrustedModelError(source, findings)
     return _Scanned(path, filename, data, assets, read_extra_assets(path))
 
 
-def check_saved_model(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> None:
-    """Raise ``UntrustedModelError`` unless the SavedModel at ``path`` is safe to run.
+def check_saved_model(model: str | os.PathLike | ResolvedHandle, *, trust: bool = False, allow_ops=()) -> None:
+    """Raise ``UntrustedModelError`` unless the SavedModel ``model`` (a folder, or a resolved handle) is safe to run.
 
-    Skipped when the caller trusts it (``trust``, ``trusting()``, or ``handle`` / ``path`` in a
-    trusted folder); ``allow_ops`` names extra op types to accept (even denied ones).
+    Skipped when the caller trusts it (``trust``, ``trusting()``, or a local handle in a trusted
+    folder); ``allow_ops`` names extra op types to accept (even denied ones).
     """
-    if not is_trusted(path, trust=trust, handle=handle):
-        _scan(path, allow_ops, handle)
+    model = ResolvedHandle.of(model)
+    if not is_trusted(model, trust=trust):
+        _scan(model, allow_ops)
 
 
 # ---------------------------------------------------------------- loading what was scanned
 
 
-def scanned_copy(path, *, trust: bool = False, allow_ops=(), handle: str | None = None) -> str:
-    """The folder to load the SavedModel at ``path`` from, after ``check_saved_model``.
+def scanned_copy(model: str | os.PathLike | ResolvedHandle, *, trust: bool = False, allow_ops=()) -> str:
+    """The folder to load the SavedModel ``model`` (a folder, or a resolved handle) from, after ``check_saved_model``.
 
-    Trusted: ``path`` itself. Otherwise a private copy (removed when the process ends) of
+    Trusted: its own folder. Otherwise a private copy (removed when the process ends) of
     the scanned ``saved_model.pb`` bytes and asset bytes, with ``variables/`` linked to the
     original, so what TensorFlow loads is what was scanned.
     """
-    if is_trusted(path, trust=trust, handle=handle):
-        return os.fspath(path)
-    scanned = _scan(path, allow_ops, handle)
+    model = ResolvedHandle.of(model)
+    if is_trusted(model, trust=trust):
+        return model.path
+    scanned = _scan(model, allow_ops)
     # A private folder (mode 0700) that nobody reads before this returns, so plain writes suffice.
     copy = tempfile.mkdtemp(prefix="model.", dir=staging.process_folder())
     with open(os.path.join(copy, os.path.basename(scanned.filename)), "wb") as f:
@@ -257,11 +260,12 @@ def scanned_copy(path, *, trust: bool = False, allow_ops=(), handle: str | None 
 
 
 @contextlib.contextmanager
-def scanned_for_load(path, *, trust: bool = False, allow_ops=(), handle: str | None = None):
+def scanned_for_load(model: str | os.PathLike | ResolvedHandle, *, trust: bool = False, allow_ops=()):
     """``scanned_copy`` for a load that reads nothing of the folder once the block ends: the copy is removed then."""
-    folder = scanned_copy(path, trust=trust, allow_ops=allow_ops, handle=handle)
+    model = ResolvedHandle.of(model)
+    folder = scanned_copy(model, trust=trust, allow_ops=allow_ops)
     try:
         yield folder
     finally:
-        if folder != os.fspath(path):
+        if folder != model.path:
             shutil.rmtree(folder, ignore_errors=True)

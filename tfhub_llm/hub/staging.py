@@ -21,7 +21,7 @@ from tfhub_llm.errors import InvalidFileError
 _PREFIX = "pid-"
 
 
-def parent_folder() -> str:
+def _parent_folder() -> str:
     """The user's private parent of the per-process folders, created if missing."""
     parent = os.path.join(tempfile.gettempdir(), f"tfhub_llm-scanned-{os.getuid()}")
     try:
@@ -46,7 +46,7 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def sweep(parent: str) -> list[str]:
+def _sweep(parent: str) -> list[str]:
     """Remove the folders of processes that are gone; returns their paths."""
     removed = []
     for name in os.listdir(parent):
@@ -61,13 +61,13 @@ def sweep(parent: str) -> list[str]:
 
 def process_folder() -> str:
     """This process's folder for scanned copies, after sweeping the folders of dead processes (on every call)."""
-    sweep(parent_folder())
+    _sweep(_parent_folder())
     return _folder_of(os.getpid())
 
 
 @functools.cache
 def _folder_of(pid: int) -> str:
-    folder = os.path.join(parent_folder(), f"{_PREFIX}{pid}")
+    folder = os.path.join(_parent_folder(), f"{_PREFIX}{pid}")
     shutil.rmtree(folder, ignore_errors=True)  # a dead process's folder under a recycled PID
     os.mkdir(folder, 0o700)
     atexit.register(_remove_own, folder, pid)

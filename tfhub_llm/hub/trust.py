@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-import urllib.parse
 
 from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.hub.limits import check_config_sizes
+from tfhub_llm.hub.resolved_handle import ResolvedHandle, local_path
 
 TRUSTED_DIRS_ENV = "TFHUB_LLM_TRUSTED_DIRS"
 REMOTE_HANDLES_ENV = "TFHUB_LLM_ALLOW_REMOTE_HANDLES"
@@ -38,7 +38,7 @@ def trust_directory(path: str | os.PathLike) -> None:
         _trusted_directories.append(real)
 
 
-def trusted_directories() -> list[str]:
+def _trusted_folders() -> list[str]:
     """Folders whose SavedModels skip the scan: ``$TFHUB_LLM_TRUSTED_DIRS`` plus ``trust_directory``."""
     from_env = [os.path.realpath(p) for p in os.environ.get(TRUSTED_DIRS_ENV, "").split(os.pathsep) if p]
     return from_env + list(_trusted_directories)
@@ -47,28 +47,18 @@ def trusted_directories() -> list[str]:
 def is_trusted_path(path: str | os.PathLike) -> bool:
     """Whether ``path`` lies inside a trusted folder."""
     real = os.path.realpath(path)
-    return any(os.path.commonpath([real, folder]) == folder for folder in trusted_directories())
+    return any(os.path.commonpath([real, folder]) == folder for folder in _trusted_folders())
 
 
-def local_path(handle: str) -> str | None:
-    """The file-system path a handle names (a bare path, ``file://``, or a Windows drive such as ``C:\\``), or
-    None for a remote (http, hub) handle."""
-    parsed = urllib.parse.urlparse(handle)
-    if parsed.scheme == "file":
-        return urllib.parse.unquote(parsed.path)
-    return handle if parsed.scheme == "" or len(parsed.scheme) == 1 else None
+def is_trusted(model: ResolvedHandle, *, trust: bool = False) -> bool:
+    """Whether the caller trusts a model: ``trust``, a ``trusting()`` block, or a handle naming a trusted folder.
 
-
-def is_trusted(path, *, trust: bool = False, handle: str | None = None) -> bool:
-    """Whether the caller trusts a model: ``trust``, a ``trusting()`` block, or the handle in a trusted folder.
-
-    A folder is judged by the handle the caller named (``handle``, else ``path``), never by the
-    cache folder a download landed in: a remote handle is never trusted by folder.
+    A folder is judged by the handle the caller named, never by the cache folder a download landed
+    in: a remote handle is never trusted by folder.
     """
     if trust or _trust_all.get():
         return True
-    local = local_path(os.fspath(handle if handle is not None else path))
-    return local is not None and is_trusted_path(local)
+    return not model.remote and is_trusted_path(model.path)
 
 
 @contextlib.contextmanager
@@ -90,7 +80,7 @@ def allowing_remote_handles():
     return _switched_on(_remote_handles)
 
 
-def remote_handles_allowed() -> bool:
+def _remote_handles_allowed() -> bool:
     """Inside ``allowing_remote_handles()``, under ``trusting()``, or with ``$TFHUB_LLM_ALLOW_REMOTE_HANDLES=1``."""
     return _remote_handles.get() or _trust_all.get() or os.environ.get(REMOTE_HANDLES_ENV) == "1"
 
@@ -101,9 +91,9 @@ def layer_config_for_load(config: dict, layer: str) -> dict:
     config = {key: value for key, value in config.items() if key != "trust"}
     check_config_sizes(config, f"the saved {layer}")
     handle = str(config.get("handle", ""))
-    if local_path(handle) is None and not remote_handles_allowed():
+    if local_path(handle) is None and not _remote_handles_allowed():
         raise RemoteHandleError(
             f"The saved {layer} names the remote handle {handle!r}: a model file does not get to download "
-            f"models. If you trust the file, load it inside tfhub_llm.hub.trust.allowing_remote_handles(), "
+            f"models. If you trust the file, load it inside tfhub_llm.allowing_remote_handles(), "
             f"or set {REMOTE_HANDLES_ENV}=1.")
     return config

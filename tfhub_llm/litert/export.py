@@ -23,7 +23,7 @@ from tensorflow.lite.python.convert_phase import ConverterError
 
 from tfhub_llm.atomic import atomic_file
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
-from tfhub_llm.interface import string_input_specs
+from tfhub_llm.hub_contract import string_input_specs
 from tfhub_llm.layers import whole_batches
 from tfhub_llm.litert.ops import LiteRTConversionError, unresolved_custom_ops
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
@@ -96,7 +96,7 @@ def export_litert(model: PackedTask, path: str | os.PathLike, quantize: str | No
         quantize: None (float32), ``"dynamic_int8"`` (int8 weights, float activations) or ``"float16"``.
         overwrite: replace an existing file.
 
-    The file's ``serving_default`` signature (:data:`~tfhub_llm.interface.SERVING_SIGNATURE`) takes ``text``
+    The file's ``serving_default`` signature (:data:`~tfhub_llm.hub_contract.SERVING_SIGNATURE`) takes ``text``
     (and ``text_b``) strings ``[batch]`` and returns what the TF Serving export returns (``probabilities``,
     ``label``, ``label_name``, or ``value``; ``embedding`` for an embedder). Run it with :class:`tfhub_llm.litert.LiteRTModel` (or any
     LiteRT interpreter with TF Text's kernels).

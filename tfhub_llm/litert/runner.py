@@ -13,7 +13,7 @@ import numpy as np
 from tensorflow_text.core.pybinds import tflite_registrar
 
 from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, UnsupportedPlatformError
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.litert.ops import model_ops
 from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, sorted_parts
 

@@ -8,18 +8,23 @@ scan of :mod:`tfhub_llm.hub.security` then no longer recognizes as reading the m
 regular files and folders only (:func:`tfhub_llm.hub.archive.copy_saved_model`: no links out of it).
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 
+import keras
 import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
-from tfhub_llm.hub import archive, handles
-from tfhub_llm.interface import SERVING_SIGNATURE, encoder_serving_function
+from tfhub_llm.hub import archive
+from tfhub_llm.hub_contract import SERVING_SIGNATURE, encoder_serving_function
 from tfhub_llm.layers import HubEncoder, HubPreprocessor
 
 
-def export_to_hub(model_or_encoder, out_dir, *, preprocessor=True):
+def export_to_hub(model_or_encoder: keras.Model | HubEncoder, out_dir: str | os.PathLike, *,
+                  preprocessor: bool | HubPreprocessor = True) -> pathlib.Path:
     """Writes ``out_dir/encoder`` (and ``out_dir/preprocessor``) as TF-Hub Reusable SavedModels.
 
     Args:
@@ -40,7 +45,7 @@ def export_to_hub(model_or_encoder, out_dir, *, preprocessor=True):
     with atomic_directory(out_dir, exists_error=_not_empty) as staging:
         tf.saved_model.save(encoder.module, str(staging / "encoder"), signatures=_encoder_signatures(encoder.module))
         if preprocessor_layer is not None:
-            archive.copy_saved_model(handles.resolve(preprocessor_layer.handle), staging / "preprocessor")
+            archive.copy_saved_model(preprocessor_layer.resolved_handle.path, staging / "preprocessor")
     return out_dir
 
 

@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 
 from tfhub_llm.atomic import write_text
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.hub import archive
+from tfhub_llm.hub import archive, handles
 from tfhub_llm.hub.describe import describe, format_markdown
-from tfhub_llm.interface import TEXT_EMBEDDING
+from tfhub_llm.hub_contract import TEXT_EMBEDDING
 from tfhub_llm.publishing.kaggle import KAGGLE_FRAMEWORK, KaggleUploadError, import_kagglehub, kaggle_handle_parts, upload_to_kaggle
 
 MODEL_CARD = "README.md"
@@ -56,7 +56,7 @@ class ModelCard:
     license_name: str = "Apache 2.0"
 
 
-def render_model_card(name, version, interface, card: ModelCard, kaggle=None) -> str:
+def render_model_card(name: str, version: int, interface: dict, card: ModelCard, kaggle: str | None = None) -> str:
     """The model card (Markdown) of ``NAME/VERSION``: summary, usage, interface, data, evaluation, limitations."""
     url = _handle_url(card, name, version)
     sections = [
@@ -133,7 +133,8 @@ def _evaluation_text(evaluation):
     return "| metric | value |\n| --- | --- |\n" + "\n".join(f"| {metric} | {value} |" for metric, value in evaluation.items())
 
 
-def kaggle_metadata(name, version, interface, card: ModelCard, card_text: str, kaggle=None) -> tuple[dict, dict]:
+def kaggle_metadata(name: str, version: int, interface: dict, card: ModelCard, card_text: str,
+                    kaggle: str | None = None) -> tuple[dict, dict]:
     """``model-metadata.json`` and ``model-instance-metadata.json`` for the Kaggle CLI/API.
 
     Without a Kaggle handle the slugs come from ``name`` and ``ownerSlug`` is left empty for the user to fill.
@@ -188,7 +189,7 @@ class Published:
     kaggle_handle: str | None = None
 
 
-def validate_name_and_version(name, version) -> tuple[str, int]:
+def validate_name_and_version(name: str, version: int | str) -> tuple[str, int]:
     """Returns ``(name, version)`` checked: a plain file name, a positive integer; raises ``InvalidArgumentError``."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgumentError(
@@ -201,15 +202,16 @@ def validate_name_and_version(name, version) -> tuple[str, int]:
     return name, int(version)
 
 
-def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | None = None, kaggle=None,
-            trust=False) -> Published:
+def publish(saved_model_dir: str | os.PathLike, hub_dir: str | os.PathLike, name: str, version: int | str, *,
+            model_card: ModelCard | None = None, kaggle: str | None = None, trust: bool = False) -> Published:
     """Publishes a SavedModel as ``HUB_DIR/NAME/VERSION`` for ``hub.load("http(s)://HOST/NAME/VERSION")``.
 
     Writes the archive (root = the SavedModel root) and its ``.sha256``, the model card ``VERSION.md``
     and, when VERSION is the newest, ``README.md`` and the Kaggle metadata. Refuses an existing
     ``NAME/VERSION``. With ``kaggle="OWNER/MODEL/tensorFlow2/VARIATION"`` it then uploads the
-    SavedModel folder with ``kagglehub.model_upload``. The model card's interface comes from loading
-    the SavedModel, after the scan of :mod:`tfhub_llm.hub.security` unless ``trust``.
+    SavedModel folder with ``kagglehub.model_upload``. The model card's interface is the one description of
+    :func:`tfhub_llm.hub.describe.describe` (the folder loaded once, after the scan of
+    :mod:`tfhub_llm.hub.security` unless ``trust``); the archive and the upload take that same folder.
     """
     name, version = validate_name_and_version(name, version)
     card = model_card or ModelCard()
@@ -220,10 +222,13 @@ def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | 
     archive_path = model_dir / str(version)
     if os.path.lexists(archive_path):
         raise archive.ArchiveExistsError(archive_path)
-    interface = describe(os.fspath(saved_model_dir), trust=trust)
+    model = handles.resolve(saved_model_dir)
+    if model.remote:
+        raise InvalidArgumentError(f"publish takes a local SavedModel folder, not the remote handle {model.handle!r}")
+    interface = describe(model, trust=trust)
     card_text = render_model_card(name, version, interface, card, kaggle)
     model_metadata, instance_metadata = kaggle_metadata(name, version, interface, card, card_text, kaggle)
-    digest = archive.write_saved_model_archive(saved_model_dir, archive_path)
+    digest = archive.write_saved_model_archive(model.path, archive_path)
     card_path = model_dir / f"{version}.md"
     write_text(card_path, card_text)
     if version == max(_published_versions(model_dir)):
@@ -232,11 +237,11 @@ def publish(saved_model_dir, hub_dir, name, version, *, model_card: ModelCard | 
         write_text(model_dir / KAGGLE_INSTANCE_METADATA, json.dumps(instance_metadata, indent=2) + "\n")
     if kaggle:
         try:
-            upload_to_kaggle(saved_model_dir, kaggle, license_name=card.license_name, version_notes=f"{name} version {version}")
+            upload_to_kaggle(model.path, kaggle, license_name=card.license_name, version_notes=f"{name} version {version}")
         except KaggleUploadError as error:
             raise KaggleUploadError(
                 f"{error}\n{archive_path} was published locally; retry only the upload with "
-                f"tfhub_llm.publishing.upload_to_kaggle({os.fspath(saved_model_dir)!r}, {kaggle!r})") from error.__cause__
+                f"tfhub_llm.publishing.upload_to_kaggle({model.path!r}, {kaggle!r})") from error.__cause__
     return Published(archive_path, digest, card_path, kaggle)
 
 

@@ -4,6 +4,8 @@ The upload goes through ``kagglehub.model_upload``, an optional package (``pip i
 imported only when an upload is asked for.
 """
 
+from __future__ import annotations
+
 import os
 import re
 
@@ -18,7 +20,7 @@ class KaggleUploadError(TfhubLlmError, RuntimeError):
     """kagglehub is missing, or the upload to Kaggle Models failed (offline, no credentials...)."""
 
 
-def kaggle_handle_parts(handle: str) -> dict:
+def kaggle_handle_parts(handle: str) -> dict[str, str]:
     """``OWNER/MODEL/tensorFlow2/VARIATION`` → its parts; raises ``InvalidArgumentError`` naming what is wrong."""
     parts = handle.split("/")
     if len(parts) != 4:
@@ -45,7 +47,8 @@ def import_kagglehub():
     return kagglehub
 
 
-def upload_to_kaggle(saved_model_dir, handle, *, license_name="Apache 2.0", version_notes=""):
+def upload_to_kaggle(saved_model_dir: str | os.PathLike, handle: str, *, license_name: str = "Apache 2.0",
+                     version_notes: str = "") -> None:
     """Uploads a SavedModel folder as a new version of the Kaggle Models ``OWNER/MODEL/tensorFlow2/VARIATION``."""
     kaggle_handle_parts(handle)
     if not os.path.isfile(os.path.join(saved_model_dir, tf.saved_model.SAVED_MODEL_FILENAME_PB)):

@@ -14,18 +14,21 @@ The graph calls the encoder on whole batches (no micro-batches by length), so it
 of the BERT encoder and preprocessor and passes the op scan of :mod:`tfhub_llm.hub.security` as they do.
 """
 
+from __future__ import annotations
+
+import os
 import pathlib
 
 import tensorflow as tf
 
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentTypeError
-from tfhub_llm.interface import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE, string_input_specs
+from tfhub_llm.hub_contract import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE, string_input_specs
 from tfhub_llm.layers import whole_batches
 from tfhub_llm.tasks.embedding import TextEmbedder
 
 
-def text_embedding_saveable(embedder):
+def _text_embedding_saveable(embedder):
     """The trackable object that :func:`export_text_embedding` writes for a ``TextEmbedder`` (traced as it is)."""
     root = tf.__internal__.tracking.AutoTrackable()
     root.encoder = embedder.encoder.module  # the restored TF-Hub modules: their assets (vocabulary) and tables
@@ -47,7 +50,7 @@ def text_embedding_saveable(embedder):
     return root
 
 
-def export_text_embedding(embedder, out_dir, overwrite=False):
+def export_text_embedding(embedder: TextEmbedder, out_dir: str | os.PathLike, overwrite: bool = False) -> pathlib.Path:
     """Writes ``embedder`` (a :class:`TextEmbedder`) to ``out_dir`` as a TF-Hub text-embedding SavedModel.
 
     The folder appears complete or not at all; an existing one is refused unless ``overwrite``.
@@ -58,6 +61,6 @@ def export_text_embedding(embedder, out_dir, overwrite=False):
             f"export_text_embedding takes a TextEmbedder (e.g. the model.keras of `tfhub-llm finetune embed`), "
             f"got {type(embedder).__name__}.")
     with whole_batches(embedder.encoder), atomic_directory(out_dir, overwrite=overwrite) as staging:
-        root = text_embedding_saveable(embedder)
+        root = _text_embedding_saveable(embedder)
         tf.saved_model.save(root, str(staging), signatures={SERVING_SIGNATURE: root.serving_default})
     return pathlib.Path(out_dir)

@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 
 import tensorflow as tf
 
-from tfhub_llm.interface import SERVING_SIGNATURE, string_input_specs
+from tfhub_llm.hub_contract import SERVING_SIGNATURE, string_input_specs
 from tfhub_llm.layers import pack_inputs
 from tfhub_llm.readers.labels import MULTILABEL, REGRESSION
 from tfhub_llm.tasks.packing import TokenizeOnly, unservable_packing_ops

@@ -19,7 +19,7 @@ import tensorflow_text  # noqa: F401  (registers the TF Text ops the exports use
 from tfhub_llm.errors import InvalidArgumentError, TfhubLlmError
 from tfhub_llm.escaping import printable_lines
 from tfhub_llm.hub.security import UntrustedModelError, saved_model_op_names, scanned_for_load
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
 from tfhub_llm.tf_serving.releases import DEFAULT_TF_SERVING_VERSION, tf_serving_ops
 

@@ -32,10 +32,11 @@ from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, Inv
 from tfhub_llm.hub.staging import process_alive
 from tfhub_llm.hub.limits import MAX_WARMUP_FILE_BYTES, MAX_WARMUP_REQUESTS, MAX_WARMUP_TENSOR_BYTES
 from tfhub_llm.hub.shape_rules import dtype_bytes
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tasks.base import ServedTask
 from tfhub_llm.tasks.serving import TextServing
 from tfhub_llm.tf_serving.keras_model import KerasModelServing
+from tfhub_llm.tf_serving.version_names import is_ascii_digits
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -77,13 +78,13 @@ def _remove_abandoned_exports(base_dir):
     """Deletes temporary export folders whose exporting process is gone (killed mid-export)."""
     for path in base_dir.glob(f"{TEMP_PREFIX}*"):
         pid = path.name[len(TEMP_PREFIX):].split("-")[1:2]
-        if pid and pid[0].isdigit() and not process_alive(int(pid[0])):
+        if pid and is_ascii_digits(pid[0]) and not process_alive(int(pid[0])):
             shutil.rmtree(path, ignore_errors=True)
 
 
 def is_version_name(name: str) -> bool:
     """Whether a folder name in a base directory is a version: ASCII digits only ('²' passes str.isdigit())."""
-    return name.isascii() and name.isdigit()
+    return is_ascii_digits(name)
 
 
 def next_version(base_dir):

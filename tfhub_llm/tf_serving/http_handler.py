@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from tfhub_llm.tf_serving.limits import DeadlineSocketReader, ReadDeadlineExceeded
 from tfhub_llm.tf_serving.rest_api import answer
 from tfhub_llm.tf_serving.rest_json import RequestError
+from tfhub_llm.tf_serving.version_names import is_ascii_digits
 
 _DRAIN_SECONDS = 1.0  # after answering a request whose body was not read: how long its rest is read and dropped
 _DRAIN_BYTES = 1024 * 1024  # ... and how much of it, so the client reads the answer rather than a reset
@@ -72,7 +73,7 @@ class RestHandler(BaseHTTPRequestHandler):
             raise RequestError(411, "Length Required: chunked uploads (Transfer-Encoding) are not supported; "
                                     "send the body with a Content-Length header")
         length = self.headers.get("Content-Length")
-        if length is None or not (length.isascii() and length.isdigit()):
+        if length is None or not is_ascii_digits(length):
             raise RequestError(411, f"Length Required: a POST needs a Content-Length header (got {length!r})")
         size, limit = int(length), self.server.limits.max_body_bytes
         if size > limit:

@@ -9,7 +9,7 @@ gives ``text``); the outputs are the model's (a dict keeps its keys, one tensor 
 import keras
 
 from tfhub_llm.errors import InvalidArgumentTypeError
-from tfhub_llm.interface import SERVING_SIGNATURE, string_input_specs
+from tfhub_llm.hub_contract import SERVING_SIGNATURE, string_input_specs
 
 
 class KerasModelServing:

@@ -21,7 +21,7 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from tfhub_llm.interface import SERVING_SIGNATURE
+from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.limits import ServerLimits
 from tfhub_llm.tf_serving.rest_json import RequestError, columnar_inputs, input_specs, row_inputs, to_json
 from tfhub_llm.tf_serving.versions import LoadedVersion, ModelVersions

@@ -86,7 +86,7 @@ def encoder_inputs(tensors):
     return {key: tensors[key] for key in ENCODER_INPUT_KEYS}
 
 
-def flat_serving_outputs(outputs):
+def _flat_serving_outputs(outputs):
     """Encoder outputs as a signature returns them: ``encoder_outputs`` as ``encoder_outputs_0``, ``_1``, ..."""
     flat = dict(outputs)
     flat.update({f"encoder_outputs_{i}": layer for i, layer in enumerate(flat.pop("encoder_outputs", []))})
@@ -115,6 +115,6 @@ def encoder_serving_function(call):
     @tf.function(input_signature=list(encoder_input_specs().values()))
     def serving_default(input_word_ids, input_mask, input_type_ids):
         inputs = dict(zip(ENCODER_INPUT_KEYS, (input_word_ids, input_mask, input_type_ids)))
-        return flat_serving_outputs(call(inputs, training=False))
+        return _flat_serving_outputs(call(inputs, training=False))
 
     return serving_default
