@@ -359,13 +359,13 @@ def test_callable_handle_is_not_reloaded_and_refuses_config_and_load_arguments(s
 
 def test_load_options_tags_and_output_shape_reach_the_layer(saved, monkeypatch):
     calls = []
-    real_load = handles.hub.load
+    real_load = handles.tensorflow_hub.load
 
     def recording_load(path, **kwargs):
         calls.append(kwargs)
         return real_load(path, **kwargs)
 
-    monkeypatch.setattr(handles.hub, "load", recording_load)
+    monkeypatch.setattr(handles.tensorflow_hub, "load", recording_load)
     options = tf.saved_model.LoadOptions(allow_partial_checkpoint=True)
     layer = KerasLayer(saved["nnlm"], load_options=options, tags=["serve"], output_shape=[4], input_shape=[],
                        dtype=tf.string)
