@@ -4,7 +4,7 @@ import sys
 
 from tfhub_llm.cli.options import POSITIVE_FLOAT, POSITIVE_INT, add_trust, command_parser, print_json
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.tf_serving.version_names import is_ascii_digits
+from tfhub_llm.ascii_digits import is_ascii_digits
 
 _LIMIT_FLAGS = ("max_body_bytes", "read_timeout", "max_batch_size", "max_workers", "request_deadline")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from tfhub_llm.ascii_digits import is_ascii_digits
 from tfhub_llm.hub.saved_model_graph import (
     CALL_ATTRS,
     OBJECT_GRAPH,
@@ -92,7 +93,7 @@ class _Pass:
             return bounds[node]
         outputs = result.outputs.get(node, (UNKNOWN,))
         parts = name.split(":")
-        index = int(parts[-1]) if len(parts) > 1 and parts[-1].isdigit() else 0
+        index = int(parts[-1]) if len(parts) > 1 and is_ascii_digits(parts[-1]) else 0
         return outputs[index] if index < len(outputs) and len(outputs) > 1 else merge(outputs)
 
     def nodes(self, unit: str, nodes: dict, bounds: dict, depth: int, only=None):

@@ -16,6 +16,7 @@ import shutil
 import stat
 import tempfile
 
+from tfhub_llm.ascii_digits import is_ascii_digits
 from tfhub_llm.errors import InvalidFileError
 
 _PREFIX = "pid-"
@@ -51,7 +52,7 @@ def _sweep(parent: str) -> list[str]:
     removed = []
     for name in os.listdir(parent):
         number = name[len(_PREFIX):]
-        if name.startswith(_PREFIX) and number.isascii() and number.isdigit() and int(number) != os.getpid() \
+        if name.startswith(_PREFIX) and is_ascii_digits(number) and int(number) != os.getpid() \
                 and not process_alive(int(number)):
             path = os.path.join(parent, name)
             shutil.rmtree(path, ignore_errors=True)

@@ -36,7 +36,7 @@ from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tasks.base import ServedTask
 from tfhub_llm.tasks.serving import TextServing
 from tfhub_llm.tf_serving.keras_model import KerasModelServing
-from tfhub_llm.tf_serving.version_names import is_ascii_digits
+from tfhub_llm.ascii_digits import is_ascii_digits
 
 TEMP_PREFIX = ".tmp-"  # TF Serving ignores non-numeric folders
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from tfhub_llm.tf_serving.limits import DeadlineSocketReader, ReadDeadlineExceeded
 from tfhub_llm.tf_serving.rest_api import answer
 from tfhub_llm.tf_serving.rest_json import RequestError
-from tfhub_llm.tf_serving.version_names import is_ascii_digits
+from tfhub_llm.ascii_digits import is_ascii_digits
 
 _DRAIN_SECONDS = 1.0  # after answering a request whose body was not read: how long its rest is read and dropped
 _DRAIN_BYTES = 1024 * 1024  # ... and how much of it, so the client reads the answer rather than a reset

@@ -3,9 +3,9 @@
 import pytest
 
 from tfhub_llm.cli.serving import parse_labels
+from tfhub_llm.ascii_digits import is_ascii_digits
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.tf_serving.export import is_version_name
-from tfhub_llm.tf_serving.version_names import is_ascii_digits
 
 
 @pytest.mark.parametrize("text, digits", [
