@@ -7,10 +7,12 @@ summary (:mod:`tfhub_llm.training.data_summary`) before training.
 
 import functools
 import os
+from collections.abc import Sequence
 
 import keras
 
 from tfhub_llm.data import label_type_for, read_text_examples, split_examples, to_dataset
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.training.data_summary import summarize_text_examples
 from tfhub_llm.training.options import CLASSIFIER_TRAINING, TrainingOptions
@@ -18,21 +20,21 @@ from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_sp
 
 
 def finetune_classifier(
-    encoder,
-    preprocessor,
-    train_file,
-    out_dir,
+    encoder: str | HubEncoder,
+    preprocessor: str | HubPreprocessor,
+    train_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
     *,
-    text_column,
-    label_column,
-    text_b_column=None,
-    num_classes=None,
-    label_names=None,
-    multi_label=False,
-    validation_file=None,
-    validation_fraction=0.1,
-    split_by="rows",
-    seq_length=None,
+    text_column: str,
+    label_column: str,
+    text_b_column: str | None = None,
+    num_classes: int | None = None,
+    label_names: Sequence[str] | None = None,
+    multi_label: bool = False,
+    validation_file: str | os.PathLike | None = None,
+    validation_fraction: float = 0.1,
+    split_by: str = "rows",
+    seq_length: int | None = None,
     options: TrainingOptions = CLASSIFIER_TRAINING,
 ) -> FinetuneResult:
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.
