@@ -44,7 +44,9 @@ def test_positive_pairs_count_their_distinct_second_texts(preprocessor):
     summary = summarize_text_pairs(train, train, preprocessor, "validation from dev.tsv", scored=False).splitlines()
     assert summary[0] == "data: 3 training and 3 validation pairs (validation from dev.tsv), from train.tsv"
     assert summary[1].startswith("pairs: every pair positive, 2 distinct second texts")
-    assert summary[2].startswith("word pieces per text (with [CLS]/[SEP]): median 3,")  # "a film", "dull": 2 / 1 pieces
+    longest = int(preprocessor.token_ids(train.texts[1:2]).row_lengths().numpy()[0]) + 2  # each text on its own
+    assert summary[2].startswith("word pieces per text (with [CLS]/[SEP]): median 4, ")  # "a film" 3 times of 6
+    assert summary[2].endswith(f"longest {longest}; packed to at most 8, so 16.7% are cut")
 
 
 def finetune(capsys, task, *options):

@@ -7,9 +7,11 @@ summary (:mod:`tfhub_llm.training.data_summary`) before training.
 
 import functools
 import os
+from collections.abc import Sequence
 
 import keras
 
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.datasets import to_dataset
 from tfhub_llm.readers.labels import label_type_for
 from tfhub_llm.readers.text_examples import read_text_examples
@@ -21,21 +23,21 @@ from tfhub_llm.training.splits import split_examples
 
 
 def finetune_classifier(
-    encoder,
-    preprocessor,
-    train_file,
-    out_dir,
+    encoder: str | HubEncoder,
+    preprocessor: str | HubPreprocessor,
+    train_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
     *,
-    text_column,
-    label_column,
-    text_b_column=None,
-    num_classes=None,
-    label_names=None,
-    multi_label=False,
-    validation_file=None,
-    validation_fraction=0.1,
-    split_by="rows",
-    seq_length=None,
+    text_column: str,
+    label_column: str,
+    text_b_column: str | None = None,
+    num_classes: int | None = None,
+    label_names: Sequence[str] | None = None,
+    multi_label: bool = False,
+    validation_file: str | os.PathLike | None = None,
+    validation_fraction: float = 0.1,
+    split_by: str = "rows",
+    seq_length: int | None = None,
     options: TrainingOptions = CLASSIFIER_TRAINING,
 ) -> FinetuneResult:
     """Fine-tunes a :class:`TextClassifier` on a CSV / TSV / JSONL file and saves it under ``out_dir``.

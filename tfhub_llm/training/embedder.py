@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from tfhub_llm.errors import DataError, InvalidArgumentError
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity
@@ -27,21 +28,21 @@ from tfhub_llm.training.splits import split_examples
 
 
 def finetune_embedder(
-    encoder,
-    preprocessor,
-    train_file,
-    out_dir,
+    encoder: str | HubEncoder,
+    preprocessor: str | HubPreprocessor,
+    train_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
     *,
-    text_column,
-    text_b_column,
-    score_column=None,
-    max_score=1.0,
-    validation_file=None,
-    validation_fraction=0.1,
-    pooling="mean",
-    normalize=True,
-    seq_length=None,
-    mnrl_scale=20.0,
+    text_column: str,
+    text_b_column: str,
+    score_column: str | None = None,
+    max_score: float = 1.0,
+    validation_file: str | os.PathLike | None = None,
+    validation_fraction: float = 0.1,
+    pooling: str = "mean",
+    normalize: bool = True,
+    seq_length: int | None = None,
+    mnrl_scale: float = 20.0,
     options: TrainingOptions = EMBEDDER_TRAINING,
 ) -> FinetuneResult:
     """Fine-tunes a :class:`TextEmbedder` on a CSV / TSV / JSONL file of pairs and saves it under ``out_dir``.

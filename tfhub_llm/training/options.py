@@ -34,7 +34,7 @@ class TrainingOptions:
     verbose: int = 1
     callbacks: tuple = ()
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         """Refuses values no run can use, before any work (a negative epoch count would train nothing)."""
         for name in ("epochs", "batch_size", "max_train_examples", "max_validation_examples", "patience"):
             value = getattr(self, name)
@@ -44,7 +44,7 @@ class TrainingOptions:
                 and self.learning_rate > 0):
             raise InvalidArgumentError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
 
-    def train_steps(self, num_train_examples):
+    def train_steps(self, num_train_examples: int) -> int:
         """Optimizer steps of the whole run (what the learning-rate schedule spans)."""
         return self.epochs * math.ceil(num_train_examples / self.batch_size)
 

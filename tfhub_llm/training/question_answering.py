@@ -10,6 +10,7 @@ import os
 import keras
 
 from tfhub_llm.errors import InvalidArgumentError
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.readers.squad import load_squad_json, read_squad
 from tfhub_llm.tasks.squad import first_sentence_baseline, squad_evaluate
@@ -19,16 +20,16 @@ from tfhub_llm.training.run import FinetuneResult, load_model_or_path, sample_sp
 
 
 def finetune_question_answering(
-    encoder,
-    preprocessor,
-    train_file,
-    out_dir,
+    encoder: str | HubEncoder,
+    preprocessor: str | HubPreprocessor,
+    train_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
     *,
-    validation_file=None,
-    validation_articles=1,
-    max_seq_length=None,
-    doc_stride=128,
-    max_query_length=None,
+    validation_file: str | os.PathLike | None = None,
+    validation_articles: int = 1,
+    max_seq_length: int | None = None,
+    doc_stride: int = 128,
+    max_query_length: int | None = None,
     options: TrainingOptions = QUESTION_ANSWERING_TRAINING,
 ) -> FinetuneResult:
     """Fine-tunes a :class:`SpanQuestionAnswerer` on SQuAD JSON; validates on held-out articles.

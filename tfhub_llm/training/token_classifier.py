@@ -12,6 +12,7 @@ import os
 import keras
 
 from tfhub_llm.errors import DataError
+from tfhub_llm.layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.conll import TaggedSentences, read_tagged_sentences
 from tfhub_llm.readers.tag_schemes import detect_tag_scheme
 from tfhub_llm.tasks.entities import capitalised_baseline, entity_spans, evaluate_entities, most_frequent_type
@@ -23,16 +24,16 @@ from tfhub_llm.training.splits import split_by_document
 
 
 def finetune_token_classifier(
-    encoder,
-    preprocessor,
-    train_file,
-    out_dir,
+    encoder: str | HubEncoder,
+    preprocessor: str | HubPreprocessor,
+    train_file: str | os.PathLike,
+    out_dir: str | os.PathLike,
     *,
-    validation_file=None,
-    validation_fraction=0.1,
-    tag_scheme=None,
-    max_seq_length=128,
-    doc_stride=64,
+    validation_file: str | os.PathLike | None = None,
+    validation_fraction: float = 0.1,
+    tag_scheme: str | None = None,
+    max_seq_length: int = 128,
+    doc_stride: int = 64,
     options: TrainingOptions = TOKEN_CLASSIFIER_TRAINING,
 ) -> FinetuneResult:
     """Fine-tunes a :class:`TokenClassifier` on a CoNLL or JSONL file and saves it under ``out_dir``.
