@@ -95,7 +95,8 @@ def run_task_test(model, inputs, fit_data, tmp_path, serving_inputs, expected_ou
     assert json.dumps(revived.get_config(), sort_keys=True) == config
     if compile_kwargs is not None:
         revived.compile(**compile_kwargs)
-    history = revived.fit(*fit_data, epochs=1, steps_per_epoch=1, verbose=0).history
+    x, y, sample_weight = (*fit_data, None, None)[:3]
+    history = revived.fit(x, y, sample_weight=sample_weight, epochs=1, steps_per_epoch=1, verbose=0).history
     assert int(revived.optimizer.iterations) == 1 and np.isfinite(history["loss"][-1])
 
     restored = keras_round_trip(model, tmp_path)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, TINY_ENCODER, TINY_PREPROCESSOR
 from tfhub_llm.hub.security import saved_model_op_names
 from tfhub_llm.tf_serving import check_serving, compare_session_outputs, export_for_serving
-from tfhub_llm.tf_serving import signatures
+from tfhub_llm.tasks import serving as task_serving
 from tfhub_llm.tf_serving.releases import tf_serving_ops, tf_serving_releases
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests, warmup_requests
 from tfhub_llm.tasks.classifier import TextClassifier
@@ -36,7 +36,7 @@ def fixture_export(tmp_path_factory):
     """
     model = TextClassifier(FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, num_classes=2)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(signatures, "unservable_packing_ops", lambda preprocessor: [])
+        patch.setattr(task_serving, "unservable_packing_ops", lambda preprocessor: [])
         return export_for_serving(model, tmp_path_factory.mktemp("fixture"))
 
 
