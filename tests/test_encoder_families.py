@@ -18,7 +18,7 @@ import tensorflow_hub
 
 from tests.harness import FIXTURES, TINY_PREPROCESSOR, keras_round_trip
 from tfhub_llm.hub.security import saved_model_op_names
-from tfhub_llm.layers import HubEncoder, HubPreprocessor, pack_inputs
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor, pack_inputs
 from tfhub_llm.publishing import export_to_hub, publish
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
@@ -208,7 +208,7 @@ def _published_pair_loads_over_http(family, model, out_dir, base_url_of):
 def test_chain_fit_keras_serve_publish(family, tmp_path, serve_directory, monkeypatch):
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "cache"))
     # One micro-batch: fit would trace every micro-batch's branch (3x the time); fit through micro-batches
-    # is tested in test_layers_micro_batches.py, and their outputs for each family above.
+    # is tested in tests/layers/test_hub_layers_micro_batches.py, and their outputs for each family above.
     encoder = HubEncoder(family["folder"] / "encoder", trainable=True, micro_batches=1)
     model = TextClassifier(encoder, family["preprocessor"], num_classes=2)
     _fit_one_step(model)

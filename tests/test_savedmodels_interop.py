@@ -149,7 +149,7 @@ def test_keras_layer_under_tf_keras_gives_the_same_outputs(tiny_pair, tmp_path):
 
 
 def test_hub_layers_give_the_same_outputs(tiny_pair):
-    layers = pytest.importorskip("tfhub_llm.layers")
+    layers = pytest.importorskip("tfhub_llm.layers.hub_layers")
     preprocessor = layers.HubPreprocessor(str(tiny_pair / "preprocessor"))
     encoder = layers.HubEncoder(str(tiny_pair / "encoder"))
     packed = preprocessor(tf.constant(SENTENCES))

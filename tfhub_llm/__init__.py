@@ -29,8 +29,8 @@ _MODULES = {
     "tfhub_llm.hub.handles": ("HandleError",),
     "tfhub_llm.hub.security": ("UntrustedModelError", "check_saved_model"),
     "tfhub_llm.hub.trust": ("RemoteHandleError", "allowing_remote_handles", "trust_directory", "trusting"),
-    "tfhub_llm.keras_layer": ("KerasLayer",),
-    "tfhub_llm.layers": ("HubEncoder", "HubPreprocessor", "HubTextEmbedding"),
+    "tfhub_llm.layers.hub_layers": ("HubEncoder", "HubPreprocessor", "HubTextEmbedding"),
+    "tfhub_llm.layers.keras_layer": ("KerasLayer",),
     "tfhub_llm.litert": ("LiteRTConversionError", "LiteRTModel", "check_litert", "export_litert"),
     "tfhub_llm.precision": ("enable_cpu_bfloat16",),
     "tfhub_llm.publishing": ("ModelCard", "export_text_embedding", "export_to_hub", "publish"),
@@ -62,13 +62,13 @@ _MODULES = {
     ),
     "tfhub_llm.training.options": ("TrainingOptions",),
     "tfhub_llm.training.question_answering": ("evaluate_question_answering", "finetune_question_answering"),
-    "tfhub_llm.training.token_classifier": ("evaluate_token_classifier", "finetune_token_classifier"),
     "tfhub_llm.training.splits": ("split_by_document", "split_examples"),
+    "tfhub_llm.training.token_classifier": ("evaluate_token_classifier", "finetune_token_classifier"),
 }
 __getattr__, __dir__ = _lazy_exports(__name__, _MODULES)
 _import_with_keras((  # every module with a keras.saving.register_keras_serializable class
-    "tfhub_llm.bert.encoder", "tfhub_llm.keras_layer", "tfhub_llm.layers", "tfhub_llm.tasks.classifier",
-    "tfhub_llm.tasks.embedding", "tfhub_llm.training.embedding_pairs", "tfhub_llm.training.optimization",
-    "tfhub_llm.tasks.question_answering", "tfhub_llm.tasks.token_classification"))
+    "tfhub_llm.bert.encoder", "tfhub_llm.layers.hub_layers", "tfhub_llm.layers.keras_layer",
+    "tfhub_llm.tasks.classifier", "tfhub_llm.tasks.embedding", "tfhub_llm.tasks.question_answering",
+    "tfhub_llm.tasks.token_classification", "tfhub_llm.training.embedding_pairs", "tfhub_llm.training.optimization"))
 
 __all__ = sorted(name for names in _MODULES.values() for name in names)  # the public API: the table above

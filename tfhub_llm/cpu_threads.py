@@ -3,7 +3,7 @@
 TensorFlow's CPU default splits every op across all cores (its intra-op pool) and runs independent
 ops on another pool of as many threads (inter-op). A BERT layer over a micro-batch of a few short
 sentences is too small to gain from being split: the threads spend their time meeting. The
-micro-batches of :class:`~tfhub_llm.layers.HubEncoder` are independent branches of one graph, so
+micro-batches of :class:`~tfhub_llm.layers.hub_layers.HubEncoder` are independent branches of one graph, so
 one thread per op with the micro-batches running side by side keeps the cores busier (``make
 bench`` measures both; ``bench/README.md``). :func:`use_inference_threads` sets that for this
 process; :func:`model_server_flags` gives the same settings as ``tensorflow_model_server`` flags.
@@ -13,7 +13,7 @@ Training keeps TensorFlow's defaults: its ops are large enough to split.
 import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES
+from tfhub_llm.layers.micro_batches import DEFAULT_MICRO_BATCHES
 
 INTRA_OP_THREADS = 1
 

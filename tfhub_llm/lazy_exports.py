@@ -14,7 +14,7 @@ import sys
 def lazy_exports(package_name, modules):
     """``(__getattr__, __dir__)`` for the package ``package_name`` whose public names live in ``modules``.
 
-    ``modules`` maps each module (``"tfhub_llm.layers"``) to the names it provides.
+    ``modules`` maps each module (``"tfhub_llm.layers.hub_layers"``) to the names it provides.
     """
     where = {name: module for module, names in modules.items() for name in names}
 

@@ -11,7 +11,7 @@ from safetensors.numpy import save_file
 
 from tests.bert.numpy_bert import hf_bert_forward, random_hf_tensors
 from tfhub_llm.bert import BertConfig, ConversionError, convert_hf_bert
-from tfhub_llm.layers import HubEncoder
+from tfhub_llm.layers.hub_layers import HubEncoder
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "sat", "on", "mat", "##s", ".", ",", "a"]
 CONFIG = BertConfig(vocab_size=len(VOCAB), hidden_size=16, num_layers=2, num_heads=2, intermediate_size=32,

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
 from tfhub_llm.hub import handles as hub
 from tfhub_llm.hub.resolved_handle import ResolvedHandle
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.harness import TINY_PREPROCESSOR, resolve_error_in_thread
 from tests.hub.test_security_dos import _answers, _benign, _call_model, _run_limited
 from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.hub import archive, handles, security, trust
-from tfhub_llm.layers import HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubPreprocessor
 from tfhub_llm.tf_serving.check import check_serving
 from tfhub_llm.tf_serving.export import WARMUP_FILE, write_warmup_requests
 

@@ -233,7 +233,7 @@ def test_allow_list_is_up_to_date():
 
 
 def test_layers_refuse_an_untrusted_encoder_before_calling_it(models, tmp_path):
-    from tfhub_llm.layers import HubEncoder
+    from tfhub_llm.layers.hub_layers import HubEncoder
 
     with pytest.raises(security.UntrustedModelError, match="WriteFile"):
         HubEncoder(models["writes_file"])

@@ -259,7 +259,7 @@ def writer(tmp_path_factory):
 
 def _keras_file(encoder_path, path, **config_edits):
     """A .keras model over a HubEncoder (saved with trust=True), its layer config edited afterwards."""
-    from tfhub_llm.layers import HubEncoder
+    from tfhub_llm.layers.hub_layers import HubEncoder
 
     inputs = {key: keras.Input((None,), dtype="int32", name=key) for key in ENCODER_INPUT_KEYS}
     outputs = HubEncoder(encoder_path, trust=True, output_key="pooled_output", micro_batches=1)(inputs)
@@ -283,7 +283,7 @@ def _call_keras_model(model):
 
 def test_trust_is_not_saved_and_a_trust_in_a_keras_file_is_ignored(writer, tmp_path):
     encoder, target = writer
-    from tfhub_llm.layers import HubEncoder
+    from tfhub_llm.layers.hub_layers import HubEncoder
 
     assert "trust" not in HubEncoder(encoder, trust=True).get_config()
     model_file = _keras_file(encoder, tmp_path / "m.keras", trust=True)

@@ -24,7 +24,7 @@ from tfhub_llm.errors import (
     TargetExistsError,
     UnsupportedPlatformError,
 )
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.litert import LiteRTConversionError, LiteRTModel, check_litert, export_litert
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
 from tfhub_llm.tasks.classifier import TextClassifier

@@ -21,7 +21,7 @@ from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_ordinary_modes
 from tfhub_llm import publishing as export_hub
 from tfhub_llm.hub import archive
 from tfhub_llm.hub.describe import describe
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 

@@ -10,13 +10,13 @@ import pytest
 import tensorflow as tf
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.squad import SquadExample
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.tf_serving import export as serving
 from tfhub_llm.tf_serving import export_for_serving, session_predict
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.squad import SquadExample
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.qa_serving import QuestionAnsweringServing

@@ -6,7 +6,7 @@ import pytest
 from tests.harness import DATA, TINY_ENCODER, TINY_PREPROCESSOR
 from tfhub_llm import cli
 from tfhub_llm.readers.text_examples import TextExamples
-from tfhub_llm.layers import HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubPreprocessor
 from tfhub_llm.training.data_summary import summarize_text_examples, summarize_text_pairs
 
 

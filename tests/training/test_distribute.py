@@ -105,7 +105,7 @@ def test_mirrored_strategy_trains_the_weights_of_one_process(runs):
 
 def assert_weights_moved(trained, encoder_handle):
     """Training moved the encoder's weights far more than the tolerance (so the comparisons can fail)."""
-    from tfhub_llm.layers import HubEncoder
+    from tfhub_llm.layers.hub_layers import HubEncoder
 
     initial = [weight.numpy() for weight in HubEncoder(encoder_handle, trainable=True).trainable_weights]
     trained_arrays = list(trained.values())[:len(initial)]

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR
 from tests.training.tiny_runs import InterruptAtEpoch, classify
-from tfhub_llm.layers import HubEncoder
+from tfhub_llm.layers.hub_layers import HubEncoder
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.training.backup import CorruptBackupError
 from tfhub_llm.training.run import RunDirectoryError

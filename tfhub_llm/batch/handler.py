@@ -6,7 +6,7 @@ takes named string inputs (``text``; ``text`` and ``text_b``; ``question`` and `
 thin handler loads the export as TF Serving does (:class:`~tfhub_llm.tf_serving.check.ServingSession`:
 scanned first, then a TF1 session over the scanned copy) and feeds each input by name. ``RunInference``
 calls ``load_model`` once per worker process and shares the model between its threads (Beam's shared
-handle). Each batch is cut into length-sorted parts (:func:`tfhub_llm.micro_batches.sorted_parts`) so
+handle). Each batch is cut into length-sorted parts (:func:`tfhub_llm.layers.micro_batches.sorted_parts`) so
 short texts skip the padding of long ones, and the answers are put back in the batch's order.
 
 :func:`signature_spec` reads the signature's inputs and outputs from ``saved_model.pb`` without loading
@@ -20,7 +20,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 from tfhub_llm.errors import InvalidFileError
 from tfhub_llm.hub_contract import SERVING_SIGNATURE
-from tfhub_llm.micro_batches import sorted_parts
+from tfhub_llm.layers.micro_batches import sorted_parts
 from tfhub_llm.tasks.entity_serving import NO_ENTITY
 
 DEFAULT_MAX_BATCH_SIZE = 256

@@ -24,7 +24,7 @@ from tensorflow.lite.python.convert_phase import ConverterError
 from tfhub_llm.atomic import atomic_file
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
 from tfhub_llm.hub_contract import string_input_specs
-from tfhub_llm.layers import whole_batches
+from tfhub_llm.layers.hub_layers import whole_batches
 from tfhub_llm.litert.ops import LiteRTConversionError, unresolved_custom_ops
 from tfhub_llm.litert.tokenizer import on_device_tokenizer
 from tfhub_llm.tasks.base import PackedTask

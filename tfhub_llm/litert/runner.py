@@ -15,7 +15,7 @@ from tensorflow_text.core.pybinds import tflite_registrar
 from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, UnsupportedPlatformError
 from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.litert.ops import model_ops
-from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, sorted_parts
+from tfhub_llm.layers.micro_batches import DEFAULT_MICRO_BATCHES, sorted_parts
 
 
 def _interpreter_class():

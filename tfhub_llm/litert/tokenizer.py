@@ -87,8 +87,8 @@ def on_device_tokenizer(preprocessor, encoder):
     """The :class:`OnDeviceTokenizer` that gives ``preprocessor``'s word piece ids on :data:`PROBE_TEXTS`.
 
     Args:
-        preprocessor: the model's :class:`~tfhub_llm.layers.HubPreprocessor`.
-        encoder: the model's :class:`~tfhub_llm.layers.HubEncoder` (TF Hub keeps the vocab there, too).
+        preprocessor: the model's :class:`~tfhub_llm.layers.hub_layers.HubPreprocessor`.
+        encoder: the model's :class:`~tfhub_llm.layers.hub_layers.HubEncoder` (TF Hub keeps the vocab there, too).
 
     Raises:
         LiteRTConversionError: no vocab or SentencePiece model asset, or no candidate matches.

@@ -20,7 +20,7 @@ from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TargetExistsError
 from tfhub_llm.hub import archive
 from tfhub_llm.hub_contract import SERVING_SIGNATURE, encoder_serving_function
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 
 
 def export_to_hub(model_or_encoder: keras.Model | HubEncoder, out_dir: str | os.PathLike, *,

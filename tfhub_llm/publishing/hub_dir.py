@@ -93,7 +93,7 @@ def _usage(url, kind, kaggle):
             "import tensorflow_hub as hub, tensorflow_text  # registers the TF Text ops\n"
             f'preprocessor = hub.load("{url}")\n'
             'encoder_inputs = preprocessor(["hello world"])  # input_word_ids, input_mask, input_type_ids\n\n'
-            "from tfhub_llm.layers import HubPreprocessor  # Keras 3\n"
+            "from tfhub_llm.layers.hub_layers import HubPreprocessor  # Keras 3\n"
             f'preprocessor = HubPreprocessor("{url}")  # packs to its default length'
         )
     elif kind == "encoder":
@@ -101,7 +101,7 @@ def _usage(url, kind, kaggle):
             "import tensorflow_hub as hub\n"
             f'encoder = hub.load("{url}")\n'
             'outputs = encoder(encoder_inputs, training=False)  # pooled_output, sequence_output, encoder_outputs\n\n'
-            "from tfhub_llm.layers import HubEncoder  # Keras 3 layer, fine-tunable\n"
+            "from tfhub_llm.layers.hub_layers import HubEncoder  # Keras 3 layer, fine-tunable\n"
             f'encoder = HubEncoder("{url}", trainable=True)\n\n'
             "# tf-keras (Keras 2): hub.KerasLayer\n"
             f'layer = hub.KerasLayer("{url}", trainable=True)'

@@ -24,7 +24,7 @@ import tensorflow as tf
 from tfhub_llm.atomic import atomic_directory
 from tfhub_llm.errors import InvalidArgumentTypeError
 from tfhub_llm.hub_contract import EMBEDDING_INPUT, EMBEDDING_OUTPUT, SERVING_SIGNATURE, string_input_specs
-from tfhub_llm.layers import whole_batches
+from tfhub_llm.layers.hub_layers import whole_batches
 from tfhub_llm.tasks.embedding import TextEmbedder
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfhub_llm.hub.limits import check_config_sizes
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.training.distribute import multi_worker_fixes
 from tfhub_llm.training.optimization import bert_adamw
 from tfhub_llm.training.options import CLASSIFIER_TRAINING

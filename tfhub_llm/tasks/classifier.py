@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.labels import CATEGORICAL, MULTILABEL, REGRESSION, label_type_for
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.serving import PackedServing, PackedSignature, classifier_outputs

@@ -17,7 +17,7 @@ from keras import ops
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub_contract import EMBEDDING_INPUT, EMBEDDING_OUTPUT
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.serving import PackedServing, PackedSignature
 

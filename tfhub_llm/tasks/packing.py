@@ -5,7 +5,7 @@ Model Garden's preprocessors (tf-models-official 2.13 and later, so most publish
 with ``TFText>RoundRobinTrim`` and ``TFText>RoundRobinGenerateMasks``, which the TF Text 2.12.1
 inside TF Serving 2.12-2.19 lacks. :func:`unservable_packing_ops` finds such ops in a preprocessor's
 ``bert_pack_inputs``; a signature over such a preprocessor traces
-``pack_inputs(..., ragged_ops=True)`` (:func:`tfhub_llm.layers.pack_inputs`: the same ids, from
+``pack_inputs(..., ragged_ops=True)`` (:func:`tfhub_llm.layers.hub_layers.pack_inputs`: the same ids, from
 core TF and TF Text 2.12 ops) and saves only :class:`TokenizeOnly` of it, so the export holds no
 function of the preprocessor's own packing. Tokenizing stays the preprocessor's: WordPiece and
 SentencePiece ops are in TF Text 2.12.1.
@@ -27,11 +27,11 @@ from tfhub_llm.bert.preprocessing import round_robin_lengths
 from tfhub_llm.tf_serving.releases import tf_serving_ops, tf_serving_releases
 
 if TYPE_CHECKING:
-    from tfhub_llm.layers import HubPreprocessor
+    from tfhub_llm.layers.hub_layers import HubPreprocessor
 
 
 def bert_pack_inputs_ops(preprocessor: HubPreprocessor) -> set[str]:
-    """Op types of a :class:`~tfhub_llm.layers.HubPreprocessor`'s own ``bert_pack_inputs`` on its ``tokenize`` output."""
+    """Op types of a :class:`~tfhub_llm.layers.hub_layers.HubPreprocessor`'s own ``bert_pack_inputs`` on its ``tokenize`` output."""
     tokens = preprocessor.tokenize(tf.constant(["probe"]))
     segment_spec = tf.RaggedTensorSpec([None, *tokens.shape[1:]], tokens.dtype, tokens.ragged_rank,
                                        tokens.row_splits.dtype)

@@ -25,7 +25,7 @@ from typing import Callable, Protocol
 import tensorflow as tf
 
 from tfhub_llm.hub_contract import SERVING_SIGNATURE, string_input_specs
-from tfhub_llm.layers import pack_inputs
+from tfhub_llm.layers.hub_layers import pack_inputs
 from tfhub_llm.readers.labels import MULTILABEL, REGRESSION
 from tfhub_llm.tasks.packing import TokenizeOnly, unservable_packing_ops
 from tfhub_llm.tasks.sample_texts import sample_texts

@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.tag_schemes import OUTSIDE, checked_tag_scheme
 from tfhub_llm.tasks.base import BertTask, encoder_layer, preprocessor_layer
 from tfhub_llm.tasks.entities import entity_spans

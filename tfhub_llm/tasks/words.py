@@ -18,7 +18,7 @@ from tfhub_llm.hub.assets import asset_file, read_asset_lines
 from tfhub_llm.tasks.offsets import characters_at_bytes
 
 if TYPE_CHECKING:
-    from tfhub_llm.layers import HubEncoder, HubPreprocessor
+    from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 
 
 def word_pieces(preprocessor: HubPreprocessor, token_lists: Sequence[Sequence[str]]) -> list[list[np.ndarray]]:

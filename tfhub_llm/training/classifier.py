@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import keras
 
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.datasets import to_dataset
 from tfhub_llm.readers.labels import label_type_for
 from tfhub_llm.readers.text_examples import read_text_examples

@@ -17,7 +17,7 @@ MAX_LABELS_SHOWN = 12
 def summarize_text_examples(train, validation, preprocessor, split: str) -> str:
     """The summary of a classification run's ``train`` / ``validation`` (:class:`~tfhub_llm.readers.text_examples.TextExamples`).
 
-    ``split`` says how they were cut; ``preprocessor`` (a :class:`~tfhub_llm.layers.HubPreprocessor`)
+    ``split`` says how they were cut; ``preprocessor`` (a :class:`~tfhub_llm.layers.hub_layers.HubPreprocessor`)
     counts the word pieces.
     """
     lengths = _word_pieces(preprocessor, train.texts) + 2

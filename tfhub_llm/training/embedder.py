@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from tfhub_llm.errors import DataError, InvalidArgumentError
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.text_examples import read_text_examples
 from tfhub_llm.tasks.embedding import TextEmbedder
 from tfhub_llm.tasks.embedding_metrics import evaluate_retrieval, evaluate_similarity

@@ -10,7 +10,7 @@ import os
 import keras
 
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer
 from tfhub_llm.readers.squad import load_squad_json, read_squad
 from tfhub_llm.tasks.squad import first_sentence_baseline, squad_evaluate

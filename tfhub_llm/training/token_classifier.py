@@ -12,7 +12,7 @@ import os
 import keras
 
 from tfhub_llm.errors import DataError
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.conll import TaggedSentences, read_tagged_sentences
 from tfhub_llm.readers.tag_schemes import detect_tag_scheme
 from tfhub_llm.tasks.entities import capitalised_baseline, entity_spans, evaluate_entities, most_frequent_type

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR
 
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 
 SENTENCES = tf.constant([
     "a", "the movie was great", "ok", "a dull, boring and far too long film about nothing at all",

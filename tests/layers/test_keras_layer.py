@@ -24,7 +24,7 @@ from tfhub_llm.errors import InvalidArgumentError
 from tfhub_llm.hub import handles, trust
 from tfhub_llm.hub.archive import write_saved_model_archive
 from tfhub_llm.hub.trust import RemoteHandleError, allowing_remote_handles
-from tfhub_llm.keras_layer import UnserializableHandleError
+from tfhub_llm.layers.keras_layer import UnserializableHandleError
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
 
 MODEL_GARDEN = FIXTURES / "model_garden"

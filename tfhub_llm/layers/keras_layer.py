@@ -3,7 +3,7 @@
 Scripts written for ``hub.KerasLayer`` (the TF Hub and TF Text tutorials, BERT on GLUE, NNLM / USE
 embeddings) run under Keras 3 with one change, ``hub.KerasLayer(`` → ``tfhub_llm.KerasLayer(``. This module
 owns what that takes beyond loading (which is :func:`tfhub_llm.hub.handles.load`'s, scan included) and
-weight sharing (:mod:`tfhub_llm.module_weights`'s):
+weight sharing (:mod:`tfhub_llm.layers.module_weights`'s):
 
 * the call contract of ``hub.KerasLayer``: ``arguments``, ``signature`` (inputs as keyword arguments,
   outputs as a dict or one ``output_key``), ``output_shape``, ``training`` passed only when the layer is
@@ -26,7 +26,7 @@ import tensorflow as tf
 from tfhub_llm.errors import InvalidArgumentError, InvalidArgumentTypeError, TfhubLlmError
 from tfhub_llm.hub import handles
 from tfhub_llm.hub.trust import layer_config_for_load
-from tfhub_llm.module_weights import add_regularization_losses, concrete_functions, takes_training, track_module_variables
+from tfhub_llm.layers.module_weights import add_regularization_losses, concrete_functions, takes_training, track_module_variables
 
 
 class UnserializableHandleError(TfhubLlmError, NotImplementedError):

@@ -1,6 +1,6 @@
 """A restored SavedModel as a Keras 3 layer sees it: its variables, functions and regularization losses.
 
-Every layer over a TF-Hub SavedModel (:mod:`tfhub_llm.layers`, :mod:`tfhub_llm.keras_layer`) makes the
+Every layer over a TF-Hub SavedModel (:mod:`tfhub_llm.layers.hub_layers`, :mod:`tfhub_llm.layers.keras_layer`) makes the
 SavedModel's variables its own Keras weights through :func:`track_module_variables`
 (``keras.Variable(initializer=tf_variable)`` shares the variable's storage, so ``fit`` trains the SavedModel
 itself and ``model.save("m.keras")`` keeps what it learned), asks :func:`takes_training` whether to pass

@@ -8,7 +8,7 @@ import tensorflow_hub as hub
 import keras
 from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, assert_keras_round_trip
 from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 
 SENTENCES = tf.constant(["the movie was great", "a dull, boring film", "Héllo wörld!", ""])
 LABELS = np.array([1, 0, 1, 0])

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from tfhub_llm.micro_batches import is_cut, sorted_parts
+from tfhub_llm.layers.micro_batches import is_cut, sorted_parts
 
 
 def test_small_batches_and_one_micro_batch_stay_whole_in_input_order():

@@ -24,8 +24,8 @@ from tfhub_llm.hub.resolved_handle import ResolvedHandle
 from tfhub_llm.hub.trust import layer_config_for_load
 from tfhub_llm import hub_contract
 from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
-from tfhub_llm.micro_batches import DEFAULT_MICRO_BATCHES, is_cut, part_starts
-from tfhub_llm.module_weights import add_regularization_losses, takes_training, track_module_variables
+from tfhub_llm.layers.micro_batches import DEFAULT_MICRO_BATCHES, is_cut, part_starts
+from tfhub_llm.layers.module_weights import add_regularization_losses, takes_training, track_module_variables
 
 
 class _HubLayer(keras.layers.Layer):
