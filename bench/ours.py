@@ -48,7 +48,7 @@ def seeded_classifier(encoder_dir, preprocessor_dir):
     """``TextClassifier`` over MiniLM with a fresh 2-class head, the same in every worker."""
     import keras
 
-    from tfhub_llm.layers import HubEncoder
+    from tfhub_llm.layers.hub_layers import HubEncoder
     from tfhub_llm.tasks.classifier import TextClassifier
 
     keras.utils.set_random_seed(SEED)

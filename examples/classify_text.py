@@ -17,7 +17,7 @@ import time
 import common
 import keras
 
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.readers.datasets import to_dataset
 
 NEW_SENTENCES = [

@@ -16,7 +16,7 @@ import common
 import numpy as np
 import tensorflow as tf
 
-from tfhub_llm.layers import HubEncoder, HubPreprocessor
+from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 
 MASK = "[MASK]"
 

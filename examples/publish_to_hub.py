@@ -25,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_hub
 
-from tfhub_llm.layers import HubEncoder
+from tfhub_llm.layers.hub_layers import HubEncoder
 from tfhub_llm.publishing import ModelCard, export_to_hub, publish
 from tfhub_llm.readers.datasets import to_dataset
 from tfhub_llm.readers.text_examples import read_text_examples
