@@ -1,6 +1,6 @@
 """Dev-only: writes tests/reference/entity_metric_cases.json, seqeval's scores of tag sequences.
 
-``tests/tasks/test_token_classification_metric.py`` checks ``tfhub_llm.evaluate_entities`` against this file, so
+``tests/tasks/test_entities.py`` checks ``tfhub_llm.evaluate_entities`` against this file, so
 ``make test`` needs no seqeval. Run it in an environment of its own, e.g.::
 
     python3 -m venv ~/venvs/seqeval && ~/venvs/seqeval/bin/pip install seqeval
