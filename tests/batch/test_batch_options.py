@@ -16,8 +16,10 @@ def test_the_direct_runner_gets_a_worker_thread_per_core_unless_told_otherwise(c
         "--runner=DirectRunner", f"--direct_num_workers={cores}", "--direct_running_mode=multi_threading"]
     assert _with_runner_defaults(["--runner=DirectRunner", "--direct_num_workers=1"]) == [
         "--direct_running_mode=multi_threading", "--runner=DirectRunner", "--direct_num_workers=1"]
-    assert _with_runner_defaults(["--direct_running_mode=in_memory"])[1:] == [
-        f"--direct_num_workers={cores}", "--direct_running_mode=in_memory"]
+    assert _with_runner_defaults(["--direct_running_mode=in_memory"]) == [
+        "--runner=DirectRunner", "--direct_running_mode=in_memory"]  # one thread: Beam warns of more
+    assert _with_runner_defaults(["--direct_running_mode", "multi_processing"]) == [
+        "--runner=DirectRunner", f"--direct_num_workers={cores}", "--direct_running_mode", "multi_processing"]
 
 
 def test_without_an_affinity_call_the_workers_are_the_cpu_count(monkeypatch):

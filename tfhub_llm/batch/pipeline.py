@@ -140,20 +140,28 @@ def direct_num_workers():
 
 
 def _with_runner_defaults(pipeline_args):
-    """Beam options with the DirectRunner's defaults (a worker thread per core, :func:`direct_num_workers`) added
-    unless a runner or the option is named."""
+    """Beam options with the DirectRunner's defaults added unless a runner or the option is named: the
+    multi_threading mode with a worker thread per core (:func:`direct_num_workers`; none added to a named
+    ``in_memory`` mode, which runs one)."""
     args = list(pipeline_args)
     named = {arg.split("=")[0] for arg in args if arg.startswith("--")}
-    runner = "DirectRunner"
-    for index, arg in enumerate(args):
-        name, _, value = arg.partition("=")
-        if name == "--runner":  # --runner=NAME or --runner NAME
-            runner = value or (args[index + 1] if index + 1 < len(args) else "")
-    if runner not in ("DirectRunner", "direct"):
+    if _option_value(args, "--runner", "DirectRunner") not in ("DirectRunner", "direct"):
         return args
-    direct_defaults = (f"--direct_num_workers={direct_num_workers()}", f"--direct_running_mode={DIRECT_RUNNING_MODE}")
-    defaults = [default for default in direct_defaults if default.split("=")[0] not in named]
+    defaults = [f"--direct_running_mode={DIRECT_RUNNING_MODE}"]
+    if _option_value(args, "--direct_running_mode", DIRECT_RUNNING_MODE) != "in_memory":
+        defaults.insert(0, f"--direct_num_workers={direct_num_workers()}")
+    defaults = [default for default in defaults if default.split("=")[0] not in named]
     return [*([] if "--runner" in named else ["--runner=DirectRunner"]), *defaults, *args]
+
+
+def _option_value(args, name, default):
+    """The value of option ``name`` (``--name=VALUE`` or ``--name VALUE``; the last one wins) in ``args``."""
+    value = default
+    for index, arg in enumerate(args):
+        option, _, given = arg.partition("=")
+        if option == name:
+            value = given or (args[index + 1] if index + 1 < len(args) else "")
+    return value
 
 
 def _checked_columns(columns, input_names):
