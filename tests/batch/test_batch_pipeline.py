@@ -71,6 +71,23 @@ def test_each_export_kind_answers_as_the_export_row_by_row(kind, serving_export,
         "part-00000-000000.jsonl", "part-00000-000001.jsonl", "part-00000-000002.jsonl"]
 
 
+@pytest.mark.parametrize("kind", ["classifier", "entities"])
+def test_the_default_options_answer_as_the_export_row_by_row(kind, serving_export, tmp_path):
+    """No Beam options: the DirectRunner's worker threads (one per core) score batches side by side."""
+    export = serving_export(kind)
+    texts = [f"{ROWS['text'][index % len(ROWS['text'])]} {index}" for index in range(48)]
+    source = write_jsonl(tmp_path / "in.jsonl", [{"text": text} for text in texts])
+    summary = run_batch(export, source, tmp_path / "out", rows_per_shard=16, max_batch_size=8)
+
+    assert (summary.rows_read, summary.rows_scored, summary.rows_failed) == (48, 48, 0)
+    expected = session_predict(export, {"text": texts})
+    answers = read_jsonl((tmp_path / "out").glob("part-*.jsonl"))
+    assert [answer["line"] for answer in answers] == list(range(1, 49))
+    for index, answer in enumerate(answers):
+        got = {key: value for key, value in answer.items() if key not in ("source", "line")}
+        assert_answer_equals(got, row_outputs(expected, index), f"line {index + 1}")
+
+
 def test_bad_rows_go_to_the_dead_letter_output_with_file_line_and_field(serving_export, tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", [{"text": "good"}], BAD_LINES)
     summary = run_batch(serving_export("classifier"), source, tmp_path / "out", pipeline_args=IN_MEMORY)

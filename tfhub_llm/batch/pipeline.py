@@ -19,8 +19,10 @@ RunInference also reports its batch sizes and latencies) give the :class:`BatchS
 export fails on goes to the dead letters row by row (RunInference's ``with_exception_handling``).
 
 The pipeline runs on any Beam runner; ``pipeline_args`` are Beam's own options (``--runner``,
-``--direct_num_workers``, ``--project``, ...). Without ``--runner`` it runs on the DirectRunner with two
-worker threads in one process (``bench/batch_inference.py`` measures the running modes).
+``--direct_num_workers``, ``--project``, ...). Without ``--runner`` it runs on the DirectRunner with one
+worker thread per core this process may use, in one process sharing one loaded export: a thread's
+Python work (batching, formatting answers) runs while another thread's model call, which releases the
+GIL, keeps the cores busy (``bench/batch_inference.py`` measures the running modes).
 """
 
 import dataclasses
@@ -40,7 +42,7 @@ from tfhub_llm.errors import InvalidArgumentError, MissingFileError
 
 COUNTERS = ("rows_read", "rows_scored", "rows_failed", "rows_skipped")
 ANSWER, DEAD = "answer", "dead"
-DIRECT_RUNNER_DEFAULTS = ("--direct_num_workers=2", "--direct_running_mode=multi_threading")
+DIRECT_RUNNING_MODE = "multi_threading"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,19 +134,34 @@ def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, i
     return BatchSummary(**_metric_values(result), seconds=time.perf_counter() - started, output_dir=output_dir)
 
 
+def direct_num_workers():
+    """The DirectRunner's default worker threads: one per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _with_runner_defaults(pipeline_args):
-    """Beam options with the DirectRunner's defaults (both cores) added unless a runner or the option is named."""
+    """Beam options with the DirectRunner's defaults added unless a runner or the option is named: the
+    multi_threading mode with a worker thread per core (:func:`direct_num_workers`; none added to a named
+    ``in_memory`` mode, which runs one)."""
     args = list(pipeline_args)
     named = {arg.split("=")[0] for arg in args if arg.startswith("--")}
-    runner = "DirectRunner"
-    for index, arg in enumerate(args):
-        name, _, value = arg.partition("=")
-        if name == "--runner":  # --runner=NAME or --runner NAME
-            runner = value or (args[index + 1] if index + 1 < len(args) else "")
-    if runner not in ("DirectRunner", "direct"):
+    if _option_value(args, "--runner", "DirectRunner") not in ("DirectRunner", "direct"):
         return args
-    defaults = [default for default in DIRECT_RUNNER_DEFAULTS if default.split("=")[0] not in named]
+    defaults = [f"--direct_running_mode={DIRECT_RUNNING_MODE}"]
+    if _option_value(args, "--direct_running_mode", DIRECT_RUNNING_MODE) != "in_memory":
+        defaults.insert(0, f"--direct_num_workers={direct_num_workers()}")
+    defaults = [default for default in defaults if default.split("=")[0] not in named]
     return [*([] if "--runner" in named else ["--runner=DirectRunner"]), *defaults, *args]
+
+
+def _option_value(args, name, default):
+    """The value of option ``name`` (``--name=VALUE`` or ``--name VALUE``; the last one wins) in ``args``."""
+    value = default
+    for index, arg in enumerate(args):
+        option, _, given = arg.partition("=")
+        if option == name:
+            value = given or (args[index + 1] if index + 1 < len(args) else "")
+    return value
 
 
 def _checked_columns(columns, input_names):
