@@ -136,6 +136,21 @@ def thread_setting_check(figures, chosen):
             "one_thread_per_op_ratio": per_op / default if per_op else None, "holds": mine >= default}
 
 
+def export_latency_checks(figures, chosen):
+    """Issue 28: batch-1 p50 (median of the rounds) of our TF Serving export with the thread setting chosen for this
+    CPU <= the best ONNX Runtime fp32 row's, on the short and on the median-length sentence."""
+    export = "ours_serving_threads" if chosen == "one_thread_per_op" else "ours_serving"
+    ort_fp32 = [name for name in figures if name.startswith("ort_fp32")]
+    checks = []
+    for phase, text in (("latency_short", "short"), ("latency_median", "median-length")):
+        mine, theirs = _best(figures, [export], phase, "p50_ms", min), _best(figures, ort_fp32, phase, "p50_ms", min)
+        if mine and theirs:
+            checks.append({"what": f"batch-1 p50 of our TF Serving export <= best ONNX Runtime fp32, {text} sentence "
+                                   "(ms; issue 28)", "ours": mine, "peer": theirs, "ratio": mine[1] / theirs[1],
+                           "holds": mine[1] <= theirs[1]})
+    return checks
+
+
 def summarise(systems, replies, workload):
     """Figures per system, tokens, matmul peaks, useful GFLOP/s, equality checks and targets."""
     counts = {name: sum(len(batch) for batch in workload[name]) for name in THROUGHPUT_PHASES}
@@ -282,7 +297,7 @@ def format_table(result):
         lines.append(f"    {verdict} {check['system']} vs {check['reference']}: max |difference| "
                      f"{check['max_abs_difference']:.2e}{tolerance}, labels agree {100 * check['label_agreement']:.1f}%")
     lines.append("Targets of issues 18 and 28 (ratios of this run's medians):")
-    for check in result["targets"]:
+    for check in result["targets"] + result.get("export_latency", []):
         if check["holds"] is None:
             lines.append(f"    n/a  {check['what']}: no figure for the {check['missing']} side")
             continue

@@ -216,8 +216,9 @@ def main():
                 worker.close()
     result = report.summarise(systems, replies, workload)
     cpu = read_cpu_info()
-    result["threads"] = report.thread_setting_check(
-        result["systems"], "one_thread_per_op" if inference_threads(cpu=cpu) else "default")
+    chosen = "one_thread_per_op" if inference_threads(cpu=cpu) else "default"
+    result["threads"] = report.thread_setting_check(result["systems"], chosen)
+    result["export_latency"] = report.export_latency_checks(result["systems"], chosen)
     result["run"] = {"seconds": time.time() - started, "machine": platform.processor() or platform.machine(),
                      "cpu": {"model": cpu.model, "cores": cpu.cores, "isa": cpu.isa, "description": cpu.describe()},
                      "cpus": os.cpu_count(), "load_average": os.getloadavg(), "rounds": args.rounds,

@@ -213,3 +213,14 @@ def test_the_thread_setting_chosen_is_checked_against_tensorflows_default_on_med
     assert per_op["holds"] is False and per_op["ratio"] == pytest.approx(0.9)
     assert "MISS thread setting chosen for this CPU (one thread per op)" in report._thread_line(per_op)[0]
     assert report.thread_setting_check({}, "default")["holds"] is None
+
+
+def test_the_exports_batch_1_latency_with_the_chosen_threads_against_onnx_runtime_fp32():
+    figures = _figures(ours_serving={"latency_short": {"p50_ms": 5.0, "median_p50_ms": 6.0}},
+                       ours_serving_threads={"latency_short": {"p50_ms": 2.0, "median_p50_ms": 2.5}},
+                       ort_fp32={"latency_short": {"p50_ms": 2.5, "median_p50_ms": 3.0}},
+                       ort_fp32_opt={"latency_short": {"p50_ms": 2.0, "median_p50_ms": 4.0}})
+    [default] = report.export_latency_checks(figures, "default")
+    assert default["ours"] == ("ours_serving", 6.0) and default["peer"] == ("ort_fp32", 3.0) and not default["holds"]
+    [per_op] = report.export_latency_checks(figures, "one_thread_per_op")
+    assert per_op["ours"] == ("ours_serving_threads", 2.5) and per_op["holds"]
