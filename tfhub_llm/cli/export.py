@@ -63,12 +63,13 @@ def _export(args, write):
 
 
 def run_export_serving(args):
-    from tfhub_llm.cpu_threads import model_server_flags
+    from tfhub_llm.cpu_threads import describe_choice, inference_threads
     from tfhub_llm.tf_serving.export import export_for_serving
 
     print(_export(args, lambda model: export_for_serving(model, args.base_dir, version=args.version)))
-    print(f"fastest on CPU with tensorflow_model_server {' '.join(model_server_flags())} "
-          "(one thread per op, the micro-batches side by side)", file=sys.stderr)
+    setting = inference_threads()
+    flags = f"tensorflow_model_server {' '.join(setting.model_server_flags())}" if setting else "no thread flags"
+    print(f"on a CPU like this one, serve it with {flags}; {describe_choice(setting)}", file=sys.stderr)
 
 
 def run_export_hub(args):

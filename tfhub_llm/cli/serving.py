@@ -20,7 +20,9 @@ def add_commands(commands):
     serve.add_argument("--grace-period", type=float, default=5.0, metavar="SECONDS",
                        help="on Ctrl-C / SIGTERM, how long requests in flight may finish (a second signal quits at once)")
     serve.add_argument("--default-threads", action="store_true",
-                       help="keep TensorFlow's thread pools (default: one thread per op, micro-batches side by side)")
+                       help="keep TensorFlow's thread pools (default: the setting chosen for this CPU, printed at "
+                            "start: one thread per op with the micro-batches side by side where that was measured "
+                            "faster, else TensorFlow's)")
     serve.add_argument("--version-policy", default="latest", metavar="POLICY",
                        help="versions to serve, as TF Serving's model_version_policy: latest (default), latest:N, "
                             "all, or specific:V1,V2")
@@ -52,14 +54,14 @@ def add_commands(commands):
 
 
 def run_serve(args):
-    from tfhub_llm.cpu_threads import use_inference_threads
+    from tfhub_llm.cpu_threads import describe_choice, use_inference_threads
     from tfhub_llm.tf_serving.limits import ServerLimits
     from tfhub_llm.tf_serving.server import serve
     from tfhub_llm.tf_serving.versions import VersionPolicy
 
     if not args.default_threads:
         try:
-            use_inference_threads()
+            print(describe_choice(use_inference_threads()), file=sys.stderr)
         except InvalidArgumentError as error:  # main() called from a Python process where TensorFlow already runs
             print(f"note: keeping TensorFlow's thread pools: {error}", file=sys.stderr)
     limits = ServerLimits(**{field: getattr(args, field) for field in _LIMIT_FLAGS if getattr(args, field) is not None})
