@@ -23,7 +23,6 @@ import os
 import pathlib
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,21 +30,10 @@ from unittest import mock
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from tfhub_llm.cpu_info import read_cpu_info  # noqa: E402  (no TensorFlow)
+
 BATCH_SIZE = 32
 MIN_WORDS = 8
-
-
-def cpu_name():
-    """The CPU model and its vector / matrix extensions that matter here (from /proc/cpuinfo)."""
-    name = subprocess.run(["grep", "-m1", "model name", "/proc/cpuinfo"], capture_output=True, text=True).stdout
-    flags = set()
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    wanted = sorted(flag for flag in flags if flag.startswith(("avx512", "amx")) or flag in ("avx2", "fma"))
-    return f"{name.split(':', 1)[-1].strip()}, {os.cpu_count()} cores [{' '.join(wanted)}]"
 
 
 def sst2_sentences(count):
@@ -141,7 +129,7 @@ def main():
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     texts = sst2_sentences(args.rows)
-    print(f"CPU: {cpu_name()}; load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"CPU: {read_cpu_info().describe()}; load average {os.getloadavg()[0]:.1f} at the start")
     print(f"data: {len(texts)} SST-2 sentences ({MIN_WORDS}+ words, {sum(map(len, texts)) / len(texts):.0f} "
           f"characters on average); model: MiniLM-L6-H384 classifier export; default: multi_threading, "
           f"{direct_num_workers()} worker threads")

@@ -9,20 +9,16 @@ run stayed under the 1 s target. The machine's load shows in the spread: quote t
 
 import argparse
 import os
+import pathlib
 import statistics
 import subprocess
 import sys
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from tfhub_llm.cpu_info import read_cpu_info  # noqa: E402  (no TensorFlow)
+
 TARGET_SECONDS = 1.0
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def command():
@@ -40,7 +36,7 @@ def main():
         subprocess.run(command(), check=True, stdout=subprocess.DEVNULL)
         seconds.append(time.perf_counter() - started)
     median = statistics.median(seconds)
-    print(f"{' '.join(command()[-2:])} on {cpu_name()} ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}): "
+    print(f"{' '.join(command()[-2:])} on {read_cpu_info().describe()} (load {os.getloadavg()[0]:.1f}): "
           f"median {median:.3f} s, fastest {min(seconds):.3f} s, slowest {max(seconds):.3f} s over {runs} runs; "
           f"{'under' if median < TARGET_SECONDS else 'OVER'} the {TARGET_SECONDS:.0f} s target")
 

@@ -202,7 +202,7 @@ def main():
     sentences, labels = heldout_sentences(DATA / "sst2" / "train.tsv")
     workload = wl.build_workload(sentences, labels, DATA / "squad" / "train-v2.0-first10articles.json",
                                  args.sentence_batches, args.long_batches, args.train_batches)
-    systems = registry.selected_systems(bfloat16=not args.no_bfloat16 and wl.cpu_has_bfloat16(),
+    systems = registry.selected_systems(bfloat16=not args.no_bfloat16 and read_cpu_info().bfloat16,
                                         kerashub=not args.no_kerashub, kerashub_inference=args.kerashub_inference)
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         workload_path = str(pathlib.Path(scratch) / "workload.json")

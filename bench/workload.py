@@ -159,16 +159,6 @@ class MeasuredSystem:
         return {"probabilities": [[float(value) for value in row] for row in rows]}
 
 
-def cpu_has_bfloat16():
-    """Whether the CPU advertises native bfloat16 matmul instructions (AVX512-BF16 or AMX-BF16)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            flags = file.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def protocol_stdout():
     """The worker's reply stream; afterwards anything else written to stdout (even by C code) goes to stderr."""
     sys.stdout.flush()

@@ -8,26 +8,20 @@ SavedModels as they are (no Keras dtype policy has to reach inside them). Measur
 
 import tensorflow as tf
 
+from tfhub_llm.cpu_info import BFLOAT16_FLAGS, CPUINFO, read_cpu_info
 from tfhub_llm.errors import UnsupportedPlatformError
 
-CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
-
-def cpu_has_bfloat16(cpuinfo="/proc/cpuinfo"):
+def cpu_has_bfloat16(cpuinfo=CPUINFO):
     """Whether the CPU advertises native bfloat16 matmul instructions."""
-    try:
-        with open(cpuinfo, encoding="utf-8") as file:
-            flags = file.read()
-    except OSError:
-        return False
-    return any(flag in flags for flag in CPU_FLAGS)
+    return read_cpu_info(cpuinfo).bfloat16
 
 
-def enable_cpu_bfloat16(cpuinfo="/proc/cpuinfo"):
+def enable_cpu_bfloat16(cpuinfo=CPUINFO):
     """Runs later graphs' matmuls in bfloat16 through oneDNN; refuses CPUs without native bfloat16."""
     if not cpu_has_bfloat16(cpuinfo):
         raise UnsupportedPlatformError(
-            f"This CPU has none of {', '.join(CPU_FLAGS)} ({cpuinfo}): bfloat16 would be emulated and slower, "
+            f"This CPU has none of {', '.join(BFLOAT16_FLAGS)} ({cpuinfo}): bfloat16 would be emulated and slower, "
             "so it stays off."
         )
     tf.config.optimizer.set_experimental_options({"auto_mixed_precision_onednn_bfloat16": True})

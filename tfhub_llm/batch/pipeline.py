@@ -38,6 +38,7 @@ from tfhub_llm.batch import shards
 from tfhub_llm.batch.handler import (DEFAULT_MAX_BATCH_SIZE, METRICS_NAMESPACE, ServingExportHandler,
                                      signature_spec)
 from tfhub_llm.batch.readers import file_format, read_rows
+from tfhub_llm.cpu_info import usable_cores
 from tfhub_llm.errors import InvalidArgumentError, MissingFileError
 
 COUNTERS = ("rows_read", "rows_scored", "rows_failed", "rows_skipped")
@@ -136,7 +137,7 @@ def run_batch(export_dir, inputs, output_dir, *, columns=None, id_column=None, i
 
 def direct_num_workers():
     """The DirectRunner's default worker threads: one per core this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
 
 
 def _with_runner_defaults(pipeline_args):
