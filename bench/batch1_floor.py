@@ -10,8 +10,10 @@ a TF1 session, as TF Serving runs a SavedModel, two ways:
     (``convert_variables_to_constants_v2``), the only case in which oneDNN keeps its reordered weights
     between calls instead of packing them on every call.
 It prints the median of the rounds' p50 of each, and, from oneDNN's verbose log of a few calls of each (a
-child process run with ``ONEDNN_VERBOSE=1``), the median time of its matmul primitives alone. With constants, that is
-what TensorFlow's float32 kernels spend at their best on the encoder's matmuls at batch 1, before any other op.
+child process run with ``ONEDNN_VERBOSE=1``), the median time of its matmul primitives and of its weight
+reorders. With constants, the matmul time is what TensorFlow's float32 kernels spend at their best on the
+encoder's matmuls at batch 1, before any other op. TensorFlow keeps the reordered weights only for the first
+input shape an op sees: every call of another length reorders them again (the median sentence, run second).
 """
 
 import argparse
@@ -87,28 +89,29 @@ def p50_ms(run, arrays, calls):
 
 
 def onednn_matmul_ms(sentence_batches):
-    """``{way: {sentence: [ms]}}``: oneDNN's own time for the matmul primitives of warm calls (a child process)."""
+    """:func:`primitive_ms_by_call` of warm calls logged by oneDNN (a child process)."""
     env = dict(os.environ, ONEDNN_VERBOSE="1")
     output = subprocess.run([sys.executable, __file__, "--verbose-child", "--sentence-batches", str(sentence_batches)],
                             env=env, capture_output=True, text=True, check=True).stdout
-    return matmul_ms_by_call(output.splitlines())
+    return primitive_ms_by_call(output.splitlines())
 
 
-def matmul_ms_by_call(lines):
-    """``{way: {sentence: [ms of each call]}}``: the exec times of oneDNN's matmul primitives summed between each
-    ``call WAY SENTENCE`` line and the next ``end``."""
+def primitive_ms_by_call(lines):
+    """``{way: {sentence: [{"matmul": ms, "reorder": ms} of each call]}}``: the exec times of oneDNN's matmul
+    primitives and of its reorders, summed between each ``call WAY SENTENCE`` line and the next ``end``."""
     result, calls = {}, None
     for line in lines:
         if line.startswith("call "):
             way, sentence = line.split()[1:3]
             calls = result.setdefault(way, {}).setdefault(sentence, [])
-            calls.append(0.0)
+            calls.append({"matmul": 0.0, "reorder": 0.0})
         elif line == "end":
             calls = None
         elif calls is not None and line.startswith("onednn_verbose,") and ",exec," in line:
             fields = line.split(",")
-            if fields[5] in MATMUL_PRIMITIVES:
-                calls[-1] += float(fields[-1])
+            kind = "matmul" if fields[5] in MATMUL_PRIMITIVES else fields[5]
+            if kind in calls[-1]:
+                calls[-1][kind] += float(fields[-1])
     return result
 
 
@@ -123,6 +126,10 @@ def verbose_child(inputs, calls):
                 print(f"call {way} {sentence}", flush=True)
                 run(arrays)
                 print("end", flush=True)
+
+
+def median_of(calls, kind):
+    return statistics.median(call[kind] for call in calls)
 
 
 def main():
@@ -151,11 +158,11 @@ def main():
     matmuls = onednn_matmul_ms(args.sentence_batches)
     print(f"CPU: {read_cpu_info().describe()}; load average {os.getloadavg()[0]:.1f}")
     print(f"tokens: " + ", ".join(f"{name} {arrays['input_word_ids'].shape[1]}" for name, arrays in inputs.items()))
-    print("| encoder weights | sentence | median p50 ms (rounds) | oneDNN matmul primitives per call, median ms |")
+    print("| encoder weights | sentence | median p50 ms (rounds) | oneDNN per call, median ms: matmuls / weight reorders |")
     print("| --- | --- | ---: | ---: |")
     for (way, sentence), values in rounds.items():
         print(f"| {way} | {sentence} | {statistics.median(values):.2f} ({', '.join(f'{v:.2f}' for v in values)}) | "
-              f"{statistics.median(matmuls[way][sentence]):.2f} |")
+              f"{median_of(matmuls[way][sentence], 'matmul'):.2f} / {median_of(matmuls[way][sentence], 'reorder'):.2f} |")
     print(json.dumps({"rounds": {f"{way}/{sentence}": values for (way, sentence), values in rounds.items()},
                       "onednn_matmul_ms": matmuls}))
 
