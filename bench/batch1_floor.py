@@ -12,8 +12,8 @@ a TF1 session, as TF Serving runs a SavedModel, two ways:
 It prints the median of the rounds' p50 of each, and, from oneDNN's verbose log of a few calls of each (a
 child process run with ``ONEDNN_VERBOSE=1``), the median time of its matmul primitives and of its weight
 reorders. With constants, the matmul time is what TensorFlow's float32 kernels spend at their best on the
-encoder's matmuls at batch 1, before any other op. TensorFlow keeps the reordered weights only for the first
-input shape an op sees: every call of another length reorders them again (the median sentence, run second).
+encoder's matmuls at batch 1, before any other op; a reorder time above zero means the weights were packed
+again on that call (oneDNN's cached layout did not serve it).
 """
 
 import argparse
