@@ -206,8 +206,9 @@ class _Scanned:
 def _scan(model: ResolvedHandle, allow_ops, data_copy: str | None = None) -> _Scanned:
     """Read a SavedModel's bytes once, check them, and return them; raise ``UntrustedModelError``.
 
-    With ``data_copy`` (a folder), ``variables/`` and ``fingerprint.pb`` are copied into it before the
-    scan measures the variables, and the scan measures that copy.
+    With ``data_copy`` (a folder), a model that passes then has ``variables/`` and ``fingerprint.pb``
+    copied into it and is judged again by the sizes of that copy (the cached findings, unless
+    ``variables/`` changed in between), so the verdict holds for the copy.
     """
     path = os.path.realpath(model.path)
     filename = _saved_model_file(path)
@@ -217,12 +218,16 @@ def _scan(model: ResolvedHandle, allow_ops, data_copy: str | None = None) -> _Sc
     assets, asset_problems = read_assets(path, _asset_names(saved_model))
     asset_findings = tuple(Finding(ASSETS, "asset", f"asset file name {name!r} {problem}")
                            for name, problem in asset_problems.items())
-    if data_copy is not None:
-        archive.copy_saved_model(path, data_copy, only=_DATA_ENTRIES)
-    variables_dir = os.path.join(path if data_copy is None else data_copy, _VARIABLES)
     extra = set(allow_ops)
-    findings = tuple(f for f in _cached_graph_findings(variables_dir, data, saved_model, assets) + asset_findings
+
+    def findings_with(variables_dir):
+        return tuple(f for f in _cached_graph_findings(variables_dir, data, saved_model, assets) + asset_findings
                      if f.op not in extra)
+
+    findings = findings_with(os.path.join(path, _VARIABLES))
+    if not findings and data_copy is not None:
+        archive.copy_saved_model(path, data_copy, only=_DATA_ENTRIES)
+        findings = findings_with(os.path.join(data_copy, _VARIABLES))
     if findings:
         source = repr(path) if model.handle == path else f"{model.handle!r} ({path})"
         raise UntrustedModelError(source, findings)
@@ -250,9 +255,10 @@ def scanned_copy(model: str | os.PathLike | ResolvedHandle, *, trust: bool = Fal
     Trusted: its own folder. Otherwise a private copy (removed when the process ends) of
     the scanned ``saved_model.pb`` bytes and asset bytes, with ``variables/`` linked to the
     original, so what TensorFlow loads is what was scanned. With ``copy_variables``, ``variables/``
-    and ``fingerprint.pb`` are copied instead, before the scan measures them (regular files only: a
-    link or special file raises :class:`~tfhub_llm.hub.archive.UnsafeArchiveError` naming it), so the
-    copy is a whole SavedModel, fixed at the scan, to archive or upload.
+    and ``fingerprint.pb`` are copied instead, once the model passes (regular files only: a link or
+    special file raises :class:`~tfhub_llm.hub.archive.UnsafeArchiveError` naming it), and the verdict
+    is checked again on the copy's sizes: the copy is a whole SavedModel, fixed at the scan, to archive
+    or upload.
     """
     model = ResolvedHandle.of(model)
     if is_trusted(model, trust=trust):
