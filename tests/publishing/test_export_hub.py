@@ -5,6 +5,7 @@ import filecmp
 import hashlib
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -401,8 +402,8 @@ def test_kaggle_upload_hands_the_scanned_snapshot_to_kagglehub(exported, tmp_pat
 
 def _tree_bytes(folder):
     """Relative path → bytes of every file under ``folder``."""
-    return {os.path.relpath(os.path.join(root, name), folder): open(os.path.join(root, name), "rb").read()
-            for root, _, names in os.walk(folder) for name in names}
+    folder = pathlib.Path(folder)
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
 
 def _with_denied_op(pb_bytes, op="WriteFile"):
@@ -466,7 +467,12 @@ def test_a_swap_after_the_scan_is_not_published(tiny_copy, tmp_path, monkeypatch
 
 def test_the_card_names_the_handle_and_no_snapshot_path(tiny_copy, tmp_path, monkeypatch):
     described = []
-    monkeypatch.setattr(export_hub.hub_dir, "describe", lambda *a, **k: described.append(describe(*a, **k)) or described[-1])
+
+    def recording_describe(*args, **kwargs):
+        described.append(describe(*args, **kwargs))
+        return described[-1]
+
+    monkeypatch.setattr(export_hub.hub_dir, "describe", recording_describe)
     published = export_hub.publish(tiny_copy, tmp_path / "hub", "tiny", 1)
     card = published.model_card.read_text()
     (interface,) = described
