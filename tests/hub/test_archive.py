@@ -128,6 +128,37 @@ def test_source_with_links_or_special_files_is_refused(saved_model, tmp_path, ki
     assert not out.exists() or os.listdir(out) == []
 
 
+@pytest.mark.parametrize("kind, message", [("symlink", "is a symbolic link"), ("fifo", "is not a regular file")])
+@pytest.mark.parametrize("write", ["archive", "copy"])
+def test_a_file_swapped_after_the_walk_is_refused(saved_model, tmp_path, monkeypatch, kind, message, write):
+    source = _copy(saved_model, tmp_path)
+    swapped = source / "variables" / "variables.index"
+    walk = archive._archive_members
+
+    def walk_then_swap(*args):
+        members = list(walk(*args))
+        swapped.unlink()
+        os.symlink("/etc/passwd", swapped) if kind == "symlink" else os.mkfifo(swapped)
+        return iter(members)
+
+    monkeypatch.setattr(archive, "_archive_members", walk_then_swap)
+    with pytest.raises(archive.UnsafeArchiveError, match=f"{swapped} {message}"):
+        if write == "archive":
+            archive.write_saved_model_archive(source, tmp_path / "out" / "1")
+        else:
+            archive.copy_saved_model(source, tmp_path / "out")
+    assert not (tmp_path / "out" / "1").exists()
+
+
+def test_copy_of_some_entries_takes_only_those(saved_model, tmp_path):
+    source = _copy(saved_model, tmp_path)
+    os.symlink("/etc/passwd", source / "elsewhere")  # not visited, so not refused
+    archive.copy_saved_model(source, tmp_path / "out", only=("variables", "fingerprint.pb"))
+    assert sorted(os.listdir(tmp_path / "out")) == ["fingerprint.pb", "variables"]
+    for name in os.listdir(source / "variables"):
+        assert (tmp_path / "out" / "variables" / name).read_bytes() == (source / "variables" / name).read_bytes()
+
+
 def test_archive_inside_the_source_is_refused(saved_model, tmp_path):
     source = _copy(saved_model, tmp_path)
     with pytest.raises(ValueError, match="inside the SavedModel folder"):

@@ -24,7 +24,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from tests.harness import HandMadeEncoder, resolve_error_in_thread
 from tfhub_llm import cli
-from tfhub_llm.hub import archive, assets, handles, security, trust
+from tfhub_llm.hub import archive, assets, handles, security, staging, trust
 from tfhub_llm.hub_contract import ENCODER_INPUT_KEYS
 
 WORDS = ["[PAD]", "[UNK]", "hello", "world"]
@@ -480,6 +480,30 @@ def test_a_copy_for_one_load_is_removed_when_the_load_is_done(table_model):
     with security.scanned_for_load(table_model, trust=True) as folder:
         assert folder == table_model
     assert os.path.isdir(table_model)
+
+
+def test_a_copy_with_its_variables_is_a_whole_saved_model_of_regular_files(table_model, tmp_path):
+    path = shutil.copytree(table_model, tmp_path / "model")
+    (path / "notes.txt").write_text("not scanned")
+    with security.scanned_for_load(path, copy_variables=True) as folder:
+        names = {os.path.relpath(os.path.join(root, name), folder)
+                 for root, folders, files in os.walk(folder) for name in folders + files}
+        assert not any(os.path.islink(os.path.join(folder, name)) for name in names)
+        assert "notes.txt" not in names and "fingerprint.pb" in names
+        assert {name for name in names if name.startswith("variables")} == {
+            os.path.relpath(os.path.join(root, name), path)
+            for root, folders, files in os.walk(path / "variables") for name in folders + files} | {"variables"}
+        shutil.rmtree(path / "variables")  # the copy does not depend on the original any more
+        assert tf.saved_model.load(folder)(tf.constant(["world"])).numpy().tolist() == [3]
+    assert not os.path.exists(folder)
+
+
+def test_a_refused_model_leaves_no_copy_behind(writer):
+    before = set(os.listdir(staging.process_folder()))
+    for copy_variables in (False, True):
+        with pytest.raises(security.UntrustedModelError, match="WriteFile"):
+            security.scanned_copy(writer[0], copy_variables=copy_variables)
+    assert set(os.listdir(staging.process_folder())) == before
 
 
 # ---------------------------------------------------------------- 6. bounds

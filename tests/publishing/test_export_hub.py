@@ -5,6 +5,8 @@ import filecmp
 import hashlib
 import json
 import os
+import pathlib
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -19,7 +21,9 @@ import tensorflow_hub
 
 from tests.harness import TINY_ENCODER, TINY_PREPROCESSOR, assert_ordinary_modes
 from tfhub_llm import publishing as export_hub
-from tfhub_llm.hub import archive
+from tensorflow.core.protobuf import saved_model_pb2
+
+from tfhub_llm.hub import archive, handles, security, staging
 from tfhub_llm.hub.describe import describe
 from tfhub_llm.layers.hub_layers import HubEncoder, HubPreprocessor
 from tfhub_llm.tasks.classifier import TextClassifier
@@ -373,11 +377,153 @@ def test_offline_kaggle_upload_fails_clearly_and_keeps_the_local_version(exporte
     assert archive.verify_sha256(tmp_path / "m" / "1")
 
 
-def test_kaggle_upload_hands_the_saved_model_folder_to_kagglehub(exported, tmp_path, monkeypatch):
+def test_kaggle_upload_hands_the_scanned_snapshot_to_kagglehub(exported, tmp_path, monkeypatch):
     calls = []
-    _fake_kagglehub(monkeypatch, lambda *args, **kwargs: calls.append((args, kwargs)))
+
+    def upload(handle, folder, **kwargs):
+        calls.append((handle, kwargs))
+        assert folder != str(exported / "encoder")
+        with tarfile.open(tmp_path / "m" / "1") as tar:  # the upload holds what the archive holds
+            assert _tree_bytes(folder) == {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}
+        uploaded.append(folder)
+
+    uploaded = []
+    _fake_kagglehub(monkeypatch, upload)
     published = export_hub.publish(exported / "encoder", tmp_path, "m", 1, model_card=CARD, kaggle=KAGGLE)
     assert published.kaggle_handle == KAGGLE
-    assert calls == [((KAGGLE, str(exported / "encoder")), {"license_name": "Apache 2.0", "version_notes": "m version 1"})]
+    assert calls == [(KAGGLE, {"license_name": "Apache 2.0", "version_notes": "m version 1"})]
+    assert not os.path.exists(uploaded[0])
     metadata = json.loads((tmp_path / "m" / "model-instance-metadata.json").read_text())
     assert (metadata["ownerSlug"], metadata["modelSlug"]) == ("someone", "tiny-sst2")
+
+
+# ---------------------------------------------------------------- what is published is what was scanned
+
+
+def _tree_bytes(folder):
+    """Relative path → bytes of every file under ``folder``."""
+    folder = pathlib.Path(folder)
+    return {str(path.relative_to(folder)): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def _with_denied_op(pb_bytes, op="WriteFile"):
+    """``saved_model.pb`` bytes with a node of the denied type ``op`` added to the first function."""
+    saved_model = saved_model_pb2.SavedModel.FromString(pb_bytes)
+    saved_model.meta_graphs[0].graph_def.library.function[0].node_def.add(name="injected", op=op)
+    return saved_model.SerializeToString()
+
+
+def _encoder_outputs(handle, trust=False):
+    inputs = {"input_word_ids": tf.constant([[101, 7592, 2088, 102, 0]]), "input_mask": tf.constant([[1, 1, 1, 1, 0]]),
+              "input_type_ids": tf.zeros([1, 5], tf.int32)}
+    return handles.load(handle, trust=trust)(inputs, training=False)["pooled_output"].numpy()
+
+
+@pytest.fixture
+def tiny_copy(tmp_path):
+    """A private copy of the tiny encoder, free to mutate."""
+    return shutil.copytree(TINY_ENCODER, tmp_path / "model")
+
+
+def _after_the_scan(monkeypatch, change):
+    """Runs ``change()`` once, right after the first scan of publish returns."""
+    scan = security._scan
+
+    def scan_then_change(*args, **kwargs):
+        scanned = scan(*args, **kwargs)
+        if not changed:
+            changed.append(change())
+        return scanned
+
+    changed = []
+    monkeypatch.setattr(security, "_scan", scan_then_change)
+    return changed
+
+
+def test_a_swap_after_the_scan_is_not_published(tiny_copy, tmp_path, monkeypatch):
+    clean = (tiny_copy / "saved_model.pb").read_bytes()
+
+    def swap():
+        (tiny_copy / "saved_model.pb").write_bytes(_with_denied_op(clean))
+        data = next((tiny_copy / "variables").glob("variables.data-*"))
+        data.write_bytes(bytes(len(data.read_bytes())))  # zeroed weights
+        (tiny_copy / "assets" / "vocab.txt").write_text("swapped\n")
+        (tiny_copy / "notes.txt").write_text("never scanned")
+
+    changed = _after_the_scan(monkeypatch, swap)
+    published = export_hub.publish(tiny_copy, tmp_path / "hub", "tiny", 1, model_card=CARD)
+    assert changed
+    with pytest.raises(security.UntrustedModelError, match="WriteFile"):
+        security.check_saved_model(tiny_copy)  # the swapped folder is refused, the archive was not
+    with tarfile.open(published.archive) as tar:
+        assert tar.extractfile("saved_model.pb").read() == clean
+        assert "notes.txt" not in tar.getnames()
+    unpacked = archive.safe_extract(published.archive, tmp_path / "unpacked")
+    assert _tree_bytes(unpacked) == _tree_bytes(TINY_ENCODER)
+    expected = _encoder_outputs(TINY_ENCODER, trust=True)
+    _assert_close(_encoder_outputs(unpacked), expected)
+    _assert_close(_encoder_outputs(unpacked, trust=True), expected)
+
+
+def test_the_card_names_the_handle_and_no_snapshot_path(tiny_copy, tmp_path, monkeypatch):
+    described = []
+
+    def recording_describe(*args, **kwargs):
+        described.append(describe(*args, **kwargs))
+        return described[-1]
+
+    monkeypatch.setattr(export_hub.hub_dir, "describe", recording_describe)
+    published = export_hub.publish(tiny_copy, tmp_path / "hub", "tiny", 1)
+    card = published.model_card.read_text()
+    (interface,) = described
+    assert interface["handle"] == str(tiny_copy) and interface["path"] != str(tiny_copy)
+    assert interface["path"] not in card and staging.process_folder() not in card
+    assert "`vocab_file` asset: `vocab.txt` (30,522 tokens)" in card
+
+
+def _recording_archive_writer(monkeypatch, fail=False):
+    """Records the folder each archive is written from; raises OSError instead of writing when ``fail``."""
+    write = archive.write_saved_model_archive
+    folders = []
+
+    def record(folder, archive_path):
+        folders.append(os.fspath(folder))
+        if fail:
+            raise OSError("disk full")
+        return write(folder, archive_path)
+
+    monkeypatch.setattr(archive, "write_saved_model_archive", record)
+    return folders
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_the_snapshot_is_removed_when_publish_ends(tiny_copy, tmp_path, monkeypatch, fail):
+    folders = _recording_archive_writer(monkeypatch, fail)
+    if fail:
+        with pytest.raises(OSError, match="disk full"):
+            export_hub.publish(tiny_copy, tmp_path / "hub", "tiny", 1)
+        assert not (tmp_path / "hub" / "tiny" / "1").exists()
+    else:
+        export_hub.publish(tiny_copy, tmp_path / "hub", "tiny", 1)
+    (snapshot,) = folders
+    assert snapshot != str(tiny_copy)
+    assert os.path.commonpath([snapshot, staging.process_folder()]) == staging.process_folder()
+    assert not os.path.exists(snapshot)
+    assert os.path.isdir(tiny_copy)
+
+
+def test_a_trusted_model_is_archived_from_its_own_folder(tiny_copy, tmp_path, monkeypatch):
+    (tiny_copy / "notes.txt").write_text("the publisher's own file")
+    folders = _recording_archive_writer(monkeypatch)
+    published = export_hub.publish(tiny_copy, tmp_path / "hub", "tiny", 1, trust=True)
+    assert folders == [str(tiny_copy)]
+    with tarfile.open(published.archive) as tar:
+        assert tar.extractfile("notes.txt").read() == b"the publisher's own file"
+
+
+@pytest.mark.parametrize("link", [os.symlink, os.link])
+def test_a_link_inside_variables_of_an_untrusted_model_is_refused(tiny_copy, tmp_path, link):
+    link(tiny_copy / "variables" / "variables.index", tiny_copy / "variables" / "variables.link")
+    with pytest.raises(archive.UnsafeArchiveError, match=r"variables/variables\.(index|link) is a (symbolic|hard) link"):
+        export_hub.publish(tiny_copy, tmp_path / "hub", "tiny", 1)
+    assert not (tmp_path / "hub").exists()

@@ -6,8 +6,8 @@
   ``<archive>.sha256`` file in ``sha256sum`` format. A published archive is never
   overwritten.
 * ``verify_sha256`` checks an archive against the ``.sha256`` file next to it.
-* ``copy_saved_model`` copies a SavedModel folder with the same refusals as archiving
-  (no links, no special files).
+* ``copy_saved_model`` copies a SavedModel folder (or some of its top-level entries) with the
+  same refusals as archiving (no links, no special files).
 * ``safe_extract`` unpacks only regular files and folders with relative paths
   that stay inside the destination and that the file system can hold, at most
   ``MAX_UNPACKED_BYTES`` in all and ``MAX_COMPRESSION_RATIO`` times the archive's size.
@@ -26,6 +26,7 @@ import shutil
 import stat
 import tarfile
 import zlib
+from collections.abc import Collection
 
 from tfhub_llm.atomic import atomic_directory, atomic_file, write_text
 from tfhub_llm.errors import InvalidArgumentError, InvalidFileError, MissingFileError, TargetExistsError, TfhubLlmError
@@ -111,9 +112,15 @@ def verify_sha256(archive_path: str | os.PathLike) -> bool:
 # ---------------------------------------------------------------- writing
 
 
-def _archive_members(saved_model_dir: str):
-    """(path on disk, name in archive) in a fixed order; refuses links and special files."""
+def _archive_members(saved_model_dir: str, only: Collection[str] | None = None):
+    """(path on disk, name in archive) in a fixed order; refuses links and special files.
+
+    ``only`` names the top-level entries to take (every entry when None); the others are not visited.
+    """
     for folder, subfolders, files in os.walk(saved_model_dir):
+        if only is not None and folder == saved_model_dir:
+            subfolders[:] = [name for name in subfolders if name in only]
+            files = [name for name in files if name in only]
         subfolders.sort()
         for name in subfolders + sorted(files):
             path = os.path.join(folder, name)
@@ -127,27 +134,49 @@ def _archive_members(saved_model_dir: str):
             yield path, os.path.relpath(path, saved_model_dir).replace(os.sep, "/")
 
 
-def copy_saved_model(saved_model_dir: str | os.PathLike, dest_dir: str | os.PathLike) -> None:
-    """Copy a SavedModel folder's regular files and folders to ``dest_dir``; refuses links and special files."""
+def _open_member(path: str):
+    """``path`` opened for reading, refusing a file swapped for a link or special file since it was walked."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnsafeArchiveError(f"{path} is a symbolic link; refusing to archive it") from None
+        raise
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise UnsafeArchiveError(f"{path} is not a regular file or folder; refusing to archive it")
+    return f
+
+
+def copy_saved_model(saved_model_dir: str | os.PathLike, dest_dir: str | os.PathLike,
+                     only: Collection[str] | None = None) -> None:
+    """Copy a SavedModel folder's regular files and folders into ``dest_dir`` (created if missing).
+
+    Refuses links and special files, as archiving does. ``only`` names the top-level entries to copy
+    (e.g. ``("variables",)``); every entry when None.
+    """
     saved_model_dir = os.path.realpath(saved_model_dir)
-    os.makedirs(dest_dir)
-    for path, name in _archive_members(saved_model_dir):
+    os.makedirs(dest_dir, exist_ok=True)
+    for path, name in _archive_members(saved_model_dir, only):
         target = os.path.join(dest_dir, *name.split("/"))
         if os.path.isdir(path):
             os.mkdir(target)
         else:
-            shutil.copyfile(path, target, follow_symlinks=False)
+            with _open_member(path) as source, open(target, "xb") as copy:
+                shutil.copyfileobj(source, copy, _CHUNK)
 
 
-def _tar_info(path: str, name: str) -> tarfile.TarInfo:
+def _tar_info(name: str, size: int | None) -> tarfile.TarInfo:
+    """The member ``name``: a folder when ``size`` is None, else a file of ``size`` bytes."""
     info = tarfile.TarInfo(name)
     info.mtime = _ARCHIVE_MTIME
     info.uid = info.gid = 0
     info.uname = info.gname = ""
-    if os.path.isdir(path):
+    if size is None:
         info.type, info.mode = tarfile.DIRTYPE, 0o755
     else:
-        info.size, info.mode = os.path.getsize(path), 0o644
+        info.size, info.mode = size, 0o644
     return info
 
 
@@ -169,12 +198,11 @@ def write_saved_model_archive(saved_model_dir: str | os.PathLike, archive_path: 
             with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=_ARCHIVE_MTIME) as zipped:
                 with tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar:
                     for path, name in members:
-                        info = _tar_info(path, name)
-                        if info.isdir():
-                            tar.addfile(info)
+                        if os.path.isdir(path):
+                            tar.addfile(_tar_info(name, None))
                         else:
-                            with open(path, "rb") as f:
-                                tar.addfile(info, f)
+                            with _open_member(path) as f:
+                                tar.addfile(_tar_info(name, os.fstat(f.fileno()).st_size), f)
         digest = file_sha256(temporary)
     write_text(archive_path + SHA256_SUFFIX, f"{digest}  {os.path.basename(archive_path)}\n")
     return digest

@@ -10,12 +10,14 @@ and raises ``UntrustedModelError`` (naming each op or asset, its function and th
 
 ``scanned_copy`` returns the folder to load: a private copy holding the very ``saved_model.pb`` bytes
 and asset bytes that were checked, plus ``assets.extra/`` read the same capped way (``variables/`` is linked: it is data, restored by TensorFlow's own
-code), so swapping files after the scan changes nothing. That copy stays until the process exits
+code), so swapping files after the scan changes nothing; with ``copy_variables`` it copies ``variables/``
+and ``fingerprint.pb`` too (regular files only, the walk of :mod:`tfhub_llm.hub.archive`), a whole SavedModel
+fixed at the scan, which publishing archives and uploads. That copy stays until the process exits
 (in this process's folder of :mod:`tfhub_llm.hub.staging`, which a later load sweeps if a crash left it),
 because a TF2 object loaded from it keeps its assets' paths (``Asset.asset_path``): the describer
 reads the vocabulary there, and ``tf.saved_model.save`` copies it from there when the module is
 re-exported. ``scanned_for_load`` removes the copy as soon as its block ends, for loaders that keep
-nothing of the folder (TF Serving's TF1 loader, the development server). Findings are cached by the
+nothing of the folder (TF Serving's TF1 loader, the development server, publishing). Findings are cached by the
 sha256 of ``saved_model.pb``; assets are read and checked on every call.
 
 Trust comes only from the caller (:mod:`tfhub_llm.hub.trust`): ``trust=True``, ``allow_ops=[...]``,
@@ -38,7 +40,7 @@ from google.protobuf import text_format
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfhub_llm.errors import InvalidFileError, MissingFileError, PackageDataError, TfhubLlmError
-from tfhub_llm.hub import staging
+from tfhub_llm.hub import archive, staging
 from tfhub_llm.hub.assets import EXTRA_ASSETS, SAVED_MODEL_FILES, read_assets, read_extra_assets
 from tfhub_llm.hub.limits import load_memory_limit
 from tfhub_llm.hub.resolved_handle import ResolvedHandle
@@ -49,6 +51,9 @@ from tfhub_llm.hub.trust import TRUSTED_DIRS_ENV, is_trusted
 from tfhub_llm.op_lists import read_op_list
 
 _CACHE_SIZE = 64
+_VARIABLES = "variables"
+# What a SavedModel holds besides the program and its assets: data, copied as it is into a snapshot.
+_DATA_ENTRIES = (_VARIABLES, "fingerprint.pb")
 
 
 class UntrustedModelError(TfhubLlmError, ValueError):
@@ -165,13 +170,13 @@ def _folder_bytes(folder: str) -> tuple[int, int]:
     return apparent, allocated
 
 
-def _cached_graph_findings(path: str, data: bytes, saved_model, assets: dict) -> tuple[Finding, ...]:
+def _cached_graph_findings(variables_dir: str, data: bytes, saved_model, assets: dict) -> tuple[Finding, ...]:
     """The graphs' findings, cached by the sha256 of the saved_model.pb bytes and the sizes of the other files.
 
     The memory limit is proportional to the bytes the model's files hold on disk (sparse files count what
     they allocate), while checkpoint reads are bounded by their apparent size.
     """
-    variables, variables_allocated = _folder_bytes(os.path.join(path, "variables"))
+    variables, variables_allocated = _folder_bytes(variables_dir)
     asset_bytes = sum(len(content) for content in assets.values())
     files = FileSizes(variables, asset_bytes)
     limit = load_memory_limit(len(data) + variables_allocated + asset_bytes)
@@ -198,8 +203,13 @@ class _Scanned:
     extra_assets: dict
 
 
-def _scan(model: ResolvedHandle, allow_ops) -> _Scanned:
-    """Read a SavedModel's bytes once, check them, and return them; raise ``UntrustedModelError``."""
+def _scan(model: ResolvedHandle, allow_ops, data_copy: str | None = None) -> _Scanned:
+    """Read a SavedModel's bytes once, check them, and return them; raise ``UntrustedModelError``.
+
+    With ``data_copy`` (a folder), a model that passes then has ``variables/`` and ``fingerprint.pb``
+    copied into it and is judged again by the sizes of that copy (the cached findings, unless
+    ``variables/`` changed in between), so the verdict holds for the copy.
+    """
     path = os.path.realpath(model.path)
     filename = _saved_model_file(path)
     with open(filename, "rb") as f:
@@ -209,8 +219,15 @@ def _scan(model: ResolvedHandle, allow_ops) -> _Scanned:
     asset_findings = tuple(Finding(ASSETS, "asset", f"asset file name {name!r} {problem}")
                            for name, problem in asset_problems.items())
     extra = set(allow_ops)
-    findings = tuple(f for f in _cached_graph_findings(path, data, saved_model, assets) + asset_findings
+
+    def findings_with(variables_dir):
+        return tuple(f for f in _cached_graph_findings(variables_dir, data, saved_model, assets) + asset_findings
                      if f.op not in extra)
+
+    findings = findings_with(os.path.join(path, _VARIABLES))
+    if not findings and data_copy is not None:
+        archive.copy_saved_model(path, data_copy, only=_DATA_ENTRIES)
+        findings = findings_with(os.path.join(data_copy, _VARIABLES))
     if findings:
         source = repr(path) if model.handle == path else f"{model.handle!r} ({path})"
         raise UntrustedModelError(source, findings)
@@ -231,39 +248,53 @@ def check_saved_model(model: str | os.PathLike | ResolvedHandle, *, trust: bool 
 # ---------------------------------------------------------------- loading what was scanned
 
 
-def scanned_copy(model: str | os.PathLike | ResolvedHandle, *, trust: bool = False, allow_ops=()) -> str:
+def scanned_copy(model: str | os.PathLike | ResolvedHandle, *, trust: bool = False, allow_ops=(),
+                 copy_variables: bool = False) -> str:
     """The folder to load the SavedModel ``model`` (a folder, or a resolved handle) from, after ``check_saved_model``.
 
     Trusted: its own folder. Otherwise a private copy (removed when the process ends) of
     the scanned ``saved_model.pb`` bytes and asset bytes, with ``variables/`` linked to the
-    original, so what TensorFlow loads is what was scanned.
+    original, so what TensorFlow loads is what was scanned. With ``copy_variables``, ``variables/``
+    and ``fingerprint.pb`` are copied instead, once the model passes (regular files only: a link or
+    special file raises :class:`~tfhub_llm.hub.archive.UnsafeArchiveError` naming it), and the verdict
+    is checked again on the copy's sizes: the copy is a whole SavedModel, fixed at the scan, to archive
+    or upload.
     """
     model = ResolvedHandle.of(model)
     if is_trusted(model, trust=trust):
         return model.path
-    scanned = _scan(model, allow_ops)
     # A private folder (mode 0700) that nobody reads before this returns, so plain writes suffice.
     copy = tempfile.mkdtemp(prefix="model.", dir=staging.process_folder())
-    with open(os.path.join(copy, os.path.basename(scanned.filename)), "wb") as f:
-        f.write(scanned.data)
-    files = [(("assets", *name.split("/")), content) for name, content in scanned.assets.items()]
+    try:
+        scanned = _scan(model, allow_ops, data_copy=copy if copy_variables else None)
+        _write_scanned(scanned, copy)
+    except BaseException:
+        shutil.rmtree(copy, ignore_errors=True)
+        raise
+    variables = os.path.join(scanned.path, _VARIABLES)
+    if not copy_variables and os.path.isdir(variables):
+        os.symlink(variables, os.path.join(copy, _VARIABLES))
+    return copy
+
+
+def _write_scanned(scanned: _Scanned, copy: str) -> None:
+    """Write the bytes the scan read (``saved_model.pb``, assets, ``assets.extra``) into the folder ``copy``."""
+    files = [((os.path.basename(scanned.filename),), scanned.data)]
+    files += [(("assets", *name.split("/")), content) for name, content in scanned.assets.items()]
     files += [((EXTRA_ASSETS, name), content) for name, content in scanned.extra_assets.items()]
     for parts, content in files:
         target = os.path.join(copy, *parts)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
             f.write(content)
-    variables = os.path.join(scanned.path, "variables")
-    if os.path.isdir(variables):
-        os.symlink(variables, os.path.join(copy, "variables"))
-    return copy
 
 
 @contextlib.contextmanager
-def scanned_for_load(model: str | os.PathLike | ResolvedHandle, *, trust: bool = False, allow_ops=()):
-    """``scanned_copy`` for a load that reads nothing of the folder once the block ends: the copy is removed then."""
+def scanned_for_load(model: str | os.PathLike | ResolvedHandle, *, trust: bool = False, allow_ops=(),
+                     copy_variables: bool = False):
+    """``scanned_copy`` for work that reads nothing of the folder once the block ends: the copy is removed then."""
     model = ResolvedHandle.of(model)
-    folder = scanned_copy(model, trust=trust, allow_ops=allow_ops)
+    folder = scanned_copy(model, trust=trust, allow_ops=allow_ops, copy_variables=copy_variables)
     try:
         yield folder
     finally:

@@ -4,7 +4,9 @@
 ``hub.load("http://HOST/NAME/N")``, with ``N.sha256`` (both from :mod:`tfhub_llm.hub.archive`), the
 version's model card ``N.md`` and, for the newest version, ``README.md`` plus the Kaggle Models
 metadata ``model-metadata.json`` and ``model-instance-metadata.json``. Versions are immutable. With
-a Kaggle handle it then uploads the folder (:mod:`tfhub_llm.publishing.kaggle`).
+a Kaggle handle it then uploads the folder (:mod:`tfhub_llm.publishing.kaggle`). An untrusted model is
+published from one snapshot of what the scan checked (:func:`tfhub_llm.hub.security.scanned_for_load`):
+the card, the archive and the upload all read it, so a folder changed after the scan publishes nothing unscanned.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from tfhub_llm.atomic import write_text
 from tfhub_llm.errors import InvalidArgumentError
-from tfhub_llm.hub import archive, handles
+from tfhub_llm.hub import archive, handles, security
 from tfhub_llm.hub.describe import describe, format_markdown
 from tfhub_llm.hub_contract import TEXT_EMBEDDING
 from tfhub_llm.publishing.kaggle import KAGGLE_FRAMEWORK, KaggleUploadError, import_kagglehub, kaggle_handle_parts, upload_to_kaggle
@@ -209,9 +211,17 @@ def publish(saved_model_dir: str | os.PathLike, hub_dir: str | os.PathLike, name
     Writes the archive (root = the SavedModel root) and its ``.sha256``, the model card ``VERSION.md``
     and, when VERSION is the newest, ``README.md`` and the Kaggle metadata. Refuses an existing
     ``NAME/VERSION``. With ``kaggle="OWNER/MODEL/tensorFlow2/VARIATION"`` it then uploads the
-    SavedModel folder with ``kagglehub.model_upload``. The model card's interface is the one description of
-    :func:`tfhub_llm.hub.describe.describe` (the folder loaded once, after the scan of
-    :mod:`tfhub_llm.hub.security` unless ``trust``); the archive and the upload take that same folder.
+    SavedModel with ``kagglehub.model_upload``.
+
+    Unless the model is trusted (``trust``, a trusted folder), everything is taken from one private
+    snapshot made by the scan of :mod:`tfhub_llm.hub.security` and removed when ``publish`` returns or
+    raises: the ``saved_model.pb`` and asset bytes that were checked, ``assets.extra/``, and copies of
+    ``variables/`` and ``fingerprint.pb`` (a link or special file in them is refused, naming it). The
+    card's interface (:func:`tfhub_llm.hub.describe.describe`, loaded from the snapshot without a second
+    scan), the archive and the upload all read that snapshot, so a change to the folder after the scan
+    publishes nothing unscanned. Other files of the folder (notes, assets no graph names) are not part of
+    the SavedModel and are left out, as nothing scanned them. A trusted model is published from its own
+    folder, every file of it.
     """
     name, version = validate_name_and_version(name, version)
     card = model_card or ModelCard()
@@ -225,23 +235,26 @@ def publish(saved_model_dir: str | os.PathLike, hub_dir: str | os.PathLike, name
     model = handles.resolve(saved_model_dir)
     if model.remote:
         raise InvalidArgumentError(f"publish takes a local SavedModel folder, not the remote handle {model.handle!r}")
-    interface = describe(model, trust=trust)
-    card_text = render_model_card(name, version, interface, card, kaggle)
-    model_metadata, instance_metadata = kaggle_metadata(name, version, interface, card, card_text, kaggle)
-    digest = archive.write_saved_model_archive(model.path, archive_path)
-    card_path = model_dir / f"{version}.md"
-    write_text(card_path, card_text)
-    if version == max(_published_versions(model_dir)):
-        write_text(model_dir / MODEL_CARD, card_text)
-        write_text(model_dir / KAGGLE_MODEL_METADATA, json.dumps(model_metadata, indent=2) + "\n")
-        write_text(model_dir / KAGGLE_INSTANCE_METADATA, json.dumps(instance_metadata, indent=2) + "\n")
-    if kaggle:
-        try:
-            upload_to_kaggle(model.path, kaggle, license_name=card.license_name, version_notes=f"{name} version {version}")
-        except KaggleUploadError as error:
-            raise KaggleUploadError(
-                f"{error}\n{archive_path} was published locally; retry only the upload with "
-                f"tfhub_llm.publishing.upload_to_kaggle({model.path!r}, {kaggle!r})") from error.__cause__
+    with security.scanned_for_load(model, trust=trust, copy_variables=True) as folder:
+        # Scanned already (or trusted): the card names the handle as the user gave it.
+        interface = describe(dataclasses.replace(model, path=folder), trust=True)
+        card_text = render_model_card(name, version, interface, card, kaggle)
+        model_metadata, instance_metadata = kaggle_metadata(name, version, interface, card, card_text, kaggle)
+        digest = archive.write_saved_model_archive(folder, archive_path)
+        card_path = model_dir / f"{version}.md"
+        write_text(card_path, card_text)
+        if version == max(_published_versions(model_dir)):
+            write_text(model_dir / MODEL_CARD, card_text)
+            write_text(model_dir / KAGGLE_MODEL_METADATA, json.dumps(model_metadata, indent=2) + "\n")
+            write_text(model_dir / KAGGLE_INSTANCE_METADATA, json.dumps(instance_metadata, indent=2) + "\n")
+        if kaggle:
+            try:
+                upload_to_kaggle(folder, kaggle, license_name=card.license_name, version_notes=f"{name} version {version}")
+            except KaggleUploadError as error:
+                raise KaggleUploadError(
+                    f"{error}\n{archive_path} was published locally; retry only the upload from it with "
+                    f"tfhub_llm.hub.archive.safe_extract({str(archive_path)!r}, FOLDER), then "
+                    f"tfhub_llm.publishing.upload_to_kaggle(FOLDER, {kaggle!r})") from error.__cause__
     return Published(archive_path, digest, card_path, kaggle)
 
 
