@@ -13,7 +13,7 @@ from tests.harness import FIXTURE_ENCODER, FIXTURE_PREPROCESSOR, REPO, TINY_ENCO
 from tfhub_llm.hub.security import saved_model_op_names
 from tfhub_llm.tf_serving import check_serving, compare_session_outputs, export_for_serving
 from tfhub_llm.tasks import serving as task_serving
-from tfhub_llm.tf_serving.releases import tf_serving_ops, tf_serving_releases
+from tfhub_llm.op_lists.tf_serving_releases import tf_serving_ops, tf_serving_releases
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests, warmup_requests
 from tfhub_llm.tasks.classifier import TextClassifier
 from tfhub_llm.tasks.question_answering import SpanQuestionAnswerer

@@ -3,7 +3,8 @@
 ``allowed_ops.json`` and ``denied_ops.json`` (the op types untrusted SavedModels may use, and those
 refused by family with a reason; written by ``scripts/derive_allowed_ops.py``) feed the scan of
 :mod:`tfhub_llm.hub.security`; ``tf_serving_ops.json`` (the op types each TF Serving release's model
-server registers; written by ``scripts/derive_serving_ops.py``) feeds :mod:`tfhub_llm.tf_serving.releases`.
+server registers; written by ``scripts/derive_serving_ops.py``) is read per release by
+:mod:`tfhub_llm.op_lists.tf_serving_releases`.
 """
 
 import json

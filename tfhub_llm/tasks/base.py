@@ -25,7 +25,7 @@ class ServedTask(Protocol):
     """A model that says its TF Serving behaviour (every task): ``export_for_serving`` saves its module."""
 
     def serving_module(self) -> TaskServing:
-        """Its ``serving_default`` signature over raw strings, with its input names and warmup texts."""
+        """Its ``serving_default`` signature over raw strings, with its input names."""
 
 
 @runtime_checkable

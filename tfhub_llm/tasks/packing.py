@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import tensorflow as tf
 
 from tfhub_llm.bert.preprocessing import round_robin_lengths
-from tfhub_llm.tf_serving.releases import tf_serving_ops, tf_serving_releases
+from tfhub_llm.op_lists.tf_serving_releases import tf_serving_ops, tf_serving_releases
 
 if TYPE_CHECKING:
     from tfhub_llm.layers.hub_layers import HubPreprocessor

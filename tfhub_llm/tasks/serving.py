@@ -28,7 +28,6 @@ from tfhub_llm.hub_contract import SERVING_SIGNATURE, string_input_specs
 from tfhub_llm.layers.hub_layers import pack_inputs
 from tfhub_llm.readers.labels import MULTILABEL, REGRESSION
 from tfhub_llm.tasks.packing import TokenizeOnly, unservable_packing_ops
-from tfhub_llm.tasks.sample_texts import sample_texts
 
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -43,9 +42,6 @@ class TextServing(Protocol):
     """What an exporter needs of a serving module: a task's :class:`TaskServing`, or a plain Keras model's."""
 
     input_names: tuple[str, ...]
-
-    def warmup_texts(self) -> dict[str, list[str]]:
-        """``{input name: [str]}``: the texts TF Serving's warmup requests send when none are given."""
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the SavedModel with its ``serving_default`` signature to ``path``."""
@@ -86,10 +82,6 @@ class TaskServing(tf.Module):
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """``{"serving_default": concrete function}`` for ``tf.saved_model.save``."""
         return {SERVING_SIGNATURE: self.serve}
-
-    def warmup_texts(self) -> dict[str, list[str]]:
-        """The built-in sample texts for this signature's inputs (:mod:`tfhub_llm.tasks.sample_texts`)."""
-        return sample_texts(self.input_names)
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the SavedModel with its signatures to ``path``."""

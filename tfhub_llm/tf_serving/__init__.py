@@ -4,7 +4,7 @@
   is the task's own ``serving_module()`` (:mod:`tfhub_llm.tasks.serving`).
 * :mod:`~tfhub_llm.tf_serving.keras_model`: any Keras model on raw text (e.g. built with ``KerasLayer``).
 * :mod:`~tfhub_llm.tf_serving.check`: ``check_serving``, loads an export as the model server does
-  (each release's op list in :mod:`~tfhub_llm.tf_serving.releases`).
+  (each release's op list in :mod:`~tfhub_llm.op_lists.tf_serving_releases`).
 * :mod:`~tfhub_llm.tf_serving.client`: ``ServingClient``, TF Serving's REST API, stdlib only.
 * :mod:`~tfhub_llm.tf_serving.server`: ``DevelopmentServer``, the same REST API over a base folder: its versions
   in :mod:`~tfhub_llm.tf_serving.versions` (``VersionPolicy``), its endpoints in :mod:`~tfhub_llm.tf_serving.rest_api`

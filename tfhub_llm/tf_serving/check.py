@@ -5,7 +5,7 @@ It loads the export as TF Serving's model server does: a TF1 ``Session`` and
 name, inputs fed and outputs fetched by tensor name. It replays every warmup request of
 ``assets.extra/tf_serving_warmup_requests``, and lists every op type of the graph (function
 library included) that the release's model server lacks: core TensorFlow of that release plus
-the TF Text it bundles (:mod:`tfhub_llm.tf_serving.releases`). Such an op fails there with "Op type not registered".
+the TF Text it bundles (:mod:`tfhub_llm.op_lists.tf_serving_releases`). Such an op fails there with "Op type not registered".
 """
 
 import contextlib
@@ -21,7 +21,7 @@ from tfhub_llm.escaping import printable_lines
 from tfhub_llm.hub.security import UntrustedModelError, saved_model_op_names, scanned_for_load
 from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tf_serving.export import WARMUP_FILE, read_warmup_requests
-from tfhub_llm.tf_serving.releases import DEFAULT_TF_SERVING_VERSION, tf_serving_ops
+from tfhub_llm.op_lists.tf_serving_releases import DEFAULT_TF_SERVING_VERSION, tf_serving_ops
 
 
 class UnknownSignatureError(TfhubLlmError, KeyError):

@@ -10,9 +10,10 @@ and renamed into place once complete; on failure the sibling is removed. Version
 overwritten. The warmup file is a TFRecord of ``PredictionLog`` protos (tensorflow-serving-api)
 that TF Serving replays at load time, so the first real request does not pay for graph setup.
 
-What is saved is the model's own: a task says its signature and warmup texts
-(:class:`~tfhub_llm.tasks.base.ServedTask`), and any other Keras model on raw text is exported
-through :class:`~tfhub_llm.tf_serving.keras_model.KerasModelServing`.
+What is saved is the model's own: a task says its signature (:class:`~tfhub_llm.tasks.base.ServedTask`),
+and any other Keras model on raw text is exported through
+:class:`~tfhub_llm.tf_serving.keras_model.KerasModelServing`; the warmup requests send the built-in sample
+texts of the signature's inputs (:mod:`tfhub_llm.tasks.sample_texts`) unless others are given.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from tfhub_llm.hub.limits import MAX_WARMUP_FILE_BYTES, MAX_WARMUP_REQUESTS, MAX
 from tfhub_llm.hub.shape_rules import dtype_bytes
 from tfhub_llm.hub_contract import SERVING_SIGNATURE
 from tfhub_llm.tasks.base import ServedTask
+from tfhub_llm.tasks.sample_texts import sample_texts
 from tfhub_llm.tasks.serving import TextServing
 from tfhub_llm.tf_serving.keras_model import KerasModelServing
 from tfhub_llm.ascii_digits import is_ascii_digits
@@ -63,7 +65,7 @@ def export_for_serving(model: keras.Model, base_dir: str | os.PathLike, version:
     final_dir = base_dir / str(version)
     _refuse_existing(final_dir)
     serving_module = _serving_module(model)
-    warmup_inputs = (serving_module.warmup_texts() if warmup_inputs is None
+    warmup_inputs = (sample_texts(serving_module.input_names) if warmup_inputs is None
                      else _checked_warmup_inputs(warmup_inputs, serving_module.input_names))
     base_dir.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_exports(base_dir)

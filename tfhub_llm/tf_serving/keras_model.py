@@ -10,7 +10,6 @@ import keras
 
 from tfhub_llm.errors import InvalidArgumentTypeError
 from tfhub_llm.hub_contract import SERVING_SIGNATURE, string_input_specs
-from tfhub_llm.tasks.sample_texts import sample_texts
 
 
 class KerasModelServing:
@@ -31,10 +30,6 @@ class KerasModelServing:
 
     def _serve(self, *texts):
         return self._model(texts[0] if len(texts) == 1 else list(texts), training=False)
-
-    def warmup_texts(self):
-        """The built-in sample texts for the model's one or two string inputs (:mod:`tfhub_llm.tasks.sample_texts`)."""
-        return sample_texts(self.input_names)
 
     def save(self, path):
         """Writes the SavedModel with its ``serving_default`` signature to ``path``."""

@@ -1,7 +1,8 @@
 """The op types each TF Serving release's model server registers (``tf_serving_ops.json`` of :mod:`tfhub_llm.op_lists`).
 
 Core TensorFlow of that release plus the TF Text it bundles (see ``scripts/derive_serving_ops.py``).
-A leaf module: the check of an export and the choice of a signature's packing both read it.
+A leaf module beside the data: the check of an export (:mod:`tfhub_llm.tf_serving.check`) and the
+choice of a signature's packing (:mod:`tfhub_llm.tasks.packing`) both read it.
 """
 
 import functools
