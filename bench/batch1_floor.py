@@ -29,6 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 BENCH = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import workload as wl  # noqa: E402
+from heldout import heldout_sentences  # noqa: E402
 
 ROOT = BENCH.parent
 MINILM = ROOT / "savedmodels" / "minilm_l6_h384_uncased"
@@ -42,12 +43,8 @@ def batch1_inputs(sentence_batches):
     import tensorflow as tf
 
     from tfhub_llm.layers.hub_layers import HubPreprocessor
-    from tfhub_llm.readers.text_examples import read_text_examples
-    from tfhub_llm.training.splits import split_examples
 
-    examples = read_text_examples(ROOT / "data" / "sst2" / "train.tsv", text_column="text", label_column="label")
-    heldout = [text.strip() for text in split_examples(examples, 0.1, 0, by="sentences")[1].texts]
-    inference = heldout[:sentence_batches * wl.BATCH_SIZE]
+    inference = heldout_sentences(ROOT / "data" / "sst2" / "train.tsv")["texts"][:sentence_batches * wl.BATCH_SIZE]
     preprocessor = HubPreprocessor(str(MINILM / "preprocessor"), pad_to_longest=True)
     return {name: {key: value.numpy() for key, value in preprocessor(tf.constant([text])).items()}
             for name, text in (("short", wl.SHORT_SENTENCE), ("median", wl.median_by_words(inference)))}
@@ -88,7 +85,7 @@ def p50_ms(run, arrays, calls):
     return 1e3 * statistics.median(times)
 
 
-def onednn_matmul_ms(sentence_batches):
+def onednn_ms_by_call(sentence_batches):
     """:func:`primitive_ms_by_call` of warm calls logged by oneDNN (a child process)."""
     env = dict(os.environ, ONEDNN_VERBOSE="1")
     output = subprocess.run([sys.executable, __file__, "--verbose-child", "--sentence-batches", str(sentence_batches)],
@@ -155,16 +152,16 @@ def main():
         for way in order:
             for sentence, arrays in inputs.items():
                 rounds[way, sentence].append(p50_ms(runners[way], arrays, args.calls))
-    matmuls = onednn_matmul_ms(args.sentence_batches)
+    onednn = onednn_ms_by_call(args.sentence_batches)
     print(f"CPU: {read_cpu_info().describe()}; load average {os.getloadavg()[0]:.1f}")
-    print(f"tokens: " + ", ".join(f"{name} {arrays['input_word_ids'].shape[1]}" for name, arrays in inputs.items()))
+    print("tokens: " + ", ".join(f"{name} {arrays['input_word_ids'].shape[1]}" for name, arrays in inputs.items()))
     print("| encoder weights | sentence | median p50 ms (rounds) | oneDNN per call, median ms: matmuls / weight reorders |")
     print("| --- | --- | ---: | ---: |")
     for (way, sentence), values in rounds.items():
         print(f"| {way} | {sentence} | {statistics.median(values):.2f} ({', '.join(f'{v:.2f}' for v in values)}) | "
-              f"{median_of(matmuls[way][sentence], 'matmul'):.2f} / {median_of(matmuls[way][sentence], 'reorder'):.2f} |")
+              f"{median_of(onednn[way][sentence], 'matmul'):.2f} / {median_of(onednn[way][sentence], 'reorder'):.2f} |")
     print(json.dumps({"rounds": {f"{way}/{sentence}": values for (way, sentence), values in rounds.items()},
-                      "onednn_matmul_ms": matmuls}))
+                      "onednn_ms_by_call": onednn}))
 
 
 if __name__ == "__main__":
